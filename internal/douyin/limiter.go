@@ -1,0 +1,166 @@
+package douyin
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// DefaultLimits are the documented per-app rates in calls per second.
+var DefaultLimits = map[API]float64{
+	APICreateOrder:    30,
+	APIQueryOrder:     30,
+	APICreateRefund:   50,
+	APIQueryRefund:    30,
+	APISettle:         30,
+	APIQuerySettle:    30,
+	APIUnsettleAmount: 30,
+}
+
+// Back-off tuning: after a 1001 the rate is halved (never below minFraction
+// of the configured rate). Further 1001s within backoffHold of a halving are
+// answers to calls already in flight: they restart the recovery clock but do
+// not halve again. Every recoverEvery without a new 1001 the rate grows by
+// recoverStep of the configured rate until it is back.
+const (
+	minFraction  = 1.0 / 16
+	backoffHold  = time.Second
+	recoverEvery = 2 * time.Second
+	recoverStep  = 0.1
+)
+
+// Limiter holds one token bucket per app and API.
+type Limiter struct {
+	mu      sync.Mutex
+	base    map[API]float64
+	burst   int
+	now     func() time.Time
+	buckets map[bucketKey]*bucket
+}
+
+type bucketKey struct {
+	app string
+	api API
+}
+
+type bucket struct {
+	lim       *rate.Limiter
+	base      float64
+	current   float64
+	lastShift time.Time // last 1001 or recovery step
+	lastHalve time.Time // last halving
+}
+
+// NewLimiter returns a limiter with the given rates (calls per second per app
+// and API; DefaultLimits fill the gaps), bucket size burst (1 when < 1) and
+// clock now (time.Now when nil).
+func NewLimiter(limits map[API]float64, burst int, now func() time.Time) *Limiter {
+	base := make(map[API]float64, len(DefaultLimits))
+	for k, v := range DefaultLimits {
+		base[k] = v
+	}
+	for k, v := range limits {
+		if v > 0 {
+			base[k] = v
+		}
+	}
+	if burst < 1 {
+		burst = 1
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{base: base, burst: burst, now: now, buckets: make(map[bucketKey]*bucket)}
+}
+
+func (l *Limiter) get(app string, api API) *bucket {
+	k := bucketKey{app, api}
+	b := l.buckets[k]
+	if b == nil {
+		r, ok := l.base[api]
+		if !ok {
+			r = 30
+		}
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(r), l.burst), base: r, current: r}
+		l.buckets[k] = b
+	}
+	return b
+}
+
+// Wait blocks until a call of api for app may go, or ctx is done. It returns
+// how long it waited.
+func (l *Limiter) Wait(ctx context.Context, app string, api API) (time.Duration, error) {
+	l.mu.Lock()
+	b := l.get(app, api)
+	l.recover(b)
+	lim := b.lim
+	l.mu.Unlock()
+	start := time.Now()
+	err := lim.Wait(ctx)
+	return time.Since(start), err
+}
+
+// Backoff halves the rate of api for app after a 1001 answer; 1001s that
+// arrive within a second of a halving only postpone the recovery.
+func (l *Limiter) Backoff(app string, api API) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.get(app, api)
+	l.recover(b)
+	now := l.now()
+	b.lastShift = now
+	if b.current < b.base && now.Sub(b.lastHalve) < backoffHold {
+		return
+	}
+	b.lastHalve = now
+	b.current /= 2
+	if floor := b.base * minFraction; b.current < floor {
+		b.current = floor
+	}
+	b.lim.SetLimit(rate.Limit(b.current))
+}
+
+// recover raises a halved rate by one step per recoverEvery since the last
+// change. l.mu must be held.
+func (l *Limiter) recover(b *bucket) {
+	if b.current >= b.base {
+		return
+	}
+	now := l.now()
+	steps := int(now.Sub(b.lastShift) / recoverEvery)
+	if steps <= 0 {
+		return
+	}
+	b.current += float64(steps) * recoverStep * b.base
+	if b.current > b.base {
+		b.current = b.base
+	}
+	b.lastShift = b.lastShift.Add(time.Duration(steps) * recoverEvery)
+	b.lim.SetLimit(rate.Limit(b.current))
+}
+
+// Rate returns the rate in force for api of app, in calls per second.
+func (l *Limiter) Rate(app string, api API) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.get(app, api)
+	l.recover(b)
+	return b.current
+}
+
+// Delay returns how long a call of api for app would wait for its token if
+// it asked now (0 when a token is ready). It takes nothing.
+func (l *Limiter) Delay(app string, api API) time.Duration {
+	l.mu.Lock()
+	b := l.get(app, api)
+	l.recover(b)
+	lim := b.lim
+	l.mu.Unlock()
+	tokens := lim.TokensAt(time.Now())
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / float64(lim.Limit()) * float64(time.Second))
+}

@@ -1,0 +1,213 @@
+package douyin
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestLimiter_WaitNeverExceedsRate runs concurrent callers against one bucket
+// for about a second and counts what got through.
+func TestLimiter_WaitNeverExceedsRate(t *testing.T) {
+	const (
+		ratePerSec = 50.0
+		burst      = 1
+		window     = time.Second
+		callers    = 8
+	)
+	l := NewLimiter(map[API]float64{APICreateRefund: ratePerSec}, burst, nil)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), window)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	var (
+		admitted atomic.Int64
+		wg       sync.WaitGroup
+	)
+	for range callers {
+		wg.Go(func() {
+			for range 10 * int(ratePerSec) { // bounded: far more than can pass
+				if _, err := l.Wait(ctx, testApp, APICreateRefund); err != nil {
+					return
+				}
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	// Every token was handed out between start and the deadline (Wait
+	// refuses a token it could only give later), and callers may return
+	// before the deadline: the measured window is the longer of the two.
+	elapsed := max(time.Since(start), deadline.Sub(start))
+	got := float64(admitted.Load())
+	upper := ratePerSec*elapsed.Seconds() + burst
+	lower := 0.9 * ratePerSec * window.Seconds()
+	t.Logf("%v calls in %v (rate %v/s, burst %d): bounds [%.1f, %.1f]", got, elapsed, ratePerSec, burst, lower, upper)
+	if got > upper {
+		t.Errorf("%v calls passed in %v, more than rate×window+burst = %.1f", got, elapsed, upper)
+	}
+	if got < lower {
+		t.Errorf("%v calls passed in %v, fewer than 0.9×rate×window = %.1f", got, elapsed, lower)
+	}
+}
+
+// TestLimiter_BucketsAreIndependent checks that draining one app's bucket
+// does not slow another app or another API.
+func TestLimiter_BucketsAreIndependent(t *testing.T) {
+	l := NewLimiter(map[API]float64{APIQueryOrder: 1, APIQueryRefund: 1}, 1, nil)
+	ctx := context.Background()
+	if _, err := l.Wait(ctx, "a", APIQueryOrder); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []struct {
+		app string
+		api API
+	}{{"b", APIQueryOrder}, {"a", APIQueryRefund}} {
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, err := l.Wait(wctx, k.app, k.api)
+		cancel()
+		if err != nil {
+			t.Errorf("%s/%s waited on another bucket: %v", k.app, k.api, err)
+		}
+	}
+	// The drained bucket itself has no token for a second.
+	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := l.Wait(wctx, "a", APIQueryOrder); err == nil {
+		t.Error("a/query_order got a second token within 100ms at 1/s")
+	}
+}
+
+func TestLimiter_Defaults(t *testing.T) {
+	l := NewLimiter(map[API]float64{APIQueryOrder: 150, APISettle: 0, APIQuerySettle: -3}, 0, nil)
+	want := map[API]float64{
+		APICreateOrder: 30, APIQueryOrder: 150, APICreateRefund: 50, APIQueryRefund: 30,
+		APISettle: 30, APIQuerySettle: 30, APIUnsettleAmount: 30, API("future_api"): 30,
+	}
+	for api, r := range want {
+		if got := l.Rate("tt1", api); got != r {
+			t.Errorf("Rate(%s) = %v, want %v", api, got, r)
+		}
+	}
+	if l.burst != 1 {
+		t.Errorf("burst = %d, want 1 when given 0", l.burst)
+	}
+}
+
+func TestLimiter_Wait_Context(t *testing.T) {
+	l := NewLimiter(map[API]float64{APISettle: 0.2}, 1, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Wait(ctx, "tt1", APISettle); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if _, err := l.Wait(context.Background(), "tt1", APISettle); err != nil {
+		t.Fatalf("first token: %v", err)
+	}
+	// The next token is 5 s away; a caller that gives up sooner is told at once.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	start := time.Now()
+	if _, err := l.Wait(ctx2, "tt1", APISettle); err == nil {
+		t.Error("Wait returned a token 5 s early")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Wait took %v to give up on a token it could not get in time", d)
+	}
+}
+
+// TestLimiter_BackoffAndRecovery moves an injected clock: a 1001 halves the
+// rate, 1001s from the same burst do not halve it again, the rate never
+// drops below a sixteenth, and it recovers step by step to the base, not past it.
+func TestLimiter_BackoffAndRecovery(t *testing.T) {
+	clock := newFixedClock()
+	l := NewLimiter(nil, 1, clock.Now)
+	const app = "tt1"
+	rate := func() float64 { return l.Rate(app, APICreateRefund) }
+	step := func(name string, want float64) {
+		t.Helper()
+		if got := rate(); got != want {
+			t.Fatalf("%s: rate = %v, want %v", name, got, want)
+		}
+	}
+
+	step("start", 50)
+	l.Backoff(app, APICreateRefund)
+	step("after a 1001", 25)
+	if got := l.Rate(app, APIQueryRefund); got != 30 {
+		t.Errorf("query_refund rate = %v, want 30: back-off is per API", got)
+	}
+	if got := l.Rate("tt2", APICreateRefund); got != 50 {
+		t.Errorf("other app's rate = %v, want 50: back-off is per app", got)
+	}
+
+	clock.Advance(500 * time.Millisecond)
+	l.Backoff(app, APICreateRefund)
+	step("second 1001 within the hold", 25)
+
+	clock.Advance(backoffHold)
+	l.Backoff(app, APICreateRefund)
+	step("1001 after the hold", 12.5)
+
+	for range 10 {
+		clock.Advance(backoffHold)
+		l.Backoff(app, APICreateRefund)
+	}
+	step("floor", 50*minFraction)
+
+	clock.Advance(recoverEvery - time.Millisecond)
+	step("just before the first recovery step", 50*minFraction)
+	clock.Advance(time.Millisecond)
+	step("first recovery step", 50*minFraction+50*recoverStep)
+	clock.Advance(recoverEvery)
+	step("second recovery step", 50*minFraction+2*50*recoverStep)
+	clock.Advance(time.Hour)
+	step("recovered", 50)
+
+	// A 1001 long after the last one starts from the recovered rate, even if
+	// nobody asked for the rate in between.
+	l.Backoff(app, APICreateRefund)
+	step("fresh 1001", 25)
+	clock.Advance(time.Hour)
+	l.Backoff(app, APICreateRefund)
+	step("1001 after an hour of quiet", 25)
+}
+
+// TestLimiter_BackoffSlowsWait checks that a halved rate is the one Wait
+// enforces, not only the one Rate reports.
+func TestLimiter_BackoffSlowsWait(t *testing.T) {
+	l := NewLimiter(map[API]float64{APIQueryOrder: 100}, 1, newFixedClock().Now)
+	ctx := context.Background()
+	l.Backoff("tt1", APIQueryOrder) // 50/s: one token each 20 ms
+	const n = 11
+	start := time.Now()
+	for range n {
+		if _, err := l.Wait(ctx, "tt1", APIQueryOrder); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first token is in the bucket; the other n-1 take 20 ms each.
+	if d, min := time.Since(start), time.Duration(n-1)*20*time.Millisecond*9/10; d < min {
+		t.Errorf("%d waits took %v at 50/s, want at least %v", n, d, min)
+	}
+}
+
+func TestLimiter_Delay(t *testing.T) {
+	l := NewLimiter(map[API]float64{APISettle: 10}, 1, nil)
+	if d := l.Delay("app", APISettle); d != 0 {
+		t.Fatalf("fresh bucket: delay %s, want 0", d)
+	}
+	ctx := context.Background()
+	if _, err := l.Wait(ctx, "app", APISettle); err != nil {
+		t.Fatal(err)
+	}
+	if d := l.Delay("app", APISettle); d < 50*time.Millisecond || d > 100*time.Millisecond {
+		t.Fatalf("after one call at 10/s: delay %s, want about 100ms", d)
+	}
+	if d := l.Delay("app", APIQueryOrder); d != 0 {
+		t.Fatalf("another API's bucket: delay %s, want 0", d)
+	}
+}
