@@ -1,0 +1,99 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+)
+
+// This file is the one place where SQLite and PostgreSQL differ. Everything
+// else is SQL both accept (with GORM turning ? into $n for PostgreSQL).
+
+func dialector(o Options) gorm.Dialector {
+	if o.Driver == DriverPostgres {
+		return postgres.Open(o.DSN)
+	}
+	return sqlite.Open(sqliteDSN(o))
+}
+
+// sqliteDSN turns a file path into a mattn/go-sqlite3 URI with payd's
+// pragmas, applied by the driver to every connection it opens:
+//   - WAL, so readers do not block the writer;
+//   - a busy timeout, so a second writer waits instead of failing;
+//   - foreign keys on (SQLite's default is off);
+//   - synchronous (FULL by default: a commit is on disk when it returns);
+//   - _txlock=immediate: BEGIN takes the write lock at once, so a
+//     transaction never fails with SQLITE_BUSY when it first writes.
+func sqliteDSN(o Options) string {
+	// The path is a URI path: escape what would end it or be decoded.
+	path := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(o.DSN)
+	return fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=on&_synchronous=%s&_txlock=immediate",
+		path, o.BusyTimeout.Milliseconds(), o.Synchronous)
+}
+
+// claimLock is appended to the due query when claiming: on PostgreSQL,
+// replicas skip each other's rows instead of queueing behind them. SQLite
+// has one writer at a time (BEGIN IMMEDIATE), which is lock enough.
+func (s *Store) claimLock() string {
+	if s.dialect == DriverPostgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
+// read runs fn in a transaction that sees one snapshot: on PostgreSQL a
+// read-only REPEATABLE READ one (READ COMMITTED would give each statement
+// its own); on SQLite any transaction is a snapshot.
+func (s *Store) read(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var opts *sql.TxOptions
+	if s.dialect == DriverPostgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	return s.db.WithContext(ctx).Transaction(fn, opts)
+}
+
+// explain returns the database's plan for query, one step per line.
+func (s *Store) explain(ctx context.Context, query string, args ...any) (string, error) {
+	prefix := "EXPLAIN QUERY PLAN "
+	if s.dialect == DriverPostgres {
+		prefix = "EXPLAIN "
+	}
+	rows, err := s.db.WithContext(ctx).Raw(prefix+query, args...).Rows()
+	if err != nil {
+		return "", fmt.Errorf("explain: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", fmt.Errorf("explain: %w", err)
+	}
+	var b strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", fmt.Errorf("explain: %w", err)
+		}
+		// SQLite: id, parent, notused, detail; PostgreSQL: one text column.
+		fmt.Fprintf(&b, "%s\n", asText(vals[len(vals)-1]))
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("explain: %w", err)
+	}
+	return b.String(), nil
+}
+
+func asText(v any) string {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}

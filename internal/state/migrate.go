@@ -1,0 +1,101 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// SchemaVersion is the newest schema this binary knows: the number of the
+// last migration step.
+const SchemaVersion = 2
+
+// migration is one numbered schema change. Steps run in order, each in its
+// own transaction together with the row that records it.
+type migration struct {
+	version int
+	name    string
+	up      func(tx *gorm.DB) error
+}
+
+// migrations is the schema's history; append, never edit a step that has
+// shipped. Step 1 creates the tables from the models. A later step that adds
+// a table (event deliveries, say) is AutoMigrate of the new model; one that
+// adds a column is AutoMigrate of the changed model, which adds only what is
+// missing, so it is also right on a database whose step 1 ran with the newer
+// model.
+var migrations = []migration{
+	{version: 1, name: "orders, refunds, settlements, attempts, callbacks, events", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Order{}, &Refund{}, &Settlement{}, &Attempt{}, &Callback{}, &Event{})
+	}},
+	{version: 2, name: "event deliveries, delivery attempts, fan-out cursors", up: func(tx *gorm.DB) error {
+		if err := tx.Migrator().AutoMigrate(&Delivery{}, &DeliveryAttempt{}, &DeliveryCursor{}); err != nil {
+			return err
+		}
+		// ReplaySince reads events by creation time.
+		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_events_created_at ON events (created_at)").Error
+	}},
+}
+
+// schemaVersion is one applied migration step.
+type schemaVersion struct {
+	Version   int `gorm:"primaryKey;autoIncrement:false"`
+	Name      string
+	AppliedAt time.Time
+}
+
+func (schemaVersion) TableName() string { return "schema_versions" }
+
+// AppliedVersion returns the newest migration step applied to the database,
+// 0 for an empty one.
+func (s *Store) AppliedVersion(ctx context.Context) (int, error) {
+	db := s.db.WithContext(ctx)
+	if !db.Migrator().HasTable(&schemaVersion{}) {
+		return 0, nil
+	}
+	var v int
+	if err := db.Model(&schemaVersion{}).Select("COALESCE(MAX(version), 0)").Scan(&v).Error; err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// Migrate brings the database to SchemaVersion, applying each missing step
+// in its own transaction. It is idempotent. Two processes migrating at once
+// cannot both apply a step: the second fails on the step's row in
+// schema_versions and its transaction rolls back.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.db.WithContext(ctx).Migrator().AutoMigrate(&schemaVersion{}); err != nil {
+		return fmt.Errorf("migrate: create schema_versions: %w", err)
+	}
+	current, err := s.AppliedVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if current > SchemaVersion {
+		return fmt.Errorf("migrate: %w: the database is at version %d, this binary knows up to %d", ErrSchemaTooNew, current, SchemaVersion)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		err := s.write(ctx, func(tx *gorm.DB) error {
+			// The row first: a concurrent migrator waits here, then fails.
+			if err := tx.Create(&schemaVersion{Version: m.version, Name: m.name, AppliedAt: s.now()}).Error; err != nil {
+				if errors.Is(err, gorm.ErrDuplicatedKey) {
+					return fmt.Errorf("another process applied it meanwhile: %w", ErrConflict)
+				}
+				return err
+			}
+			return m.up(tx)
+		})
+		if err != nil {
+			return fmt.Errorf("migrate: step %d (%s): %w", m.version, m.name, err)
+		}
+		s.log.WithField("version", m.version).Infof("applied migration %d: %s", m.version, m.name)
+	}
+	return nil
+}

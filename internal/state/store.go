@@ -1,0 +1,229 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Sentinel errors. Store methods wrap them with what was being done; test
+// them with errors.Is.
+var (
+	// ErrNotFound: the named order, refund or settlement does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the row changed since it was read (a lost race on its
+	// version or phase, or a lost lease). Re-read and decide again.
+	ErrConflict = errors.New("conflict: row changed since it was read")
+	// ErrInvalid: a declaration or transition is not acceptable; the wrapped
+	// message names the field and the problem.
+	ErrInvalid = errors.New("invalid")
+	// ErrKeyReused: a refund's idempotency key was declared again with a
+	// different order, amount or reason.
+	ErrKeyReused = errors.New("idempotency key reused with different content")
+	// ErrSchemaTooNew: the database was migrated by a newer payd than this
+	// binary; Open refuses it rather than misread it.
+	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+)
+
+// invalidError is an ErrInvalid whose text is only its message, so that
+// errors read "declare refund k1: amount must be positive" rather than
+// carrying the word "invalid" in the middle.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+func (e *invalidError) Unwrap() error { return ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
+// The drivers Open accepts.
+const (
+	// DriverSQLite is the embedded default (github.com/mattn/go-sqlite3 via
+	// gorm.io/driver/sqlite).
+	DriverSQLite = "sqlite"
+	// DriverPostgres is PostgreSQL via gorm.io/driver/postgres (pgx).
+	DriverPostgres = "postgres"
+)
+
+// Options configure Open.
+type Options struct {
+	// Driver is DriverSQLite (the default when empty) or DriverPostgres.
+	Driver string
+	// DSN is a file path for SQLite (created if absent) or a postgres:// URL.
+	DSN string
+	// Synchronous is SQLite's PRAGMA synchronous: OFF, NORMAL, FULL or EXTRA;
+	// "FULL" when empty, so an intent is on disk before the call it announces.
+	Synchronous string
+	// BusyTimeout is how long SQLite waits for another writer before failing;
+	// 5s when zero.
+	BusyTimeout time.Duration
+	// MaxOpenConns bounds the connection pool. When zero: 1 for SQLite (one
+	// writer at a time is all SQLite allows anyway, and it rules out
+	// SQLITE_BUSY between payd's own goroutines), 10 for PostgreSQL.
+	MaxOpenConns int
+	// Now is the clock for CreatedAt/UpdatedAt and GORM's NowFunc; time.Now
+	// when nil. Every time is stored in UTC.
+	Now func() time.Time
+	// Logger receives migration progress; discarded when nil.
+	Logger *logrus.Entry
+}
+
+// Store is payd's database: every query and transition the reconciler, the
+// jobs and the CLI need. It is safe for concurrent use.
+type Store struct {
+	db      *gorm.DB
+	dialect string
+	now     func() time.Time
+	log     *logrus.Entry
+}
+
+// Open connects to the database described by o. It refuses, with
+// ErrSchemaTooNew, a database migrated by a newer binary. It does not
+// migrate: call Migrate (payd migrate) for that.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	clock := o.Now
+	now := func() time.Time { return utc(clock()) }
+	db, err := gorm.Open(dialector(o), &gorm.Config{
+		NowFunc:                now,
+		TranslateError:         true, // unique violations become gorm.ErrDuplicatedKey on both drivers
+		SkipDefaultTransaction: true, // every multi-statement write opens its own transaction
+		Logger:                 logger.Discard,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
+	}
+	sqlDB.SetMaxOpenConns(o.MaxOpenConns)
+	sqlDB.SetMaxIdleConns(o.MaxOpenConns)
+	s := &Store{db: db, dialect: o.Driver, now: now, log: o.Logger}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
+	}
+	v, err := s.AppliedVersion(ctx)
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if v > SchemaVersion {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("open store: %w: the database is at version %d, this binary knows up to %d", ErrSchemaTooNew, v, SchemaVersion)
+	}
+	return s, nil
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Driver == "" {
+		o.Driver = DriverSQLite
+	}
+	if o.DSN == "" {
+		return o, invalidf("dsn: required")
+	}
+	switch o.Driver {
+	case DriverSQLite:
+		if o.Synchronous == "" {
+			o.Synchronous = "FULL"
+		}
+		o.Synchronous = strings.ToUpper(o.Synchronous)
+		switch o.Synchronous {
+		case "OFF", "NORMAL", "FULL", "EXTRA":
+		default:
+			return o, invalidf("synchronous: %q is not OFF, NORMAL, FULL or EXTRA", o.Synchronous)
+		}
+		if o.BusyTimeout == 0 {
+			o.BusyTimeout = 5 * time.Second
+		}
+		if o.BusyTimeout < 0 {
+			return o, invalidf("busy_timeout: %s is negative", o.BusyTimeout)
+		}
+		if o.MaxOpenConns == 0 {
+			o.MaxOpenConns = 1
+		}
+	case DriverPostgres:
+		if o.MaxOpenConns == 0 {
+			o.MaxOpenConns = 10
+		}
+	default:
+		return o, invalidf("driver: %q is not %q or %q", o.Driver, DriverSQLite, DriverPostgres)
+	}
+	if o.MaxOpenConns < 0 {
+		return o, invalidf("max_open_conns: %d is negative", o.MaxOpenConns)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		o.Logger = logrus.NewEntry(l)
+	}
+	return o, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// DB returns the underlying GORM handle, for tools and tests that need a
+// query the Store does not offer. Writes through it bypass the Store's
+// conditional updates.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Dialect names the database: DriverSQLite or DriverPostgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// write runs fn in one transaction. On SQLite the DSN's _txlock=immediate
+// takes the write lock at BEGIN, so a transaction never fails half-way on
+// a lock upgrade.
+func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+// changed returns the outcome of a conditional update: the database's
+// error, or ErrConflict when no row matched its condition.
+func changed(res *gorm.DB) error {
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// utc is how every time is stored: UTC, at PostgreSQL's microsecond
+// precision, without a monotonic reading. SQLite keeps times as text, which
+// compares in time order only when every value has the same zone.
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// utcPtr is utc for optional times.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := utc(*t)
+	return &u
+}
