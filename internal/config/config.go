@@ -1,0 +1,396 @@
+// Package config reads payd's config.yaml in three steps: Default returns
+// every default, Parse overlays a YAML document on it (expanding ${ENV} and
+// ${ENV:-default} references in values), and Validate reports every problem
+// at once, each naming the field by its YAML path
+// ("douyin.apps[0].salt: required"). Load does all three for a file.
+//
+// Secrets (app salts and tokens, the admin token, endpoint secrets, the
+// database password) never appear in an error; Redacted returns a copy safe
+// to print.
+package config
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/payd/payd/internal/douyin"
+	"github.com/payd/payd/internal/state"
+)
+
+// Config is the whole of config.yaml. Its zero value is not useful: start
+// from Default.
+type Config struct {
+	Database    Database    `yaml:"database"`
+	Douyin      Douyin      `yaml:"douyin"`
+	Reconcile   Reconcile   `yaml:"reconcile"`
+	SettleBatch SettleBatch `yaml:"settle_batch"`
+	Sweep       Sweep       `yaml:"sweep"`
+	Server      Server      `yaml:"server"`
+	Events      Events      `yaml:"events"`
+	Log         Log         `yaml:"log"`
+	Sandbox     Sandbox     `yaml:"sandbox"`
+}
+
+// Database says where payd keeps its state.
+type Database struct {
+	// Driver is "sqlite" (default) or "postgres".
+	Driver string `yaml:"driver"`
+	// DSN is the SQLite file name or the PostgreSQL connection string
+	// (secret: it may hold a password); default "payd.db".
+	DSN string `yaml:"dsn"`
+	// Synchronous is SQLite's PRAGMA synchronous: NORMAL, FULL (default) or
+	// EXTRA, in any case. Ignored for PostgreSQL.
+	Synchronous string `yaml:"synchronous"`
+	// BusyTimeout is how long SQLite waits for a lock; default 5s, 0 = fail at once.
+	BusyTimeout Duration `yaml:"busy_timeout"`
+}
+
+// Douyin configures the ecpay v1 client.
+type Douyin struct {
+	// BaseURL is the scheme and host of the API; default
+	// https://developer.toutiao.com. The special value "sandbox" means
+	// https://open-sandbox.douyin.com. Read it through URL.
+	BaseURL string `yaml:"base_url"`
+	// Timeout bounds one HTTP call; default 10s.
+	Timeout Duration `yaml:"timeout"`
+	// Limits are per-app rates in calls per second, keyed by API name
+	// (create_order, query_order, create_refund, query_refund, settle,
+	// query_settle, unsettle_amount). Keys given in YAML replace only those
+	// defaults: 50 for create_refund, 30 for the rest.
+	Limits map[string]float64 `yaml:"limits"`
+	// Burst is the token-bucket size of every limiter; default 1.
+	Burst int `yaml:"burst"`
+	// Apps are the mini-programs payd works for; at least one.
+	Apps []App `yaml:"apps"`
+}
+
+// App is one mini-program's credentials and settlement policy.
+type App struct {
+	// AppID is the mini-program's app_id; required, unique.
+	AppID string `yaml:"app_id"`
+	// Salt is the request-signing SALT from the console; required, secret.
+	Salt string `yaml:"salt"`
+	// Token is the callback Token from the console; required, secret.
+	Token string `yaml:"token"`
+	// ThirdpartyID is set only in service-provider mode.
+	ThirdpartyID string `yaml:"thirdparty_id"`
+	// SettlePeriod is the time after payment before an order may be settled;
+	// default 168h (T+7).
+	SettlePeriod Duration `yaml:"settle_period"`
+	// AutoSettle makes the settle_batch job settle every order once its
+	// period has passed; default true.
+	AutoSettle bool `yaml:"auto_settle"`
+	// SettleDesc is the settle_desc sent to Douyin; default "payd
+	// settlement", at most 80 characters.
+	SettleDesc string `yaml:"settle_desc"`
+	// NotifyURL is the callback URL sent with requests; default "" = the URL
+	// set in the console. It must be https://, or http:// on 127.0.0.1 or
+	// localhost (the sandbox).
+	NotifyURL string `yaml:"notify_url"`
+}
+
+// String renders the app without its secrets, also for %v and %+v.
+func (a App) String() string { return fmt.Sprintf("app %s", a.AppID) }
+
+// GoString renders the app without its secrets, for %#v.
+func (a App) GoString() string { return a.String() }
+
+// Reconcile configures the reconcile job.
+type Reconcile struct {
+	// Schedule is a cron spec (5 fields or a descriptor such as "@every 5s");
+	// default "@every 5s". A callback also wakes the job at once.
+	Schedule string `yaml:"schedule"`
+	// Workers is how many orders are reconciled at once; default 8, 1..256.
+	Workers int `yaml:"workers"`
+	// Batch is how many due rows one pass claims at most; default 500.
+	Batch int `yaml:"batch"`
+	// Lease is how long a claimed row stays claimed; default 2m.
+	Lease Duration `yaml:"lease"`
+	// RefundAttempts is how many refund numbers are tried before a refund is
+	// parked as failed; default 5.
+	RefundAttempts int `yaml:"refund_attempts"`
+	// SettleAttempts is how many settle numbers are tried before a
+	// settlement is parked as failed; default 5.
+	SettleAttempts int `yaml:"settle_attempts"`
+	// Retry is the back-off after a FAIL or a retryable error, one entry per
+	// attempt, the last repeating; default 1m, 5m, 30m, 2h, 12h.
+	Retry Backoff `yaml:"retry"`
+	// Jitter spreads every delay by up to this fraction either way; default
+	// 0.2, 0..1.
+	Jitter float64 `yaml:"jitter"`
+	// Poll is the query schedule while a status is PROCESSING or unknown,
+	// the last repeating; default 5s, 15s, 1m, 5m, 30m.
+	Poll Backoff `yaml:"poll"`
+}
+
+// SettleBatch configures the job that creates settlements for orders whose
+// settle period has passed.
+type SettleBatch struct {
+	// Schedule is a cron spec; default "0 3 * * *" (03:00 every day, local time
+	// unless prefixed with CRON_TZ=).
+	Schedule string `yaml:"schedule"`
+	// Limit is how many settlements one run creates at most; default 10000.
+	Limit int `yaml:"limit"`
+}
+
+// Sweep configures the job that re-queries work stuck in processing.
+type Sweep struct {
+	// Schedule is a cron spec; default "@every 10m".
+	Schedule string `yaml:"schedule"`
+	// StaleAfter is how long a row may stay processing before it is
+	// re-queried; default 30m.
+	StaleAfter Duration `yaml:"stale_after"`
+}
+
+// Server configures payd serve's two HTTP listeners.
+type Server struct {
+	// CallbackListen is host:port for POST /douyin/notify and /healthz;
+	// default 127.0.0.1:8080.
+	CallbackListen string `yaml:"callback_listen"`
+	// AdminListen is host:port for the admin API and /metrics; default
+	// 127.0.0.1:8081.
+	AdminListen string `yaml:"admin_listen"`
+	// AdminToken is the admin API's bearer token; secret, required by
+	// ValidateServe, at least 16 characters.
+	AdminToken string `yaml:"admin_token"`
+	// CallbackRate bounds unverified callback traffic, in requests per
+	// second; default 200.
+	CallbackRate float64 `yaml:"callback_rate"`
+	// CallbackBurst is the bucket size for CallbackRate; default 400.
+	CallbackBurst int `yaml:"callback_burst"`
+	// ShutdownTimeout bounds the wait for work in flight on shutdown;
+	// default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Events configures delivery of events to the merchant's backend.
+type Events struct {
+	// Endpoints receive signed events; none by default.
+	Endpoints []Endpoint `yaml:"endpoints"`
+	// Retry is the delay before each redelivery, the last repeating; default
+	// 10s, 30s, 1m, 5m, 15m, 30m, 1h, 2h, 4h, 8h, then 12h six times (about
+	// 3.7 days in all).
+	Retry Backoff `yaml:"retry"`
+	// Timeout bounds one delivery; default 10s.
+	Timeout Duration `yaml:"timeout"`
+	// Concurrency is how many deliveries run at once; default 4.
+	Concurrency int `yaml:"concurrency"`
+	// Tolerance is how far a signed timestamp may be from the receiver's
+	// clock; default 5m.
+	Tolerance Duration `yaml:"tolerance"`
+}
+
+// Endpoint is one receiver of events.
+type Endpoint struct {
+	// Name identifies the endpoint in logs and `payd events`; required, unique.
+	Name string `yaml:"name"`
+	// URL receives POSTed events; http:// or https://.
+	URL string `yaml:"url"`
+	// Secret keys the HMAC-SHA256 signature; secret, at least 16 characters.
+	Secret string `yaml:"secret"`
+	// Types are the event types sent here; empty (default) = all of
+	// EventTypes.
+	Types []string `yaml:"types"`
+}
+
+// String renders the endpoint without its secret, also for %v and %+v.
+func (e Endpoint) String() string { return fmt.Sprintf("endpoint %s", e.Name) }
+
+// GoString renders the endpoint without its secret, for %#v.
+func (e Endpoint) GoString() string { return e.String() }
+
+// Wants reports whether events of type typ are sent to the endpoint.
+func (e Endpoint) Wants(typ string) bool {
+	return len(e.Types) == 0 || slices.Contains(e.Types, typ)
+}
+
+// EventTypes are the event types an endpoint may subscribe to.
+var EventTypes = []string{
+	string(state.EventOrderPaid),
+	string(state.EventOrderClosed),
+	string(state.EventRefundSucceeded),
+	string(state.EventRefundAttemptFailed),
+	string(state.EventRefundParked),
+	string(state.EventSettlementSucceeded),
+	string(state.EventSettlementAttemptFailed),
+	string(state.EventSettlementParked),
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format"`
+}
+
+// Sandbox configures the built-in Douyin simulator used by `payd sandbox`
+// and `payd demo`. It serves the apps of Douyin.Apps.
+type Sandbox struct {
+	// Listen is host:port of the simulator; default 127.0.0.1:8090.
+	Listen string `yaml:"listen"`
+	// SettlePeriod is how long after payment the simulator allows settle;
+	// default 168h, 0 = at once.
+	SettlePeriod Duration `yaml:"settle_period"`
+	// ProcessingDelay is how long refunds and settlements stay PROCESSING;
+	// default 2s.
+	ProcessingDelay Duration `yaml:"processing_delay"`
+	// NotifyURL is the console callback URL, used when a request has no
+	// notify_url; default "" = no callbacks.
+	NotifyURL string `yaml:"notify_url"`
+	// CallbackScale multiplies the simulator's callback delays and retry
+	// intervals; default 1 (Douyin's timing), 0.01 is a hundred times faster.
+	CallbackScale float64 `yaml:"callback_scale"`
+	// Seed seeds the fault generator, so a run can be repeated; default 1.
+	Seed int64 `yaml:"seed"`
+	// Limits are the simulator's rates in calls per second per app, keyed as
+	// Douyin.Limits; beyond them it answers 1001. Default: Douyin's documented
+	// limits.
+	Limits map[string]float64 `yaml:"limits"`
+	// Faults are the simulator's injected failures; none by default.
+	Faults SandboxFaults `yaml:"faults"`
+}
+
+// SandboxFaults are probabilities (0..1, default 0) of the failures the
+// simulator injects, and the durations that shape them.
+type SandboxFaults struct {
+	// Err1000NoEffect answers 1000 without acting.
+	Err1000NoEffect float64 `yaml:"err1000_no_effect"`
+	// Err1000AfterEffect acts, then answers 1000.
+	Err1000AfterEffect float64 `yaml:"err1000_after_effect"`
+	// HTTP500 answers HTTP 500 without acting.
+	HTTP500 float64 `yaml:"http500"`
+	// HangAfterEffect acts, then holds the answer for Hang.
+	HangAfterEffect float64 `yaml:"hang_after_effect"`
+	// Hang is how long a hanging answer is held; default 3s.
+	Hang Duration `yaml:"hang"`
+	// CallbackDrop loses a callback (every retry of it).
+	CallbackDrop float64 `yaml:"callback_drop"`
+	// CallbackDuplicate sends a callback twice.
+	CallbackDuplicate float64 `yaml:"callback_duplicate"`
+	// CallbackDelay delays a callback by up to CallbackDelayMax.
+	CallbackDelay float64 `yaml:"callback_delay"`
+	// CallbackDelayMax is the longest callback delay; default 30s.
+	CallbackDelayMax Duration `yaml:"callback_delay_max"`
+	// RefundChannelFail makes an accepted refund end in FAIL.
+	RefundChannelFail float64 `yaml:"refund_channel_fail"`
+}
+
+// SandboxName is the value of douyin.base_url that selects Douyin's sandbox,
+// douyin.SandboxURL.
+const SandboxName = "sandbox"
+
+// URL returns the base URL to call: BaseURL, with "sandbox" resolved to
+// douyin.SandboxURL.
+func (d Douyin) URL() string {
+	if d.BaseURL == SandboxName {
+		return douyin.SandboxURL
+	}
+	return d.BaseURL
+}
+
+// APINames are the keys Douyin.Limits and Sandbox.Limits accept.
+func APINames() []string {
+	names := make([]string, len(douyin.APIs))
+	for i, a := range douyin.APIs {
+		names[i] = string(a)
+	}
+	return names
+}
+
+// DefaultLimits returns Douyin's documented per-app rates, in calls per
+// second, keyed by API name.
+func DefaultLimits() map[string]float64 {
+	m := make(map[string]float64, len(douyin.DefaultLimits))
+	for api, r := range douyin.DefaultLimits {
+		m[string(api)] = r
+	}
+	return m
+}
+
+// DefaultApp returns the defaults of the fields an app may leave out.
+func DefaultApp() App {
+	return App{
+		SettlePeriod: D(7 * 24 * time.Hour),
+		AutoSettle:   true,
+		SettleDesc:   "payd settlement",
+	}
+}
+
+// Default returns the configuration used for every field config.yaml leaves
+// out. It has no apps, so it does not validate by itself.
+func Default() *Config {
+	return &Config{
+		Database: Database{
+			Driver:      "sqlite",
+			DSN:         "payd.db",
+			Synchronous: "FULL",
+			BusyTimeout: D(5 * time.Second),
+		},
+		Douyin: Douyin{
+			BaseURL: douyin.ProductionURL,
+			Timeout: D(10 * time.Second),
+			Limits:  DefaultLimits(),
+			Burst:   1,
+		},
+		Reconcile: Reconcile{
+			Schedule:       "@every 5s",
+			Workers:        32,
+			Batch:          500,
+			Lease:          D(2 * time.Minute),
+			RefundAttempts: 5,
+			SettleAttempts: 5,
+			Retry:          backoff(time.Minute, 5*time.Minute, 30*time.Minute, 2*time.Hour, 12*time.Hour),
+			Jitter:         0.2,
+			Poll:           backoff(5*time.Second, 15*time.Second, time.Minute, 5*time.Minute, 30*time.Minute),
+		},
+		SettleBatch: SettleBatch{Schedule: "0 3 * * *", Limit: 10000},
+		Sweep:       Sweep{Schedule: "@every 10m", StaleAfter: D(30 * time.Minute)},
+		Server: Server{
+			CallbackListen:  "127.0.0.1:8080",
+			AdminListen:     "127.0.0.1:8081",
+			CallbackRate:    200,
+			CallbackBurst:   400,
+			ShutdownTimeout: D(30 * time.Second),
+		},
+		Events: Events{
+			Retry: backoff(10*time.Second, 30*time.Second, time.Minute, 5*time.Minute, 15*time.Minute,
+				30*time.Minute, time.Hour, 2*time.Hour, 4*time.Hour, 8*time.Hour,
+				12*time.Hour, 12*time.Hour, 12*time.Hour, 12*time.Hour, 12*time.Hour, 12*time.Hour),
+			Timeout:     D(10 * time.Second),
+			Concurrency: 4,
+			Tolerance:   D(5 * time.Minute),
+		},
+		Log: Log{Level: "info", Format: "json"},
+		Sandbox: Sandbox{
+			Listen:          "127.0.0.1:8090",
+			SettlePeriod:    D(7 * 24 * time.Hour),
+			ProcessingDelay: D(2 * time.Second),
+			CallbackScale:   1,
+			Seed:            1,
+			Limits:          DefaultLimits(),
+			Faults: SandboxFaults{
+				Hang:             D(3 * time.Second),
+				CallbackDelayMax: D(30 * time.Second),
+			},
+		},
+	}
+}
+
+// clone returns a deep copy of c: no slice or map is shared.
+func (c *Config) clone() Config {
+	r := *c
+	r.Douyin.Limits = maps.Clone(c.Douyin.Limits)
+	r.Douyin.Apps = slices.Clone(c.Douyin.Apps)
+	r.Reconcile.Retry = slices.Clone(c.Reconcile.Retry)
+	r.Reconcile.Poll = slices.Clone(c.Reconcile.Poll)
+	r.Events.Endpoints = slices.Clone(c.Events.Endpoints)
+	for i := range r.Events.Endpoints {
+		r.Events.Endpoints[i].Types = slices.Clone(r.Events.Endpoints[i].Types)
+	}
+	r.Events.Retry = slices.Clone(c.Events.Retry)
+	r.Sandbox.Limits = maps.Clone(c.Sandbox.Limits)
+	return r
+}

@@ -1,0 +1,65 @@
+package config
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Mask replaces a secret in Redacted output.
+const Mask = "***"
+
+// Redacted returns a deep copy of c that is safe to print (payd config): app
+// salts and tokens, the admin token and endpoint secrets are replaced by
+// Mask, and passwords in the database DSN and in URLs are masked. A secret
+// that is not set stays empty, so the printout shows that it is missing.
+func (c *Config) Redacted() Config {
+	r := c.clone()
+	r.Database.DSN = redactDSN(r.Database.DSN)
+	r.Douyin.BaseURL = redactURL(r.Douyin.BaseURL)
+	for i := range r.Douyin.Apps {
+		a := &r.Douyin.Apps[i]
+		a.Salt = mask(a.Salt)
+		a.Token = mask(a.Token)
+		a.NotifyURL = redactURL(a.NotifyURL)
+	}
+	r.Server.AdminToken = mask(r.Server.AdminToken)
+	for i := range r.Events.Endpoints {
+		e := &r.Events.Endpoints[i]
+		e.Secret = mask(e.Secret)
+		e.URL = redactURL(e.URL)
+	}
+	r.Sandbox.NotifyURL = redactURL(r.Sandbox.NotifyURL)
+	return r
+}
+
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return Mask
+}
+
+// redactURL masks the password of a URL's user info; other text is
+// returned as it is.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); !has {
+		return s
+	}
+	// url.UserPassword would percent-encode the mask; Redacted does not.
+	return strings.Replace(u.Redacted(), ":xxxxx@", ":"+Mask+"@", 1)
+}
+
+// dsnPassword matches a password in a key=value DSN
+// ("host=db password='x y' dbname=payd") or a URL query ("?password=x").
+var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)`)
+
+// redactDSN masks the password of a PostgreSQL DSN, in URL or key=value
+// form.
+func redactDSN(s string) string {
+	return dsnPassword.ReplaceAllString(redactURL(s), "${1}"+Mask)
+}
