@@ -1,0 +1,184 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sirupsen/logrus"
+
+	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/state"
+)
+
+// BatchStore is what settle_batch needs of the database.
+type BatchStore interface {
+	CreateDueSettlements(ctx context.Context, now time.Time, appIDs []string, limit int, desc string) (int, error)
+	Summary(ctx context.Context) (*state.Summary, error)
+}
+
+// SettleBatch is the settle_batch job: it creates a settlement for every
+// paid order whose settle period has passed, for apps with auto-settle on,
+// then wakes the reconciler, which drives them.
+type SettleBatch struct {
+	Store  BatchStore
+	Clock  clock.Clock
+	Policy Policy
+	// Limit bounds the settlements created per run; 10000 when zero.
+	Limit int
+	// Wake is called after settlements were created (the reconciler's Wake).
+	Wake func()
+	Log  *logrus.Entry
+	// Observe, when set, receives every run's summary (metrics).
+	Observe func(BatchSummary)
+}
+
+// BatchSummary is what one settle_batch run did, and where settlements
+// stand after it.
+type BatchSummary struct {
+	Apps []string
+	// Due is how many orders had passed their settle period without a
+	// settlement: a settlement was created for each.
+	Due int
+	// Submitted, Succeeded and Failed count every settlement by phase after
+	// the run (in flight, done, parked); the reconciler moves them.
+	Pending, Submitted, Succeeded, Failed int64
+}
+
+// RunOnce creates the due settlements, in rounds of Limit until none is left.
+func (b *SettleBatch) RunOnce(ctx context.Context) (BatchSummary, error) {
+	var sum BatchSummary
+	for id, a := range b.Policy.Apps {
+		if a.AutoSettle {
+			sum.Apps = append(sum.Apps, id)
+		}
+	}
+	if len(sum.Apps) == 0 {
+		return sum, nil
+	}
+	limit := b.Limit
+	if limit <= 0 {
+		limit = 10000
+	}
+	for ctx.Err() == nil {
+		n, err := b.Store.CreateDueSettlements(ctx, b.Clock.Now(), sum.Apps, limit, "")
+		sum.Due += n
+		if err != nil {
+			return sum, fmt.Errorf("create due settlements: %w", err)
+		}
+		if n < limit {
+			break
+		}
+	}
+	if sum.Due > 0 && b.Wake != nil {
+		b.Wake()
+	}
+	s, err := b.Store.Summary(ctx)
+	if err != nil {
+		return sum, fmt.Errorf("summarise settlements: %w", err)
+	}
+	sum.Pending = s.Settlements[state.PhasePending]
+	sum.Submitted = s.Settlements[state.PhaseSubmitting] + s.Settlements[state.PhaseProcessing]
+	sum.Succeeded = s.Settlements[state.PhaseSucceeded]
+	sum.Failed = s.Settlements[state.PhaseFailed]
+	if b.Log != nil {
+		b.Log.WithFields(logrus.Fields{
+			"job": "settle_batch", "apps": len(sum.Apps), "due": sum.Due, "pending": sum.Pending,
+			"submitted": sum.Submitted, "succeeded": sum.Succeeded, "failed": sum.Failed,
+		}).Info("settle batch done")
+	}
+	if b.Observe != nil {
+		b.Observe(sum)
+	}
+	return sum, nil
+}
+
+// SweepStore is what the sweep needs of the database.
+type SweepStore interface {
+	HintStale(ctx context.Context, now time.Time, olderThan time.Duration, limit int) (int, error)
+}
+
+// Sweep re-queries anything that has been submitting or processing for
+// longer than StaleAfter, so a lost callback costs minutes, not money.
+type Sweep struct {
+	Store      SweepStore
+	Clock      clock.Clock
+	StaleAfter time.Duration
+	Wake       func()
+	Log        *logrus.Entry
+}
+
+// RunOnce hints the stale orders and wakes the reconciler; it returns how
+// many orders were hinted.
+func (s *Sweep) RunOnce(ctx context.Context) (int, error) {
+	n, err := s.Store.HintStale(ctx, s.Clock.Now(), s.StaleAfter, 10000)
+	if err != nil {
+		return n, fmt.Errorf("sweep stale items: %w", err)
+	}
+	if n > 0 && s.Wake != nil {
+		s.Wake()
+	}
+	if s.Log != nil && n > 0 {
+		s.Log.WithFields(logrus.Fields{"job": "sweep", "hinted": n}).Info("sweep hinted stale orders")
+	}
+	return n, nil
+}
+
+// Schedule is one cron entry: a spec and the job it triggers.
+type Schedule struct {
+	Name string
+	Spec string
+	Run  func(ctx context.Context) error
+}
+
+// Scheduler runs jobs on cron schedules. Cron is only a trigger: a run that
+// is still going when its next tick comes is skipped, and Stop waits for the
+// runs in flight.
+type Scheduler struct {
+	cron *cron.Cron
+	ctx  context.Context
+	wg   sync.WaitGroup
+	log  *logrus.Entry
+}
+
+// NewScheduler parses the schedules; an error names the bad one.
+func NewScheduler(ctx context.Context, log *logrus.Entry, schedules ...Schedule) (*Scheduler, error) {
+	s := &Scheduler{
+		cron: cron.New(cron.WithParser(cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor))),
+		ctx:  ctx,
+		log:  log,
+	}
+	for _, sc := range schedules {
+		job := cron.NewChain(cron.SkipIfStillRunning(cron.DiscardLogger)).Then(cron.FuncJob(func() {
+			s.wg.Add(1)
+			defer s.wg.Done()
+			if s.ctx.Err() != nil {
+				return
+			}
+			if err := sc.Run(s.ctx); err != nil && s.log != nil {
+				s.log.WithError(err).WithField("job", sc.Name).Error("job failed")
+			}
+		}))
+		if _, err := s.cron.AddJob(sc.Spec, job); err != nil {
+			return nil, fmt.Errorf("schedule %s %q: %w", sc.Name, sc.Spec, err)
+		}
+	}
+	return s, nil
+}
+
+// Start begins triggering.
+func (s *Scheduler) Start() { s.cron.Start() }
+
+// Stop stops triggering and waits up to timeout for runs in flight.
+func (s *Scheduler) Stop(timeout time.Duration) error {
+	done := s.cron.Stop().Done()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		return fmt.Errorf("jobs still running after %s", timeout)
+	}
+	s.wg.Wait()
+	return nil
+}

@@ -1,0 +1,91 @@
+package jobs
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/payd/payd/internal/state"
+)
+
+func TestScheduler_RunsAndStopWaitsForRunInFlight(t *testing.T) {
+	var runs, finished atomic.Int32
+	started := make(chan struct{}, 10)
+	s, err := NewScheduler(context.Background(), nil, Schedule{Name: "tick", Spec: "@every 1s", Run: func(ctx context.Context) error {
+		runs.Add(1)
+		started <- struct{}{}
+		time.Sleep(300 * time.Millisecond) // a pass in flight
+		finished.Add(1)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("job never ran")
+	}
+	if err := s.Stop(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if runs.Load() != finished.Load() {
+		t.Fatalf("Stop returned with a run in flight: %d started, %d finished", runs.Load(), finished.Load())
+	}
+	n := runs.Load()
+	time.Sleep(1200 * time.Millisecond)
+	if runs.Load() != n {
+		t.Fatal("a run started after Stop")
+	}
+}
+
+func TestNewScheduler_BadSpecNamesTheJob(t *testing.T) {
+	_, err := NewScheduler(context.Background(), nil, Schedule{Name: "settle_batch", Spec: "every day", Run: func(context.Context) error { return nil }})
+	if err == nil || !strings.Contains(err.Error(), `schedule settle_batch "every day"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestReconciler_CancelledPassStartsNothing(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	w.seedPaid("oz", 1000, 0, w.sim.Now())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ps, _ := w.rec.RunOnce(ctx)
+	if ps.Orders != 0 {
+		t.Fatalf("worked on %d orders after cancel", ps.Orders)
+	}
+	if n := len(w.view("oz").Attempts); n != 0 {
+		t.Fatalf("%d calls made after cancel", n)
+	}
+	// Nothing is left leased: a normal pass picks the order up at once.
+	w.pass()
+	if o := w.view("oz").Order; o.Status != state.OrderSuccess {
+		t.Fatalf("order %s after a normal pass", o.Status)
+	}
+}
+
+func TestReconciler_WakeRunsAPass(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	w.seedPaid("ow", 1000, 0, w.sim.Now())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.rec.Run(ctx); close(done) }()
+	w.rec.Wake()
+	deadline := time.Now().Add(5 * time.Second)
+	for w.view("ow").Order.Status != state.OrderSuccess {
+		if time.Now().After(deadline) {
+			t.Fatal("Wake did not lead to a pass")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

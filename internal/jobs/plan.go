@@ -1,0 +1,315 @@
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/payd/payd/internal/state"
+)
+
+// Kind is what an action does.
+type Kind string
+
+// The actions Plan produces.
+const (
+	// KindQueryOrder: query_order, to learn an order's status, amount, pay time
+	// or CPS share.
+	KindQueryOrder Kind = "query_order"
+	// KindSubmitRefund: persist submitting, then create_refund with the
+	// attempt's out_refund_no.
+	KindSubmitRefund Kind = "create_refund"
+	// KindQueryRefund: query_refund for a refund submitting (outcome unknown)
+	// or processing.
+	KindQueryRefund Kind = "query_refund"
+	// KindSubmitSettle: persist submitting, then settle.
+	KindSubmitSettle Kind = "settle"
+	// KindQuerySettle: query_settle for a settlement submitting or processing.
+	KindQuerySettle Kind = "query_settle"
+	// KindParkRefund: the refund can never succeed as declared; park it
+	// (phase failed) with the reason. No call.
+	KindParkRefund Kind = "park_refund"
+	// KindParkSettle: the same for a settlement.
+	KindParkSettle Kind = "park_settlement"
+	// KindSkipSettle: nothing is left to settle (fully refunded); the
+	// settlement is done without a call.
+	KindSkipSettle Kind = "skip_settlement"
+)
+
+// Action is one step toward an order's desired state.
+type Action struct {
+	Kind Kind `json:"action"`
+	// At is when the action becomes due; it is due now when At <= now.
+	At time.Time `json:"at"`
+	// RefundID or SettlementID names the item acted on (0 for order actions).
+	RefundID     int64 `json:"refund_id,omitempty"`
+	SettlementID int64 `json:"settlement_id,omitempty"`
+	// MerchantNo is the out_order_no, out_refund_no or out_settle_no used.
+	MerchantNo string `json:"target"`
+	// Amount is the refund amount or the amount expected to be settled (fen).
+	Amount int64 `json:"amount,omitempty"`
+	// AllSettle is set on a refund of an already settled order.
+	AllSettle bool `json:"all_settle,omitempty"`
+	// Reason explains the action in one line.
+	Reason string `json:"reason"`
+}
+
+// Due reports whether a is due at now.
+func (a Action) Due(now time.Time) bool { return !a.At.After(now) }
+
+// String renders the action as one line, for logs and `payd plan`.
+func (a Action) String() string {
+	return fmt.Sprintf("%s %s: %s", a.Kind, a.MerchantNo, a.Reason)
+}
+
+// Plan computes an order's next actions from everything known about it. It
+// is a pure function of its arguments: the same rows and time give the same
+// plan. Actions come in the order they should run; those with At > now are
+// scheduled for later. An order with nothing left to do has no actions.
+func Plan(v state.OrderView, now time.Time, p Policy) []Action {
+	o := v.Order
+	var acts []Action
+	add := func(a Action) {
+		if a.At.IsZero() {
+			a.At = now
+		}
+		acts = append(acts, a)
+	}
+
+	refunds := append([]state.Refund(nil), v.Refunds...)
+	sort.Slice(refunds, func(i, j int) bool { return refunds[i].ID < refunds[j].ID })
+	st := v.Settlement
+
+	switch o.Status {
+	case state.OrderUnknown, state.OrderProcessing:
+		reason := "order status not known yet: first query"
+		if o.Status == state.OrderProcessing {
+			reason = fmt.Sprintf("order PROCESSING at Douyin (buyer has not paid): check %d", o.Checks+1)
+		}
+		if o.Status == state.OrderUnknown && o.Checks > 0 {
+			reason = fmt.Sprintf("order status still unknown after %d tries: query again", o.Checks)
+		}
+		add(Action{Kind: KindQueryOrder, At: timeOr(o.CheckAt, now), MerchantNo: o.OutOrderNo, Reason: reason})
+		// In-flight items keep being resolved whatever the order's status.
+		planInFlight(refunds, st, add)
+		return acts
+	case state.OrderFail, state.OrderTimeout, state.OrderNotFound:
+		why := fmt.Sprintf("order %s is %s at Douyin", o.OutOrderNo, o.Status)
+		if o.Status == state.OrderNotFound {
+			why = fmt.Sprintf("Douyin does not know order %s (err_no 2000)", o.OutOrderNo)
+		}
+		for _, r := range refunds {
+			if r.Phase == state.PhasePending {
+				add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, Reason: why})
+			}
+		}
+		if st != nil && st.Phase == state.PhasePending {
+			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: why})
+		}
+		planInFlight(refunds, st, add)
+		return acts
+	case state.OrderSuccess:
+	default:
+		return acts
+	}
+	settleBusy := st != nil && (st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing)
+	// settled: Douyin moved the order's money to the merchant, so a refund
+	// must come from the withdrawable balance.
+	settled := st != nil && st.Phase == state.PhaseSucceeded && st.SettleNo != ""
+
+	// Refunds first: the buyer's money before the merchant's.
+	var committed int64 // refunded or on its way, in id order
+	refundOpen := false
+	for _, r := range refunds {
+		switch r.Phase {
+		case state.PhaseSucceeded, state.PhaseSubmitting, state.PhaseProcessing:
+			committed += r.Amount
+		}
+	}
+	var pendingAhead int64
+	for _, r := range refunds {
+		switch r.Phase {
+		case state.PhaseSucceeded, state.PhaseFailed:
+			continue
+		case state.PhaseSubmitting:
+			refundOpen = true
+			add(Action{Kind: KindQueryRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: timeOr(r.NextActionAt, now),
+				Reason: fmt.Sprintf("refund %s attempt %d: outcome of create_refund not known: query before any resend", r.Key, r.Attempt)})
+		case state.PhaseProcessing:
+			refundOpen = true
+			add(Action{Kind: KindQueryRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: timeOr(r.NextActionAt, now),
+				Reason: fmt.Sprintf("refund %s attempt %d: PROCESSING at Douyin: check %d", r.Key, r.Attempt, r.Checks+1)})
+		case state.PhasePending:
+			refundOpen = true
+			remaining := o.TotalAmount - committed - pendingAhead
+			if o.TotalAmount > 0 && r.Amount > remaining {
+				add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount,
+					Reason: fmt.Sprintf("refund %d exceeds what remains of order %s: %d of %d fen", r.Amount, o.OutOrderNo, max(remaining, 0), o.TotalAmount)})
+				continue
+			}
+			pendingAhead += r.Amount
+			if settleBusy {
+				continue // waits for the settlement in flight; its answer decides all_settle
+			}
+			reason := fmt.Sprintf("refund %s: submit %d fen (attempt %d)", r.Key, r.Amount, r.Attempt)
+			if r.Attempt > 1 {
+				reason = fmt.Sprintf("refund %s attempt %d: attempt %d FAILED (%s), back-off passed", r.Key, r.Attempt, r.Attempt-1, orText(r.ErrTips, "no message"))
+			}
+			if r.ErrNo == 1001 || (r.Attempt == 1 && r.ErrNo != 0) {
+				reason = fmt.Sprintf("refund %s attempt %d: resend the same number after err_no %d", r.Key, r.Attempt, r.ErrNo)
+			}
+			if settled {
+				reason += "; order already settled: all_settle=1"
+			}
+			add(Action{Kind: KindSubmitRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, AllSettle: settled,
+				At: timeOr(r.NextActionAt, now), Reason: reason})
+		}
+	}
+
+	if st == nil {
+		return acts
+	}
+	switch st.Phase {
+	case state.PhaseSucceeded, state.PhaseFailed:
+	case state.PhaseSubmitting:
+		add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, now),
+			Reason: fmt.Sprintf("settlement attempt %d: outcome of settle not known: query before any resend", st.Attempt)})
+	case state.PhaseProcessing:
+		add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, now),
+			Reason: fmt.Sprintf("settlement attempt %d: PROCESSING at Douyin: check %d", st.Attempt, st.Checks+1)})
+	case state.PhasePending:
+		if refundOpen {
+			return acts // waits until every refund of the order is final
+		}
+		if o.SettleAfter == nil || o.TotalAmount <= 0 {
+			add(Action{Kind: KindQueryOrder, At: timeOr(o.CheckAt, now), MerchantNo: o.OutOrderNo,
+				Reason: "pay time or amount unknown: query the order before settling"})
+			return acts
+		}
+		due := *o.SettleAfter
+		if st.DueAt != nil && st.DueAt.After(due) {
+			due = *st.DueAt
+		}
+		receivers, err := decodeReceivers(st.Receivers)
+		if err != nil {
+			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: err.Error()})
+			return acts
+		}
+		var share int64
+		for _, rc := range receivers {
+			share += rc.Amount
+		}
+		if share*10 > o.TotalAmount*3 {
+			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo,
+				Reason: fmt.Sprintf("receivers take %d of %d fen: more than 30%% of the order", share, o.TotalAmount)})
+			return acts
+		}
+		left := o.TotalAmount - committed - o.CPSShare
+		if left <= 0 {
+			add(Action{Kind: KindSkipSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: due,
+				Reason: fmt.Sprintf("nothing left to settle: %d fen refunded, %d fen CPS share", committed, o.CPSShare)})
+			return acts
+		}
+		if share > left {
+			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo,
+				Reason: fmt.Sprintf("receivers take %d fen but only %d fen is left to settle", share, left)})
+			return acts
+		}
+		if !o.CPSKnown && (o.CheckedAt == nil || o.CheckedAt.Before(due)) {
+			add(Action{Kind: KindQueryOrder, At: laterOf(due, o.CheckAt), MerchantNo: o.OutOrderNo,
+				Reason: "refresh cps_info before settling: the CPS share is not settled to the merchant"})
+			return acts
+		}
+		reason := fmt.Sprintf("settle %d fen, due %s", left, due.Format(time.RFC3339))
+		if o.PaidAt != nil {
+			reason = fmt.Sprintf("settle %d fen at T+%s (due %s)", left, fmtPeriod(due.Sub(*o.PaidAt)), due.Format(time.RFC3339))
+		}
+		if st.Attempt > 1 {
+			reason = fmt.Sprintf("settlement attempt %d: attempt %d FAILED (%s), back-off passed", st.Attempt, st.Attempt-1, orText(st.ErrTips, "no message"))
+		}
+		add(Action{Kind: KindSubmitSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: left,
+			At: laterOf(due, st.NextActionAt), Reason: reason})
+	}
+	return acts
+}
+
+// planInFlight adds the queries that resolve items already sent to Douyin.
+func planInFlight(refunds []state.Refund, st *state.Settlement, add func(Action)) {
+	for _, r := range refunds {
+		if r.Phase == state.PhaseSubmitting || r.Phase == state.PhaseProcessing {
+			add(Action{Kind: KindQueryRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: timeOr(r.NextActionAt, time.Time{}),
+				Reason: fmt.Sprintf("refund %s attempt %d is %s: resolve it", r.Key, r.Attempt, r.Phase)})
+		}
+	}
+	if st != nil && (st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing) {
+		add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: timeOr(st.NextActionAt, time.Time{}),
+			Reason: fmt.Sprintf("settlement attempt %d is %s: resolve it", st.Attempt, st.Phase)})
+	}
+}
+
+// NextAfter returns the earliest At of the actions that are not due at now,
+// or nil when none is scheduled.
+func NextAfter(acts []Action, now time.Time) *time.Time {
+	var next *time.Time
+	for _, a := range acts {
+		if a.Due(now) {
+			continue
+		}
+		if next == nil || a.At.Before(*next) {
+			t := a.At
+			next = &t
+		}
+	}
+	return next
+}
+
+// DueNow returns the actions due at now, in plan order.
+func DueNow(acts []Action, now time.Time) []Action {
+	var out []Action
+	for _, a := range acts {
+		if a.Due(now) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func decodeReceivers(s string) ([]state.Receiver, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var rs []state.Receiver
+	if err := json.Unmarshal([]byte(s), &rs); err != nil {
+		return nil, fmt.Errorf("receivers are not valid JSON: %v", err)
+	}
+	return rs, nil
+}
+
+func timeOr(t *time.Time, def time.Time) time.Time {
+	if t == nil {
+		return def
+	}
+	return *t
+}
+
+func laterOf(t time.Time, u *time.Time) time.Time {
+	if u != nil && u.After(t) {
+		return *u
+	}
+	return t
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func fmtPeriod(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
