@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/config"
+	"github.com/payd/payd/internal/events"
+	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/metrics"
+	"github.com/payd/payd/internal/server"
+	"github.com/payd/payd/internal/state"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: cron jobs, callback listener, admin API, /metrics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			if err := cfg.ValidateServe(); err != nil {
+				return fmt.Errorf("config: %w", err)
+			}
+			d, err := startDaemon(cmd.Context(), cfg, daemonOptions{log: newLogger(cfg.Log, g.stderr)})
+			if err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			return d.Stop()
+		},
+	}
+}
+
+// daemonOptions tune startDaemon for the demo and tests.
+type daemonOptions struct {
+	log     *logrus.Entry
+	clock   clock.Clock
+	baseURL string // overrides douyin.base_url (the demo's simulator)
+	observe func(jobs.ActionResult)
+	// callbackLn and adminLn, when set, are used instead of listening on the
+	// configured addresses.
+	callbackLn, adminLn net.Listener
+}
+
+// daemon is a running `payd serve`.
+type daemon struct {
+	cfg       *config.Config
+	log       *logrus.Entry
+	store     *state.Store
+	rec       *jobs.Reconciler
+	metrics   *metrics.Metrics
+	sched     *jobs.Scheduler
+	events    *events.Dispatcher
+	evCancel  context.CancelFunc
+	evWG      sync.WaitGroup
+	servers   []*http.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	callbacks string // callback listener address
+	admin     string // admin listener address
+}
+
+// startDaemon opens the database, wires the components and starts the
+// listeners, the reconcile loop and the cron schedules.
+func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*daemon, error) {
+	if o.clock == nil {
+		o.clock = clock.Real{}
+	}
+	log := o.log
+	m := metrics.New()
+	st, err := openStore(ctx, cfg, o.clock, log)
+	if err != nil {
+		return nil, err
+	}
+	client, err := newClient(cfg, o.baseURL, m)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("douyin client: %w", err)
+	}
+	rec := newReconciler(cfg, st, client, o.clock, log, m, o.observe)
+	m.RegisterItems(func(ctx context.Context) (metrics.Counts, error) { return itemCounts(ctx, st) }, 5*time.Second)
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d := &daemon{cfg: cfg, log: log, store: st, rec: rec, metrics: m, cancel: cancel}
+	d.events = newDispatcher(cfg, st, o.clock, log, m)
+
+	batch := &jobs.SettleBatch{Store: st, Clock: o.clock, Policy: policy(cfg), Limit: cfg.SettleBatch.Limit, Wake: rec.Wake, Log: log}
+	sweep := &jobs.Sweep{Store: st, Clock: o.clock, StaleAfter: cfg.Sweep.StaleAfter.Duration, Wake: rec.Wake, Log: log}
+	sched, err := jobs.NewScheduler(runCtx, log,
+		jobs.Schedule{Name: "reconcile", Spec: cfg.Reconcile.Schedule, Run: func(context.Context) error { rec.Wake(); return nil }},
+		jobs.Schedule{Name: "settle_batch", Spec: cfg.SettleBatch.Schedule, Run: func(ctx context.Context) error { _, err := batch.RunOnce(ctx); return err }},
+		jobs.Schedule{Name: "sweep", Spec: cfg.Sweep.Schedule, Run: func(ctx context.Context) error { _, err := sweep.RunOnce(ctx); return err }},
+	)
+	if err != nil {
+		cancel()
+		st.Close()
+		return nil, err
+	}
+	d.sched = sched
+
+	tokens := map[string]string{}
+	for _, a := range cfg.Douyin.Apps {
+		tokens[a.AppID] = a.Token
+	}
+	ready := func() error { return st.Ping(context.Background()) }
+	inbox := server.NewBatchInbox(st, server.BatchInboxOptions{}) // group commit: one fsync for many callbacks
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); inbox.Run(runCtx) }()
+	cbHandler := server.NewCallbackHandler(server.CallbackOptions{
+		Inbox: inbox, Tokens: tokens, Waker: rec, Clock: o.clock, Metrics: m, Log: log.WithField("component", "callbacks"),
+		Rate: cfg.Server.CallbackRate, Burst: cfg.Server.CallbackBurst, Ready: ready,
+	})
+	adminHandler := server.NewAdminHandler(server.AdminOptions{
+		Store: st, Douyin: client, Waker: rec, Policy: policy(cfg), Clock: o.clock, Metrics: m,
+		Log: log.WithField("component", "admin"), Token: cfg.Server.AdminToken, DefaultApp: defaultApp(cfg), Ready: ready,
+		Extra: events.AdminRoutes(st, eventEndpoints(cfg), o.clock, d.events.Wake),
+	})
+	cbLn, err := listen(o.callbackLn, cfg.Server.CallbackListen)
+	if err != nil {
+		cancel()
+		st.Close()
+		return nil, fmt.Errorf("callback listener: %w", err)
+	}
+	adLn, err := listen(o.adminLn, cfg.Server.AdminListen)
+	if err != nil {
+		cbLn.Close()
+		cancel()
+		st.Close()
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	d.callbacks, d.admin = cbLn.Addr().String(), adLn.Addr().String()
+	for _, p := range []struct {
+		ln net.Listener
+		h  http.Handler
+	}{{cbLn, cbHandler}, {adLn, adminHandler}} {
+		srv := &http.Server{Handler: p.h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+		d.servers = append(d.servers, srv)
+		d.wg.Add(1)
+		go func(ln net.Listener) {
+			defer d.wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.WithError(err).Error("http server stopped")
+			}
+		}(p.ln)
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		rec.Run(runCtx)
+	}()
+	sched.Start()
+	rec.Wake()
+	evCtx, evCancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.evCancel = evCancel
+	d.evWG.Add(1)
+	go func() {
+		defer d.evWG.Done()
+		d.events.Run(evCtx)
+	}()
+	log.WithFields(logrus.Fields{"callbacks": d.callbacks, "admin": d.admin, "db": cfg.Database.Driver}).Info("payd serving")
+	return d, nil
+}
+
+func listen(ln net.Listener, addr string) (net.Listener, error) {
+	if ln != nil {
+		return ln, nil
+	}
+	return net.Listen("tcp", addr)
+}
+
+// Stop shuts down in reverse order of start: no new HTTP requests, no new
+// cron runs, the reconcile pass in flight finishes, then the database closes.
+func (d *daemon) Stop() error {
+	timeout := d.cfg.Server.ShutdownTimeout.Duration
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	d.log.Info("payd shutting down")
+	var errs []error
+	// The event dispatcher started last: it stops first. A delivery cut
+	// short keeps its lease and is sent again by the next run.
+	d.evCancel()
+	evDone := make(chan struct{})
+	go func() { d.evWG.Wait(); close(evDone) }()
+	select {
+	case <-evDone:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("event delivery still running at shutdown timeout"))
+	}
+	for _, s := range d.servers {
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if err := d.sched.Stop(timeout); err != nil {
+		errs = append(errs, err)
+	}
+	d.cancel()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("reconcile pass still running at shutdown timeout"))
+	}
+	if err := d.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close database: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// itemCounts reads the store's summary for the payd_items gauges.
+func itemCounts(ctx context.Context, st *state.Store) (metrics.Counts, error) {
+	s, err := st.Summary(ctx)
+	if err != nil {
+		return metrics.Counts{}, err
+	}
+	c := metrics.Counts{Orders: map[string]int64{}, Refunds: map[string]int64{}, Settlements: map[string]int64{}}
+	for k, v := range s.Orders {
+		c.Orders[string(k)] = v
+	}
+	for k, v := range s.Refunds {
+		c.Refunds[string(k)] = v
+	}
+	for k, v := range s.Settlements {
+		c.Settlements[string(k)] = v
+	}
+	deliveries, err := st.DeliveryCounts(ctx)
+	if err != nil {
+		return metrics.Counts{}, err
+	}
+	c.Events = map[string]int64{}
+	for k, v := range deliveries {
+		c.Events[string(k)] = v
+	}
+	return c, nil
+}
+
+// eventEndpoints converts the configured event endpoints.
+func eventEndpoints(cfg *config.Config) []events.Endpoint {
+	eps := make([]events.Endpoint, len(cfg.Events.Endpoints))
+	for i, e := range cfg.Events.Endpoints {
+		eps[i] = events.Endpoint{Name: e.Name, URL: e.URL, Secret: e.Secret, Types: e.Types}
+	}
+	return eps
+}
+
+// newDispatcher wires the event dispatcher of cfg.Events.
+func newDispatcher(cfg *config.Config, st events.Store, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics) *events.Dispatcher {
+	host, _ := os.Hostname()
+	return events.New(events.Options{
+		Store: st, Endpoints: eventEndpoints(cfg), Clock: clk,
+		Timeout: cfg.Events.Timeout.Duration, Retry: durations(cfg.Events.Retry), Concurrency: cfg.Events.Concurrency,
+		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), Metrics: m, Log: log.WithField("component", "events"),
+	})
+}

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payd/payd/internal/state"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing in one goroutine
+// while the test reads in another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// background runs payd with args until the returned cancel is called; the
+// returned channel yields its error.
+func (e *env) background(args ...string) (stdout, stderr *syncBuffer, cancel context.CancelFunc, done <-chan error) {
+	e.t.Helper()
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	finished := make(chan struct{})
+	root := newRoot(stdout, stderr, e.getenv)
+	root.SetArgs(append([]string{"--config", e.config}, args...))
+	go func() {
+		defer close(finished)
+		ch <- root.ExecuteContext(ctx)
+	}()
+	e.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-finished:
+		case <-time.After(10 * time.Second):
+			e.t.Error("command did not stop within 10s of its context ending")
+		}
+	})
+	return stdout, stderr, cancel, ch
+}
+
+// waitFor polls cond every 10ms until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stopped waits for a background command's error.
+func stopped(t *testing.T, done <-chan error, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(within):
+		t.Fatalf("command still running %s after cancel", within)
+		return nil
+	}
+}
+
+// call makes an HTTP request with an optional bearer token and returns the
+// status and body.
+func call(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServe_command(t *testing.T) {
+	e := newEnv(t, strings.Replace(baseConfig, "level: warn", "level: info", 1)).withSim()
+	_, stderr, cancel, done := e.background("serve")
+	var cbAddr, adminAddr string
+	waitFor(t, 10*time.Second, "the serving log line", func() bool {
+		sc := bufio.NewScanner(strings.NewReader(stderr.String()))
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "payd serving" {
+				cbAddr, _ = line["callbacks"].(string)
+				adminAddr, _ = line["admin"].(string)
+				return true
+			}
+		}
+		return false
+	})
+	for _, a := range []string{cbAddr, adminAddr} {
+		if h, _, err := net.SplitHostPort(a); err != nil || h != "127.0.0.1" {
+			t.Fatalf("listener %q is not on 127.0.0.1", a)
+		}
+	}
+	if code, body := call(t, "GET", "http://"+cbAddr+"/healthz", "", ""); code != 200 || body != `{"status":"ok"}` {
+		t.Fatalf("callback /healthz: %d %s", code, body)
+	}
+	if code, _ := call(t, "GET", "http://"+adminAddr+"/v1/status", testAdminToken, ""); code != 200 {
+		t.Fatalf("admin /v1/status: %d", code)
+	}
+	if code, body := call(t, "GET", "http://"+adminAddr+"/v1/status", "", ""); code != 401 || !strings.Contains(body, "missing or wrong bearer token") {
+		t.Fatalf("admin without token: %d %s", code, body)
+	}
+	// A declared refund is driven to Douyin by the running daemon.
+	e.seedPaid("o-1", 1000)
+	if code, body := call(t, "POST", "http://"+adminAddr+"/v1/orders/o-1/refunds", testAdminToken, `{"key":"k1","amount":100,"reason":"x"}`); code != 201 {
+		t.Fatalf("declare refund: %d %s", code, body)
+	}
+	waitFor(t, 10*time.Second, "the refund to reach Douyin", func() bool {
+		for _, o := range e.sim.Ledger().Orders {
+			if len(o.Refunds) == 1 {
+				return true
+			}
+		}
+		return false
+	})
+
+	// SIGTERM is a cancelled context: serve drains and returns nil.
+	cancel()
+	if err := stopped(t, done, 10*time.Second); err != nil {
+		t.Fatalf("serve after cancel: %v", err)
+	}
+	has(t, stderr.String(), "payd shutting down")
+	if _, err := net.DialTimeout("tcp", adminAddr, time.Second); err == nil {
+		t.Fatal("admin listener still open after shutdown")
+	}
+	// The database was closed cleanly and holds the refund.
+	if s := e.summary(); s.Refunds[state.PhasePending] != 0 || len(s.Refunds) == 0 {
+		t.Fatalf("refunds after serve: %+v", s.Refunds)
+	}
+}
+
+func TestServe_startDaemon(t *testing.T) {
+	e := newEnv(t).withSim()
+	g := &globals{configPath: e.config, getenv: e.getenv, stdout: io.Discard, stderr: io.Discard}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := startDaemon(context.Background(), cfg, daemonOptions{log: newLogger(cfg.Log, io.Discard), callbackLn: cbLn, adminLn: adLn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.callbacks != cbLn.Addr().String() || d.admin != adLn.Addr().String() {
+		t.Fatalf("daemon listens on %s and %s, not the listeners given", d.callbacks, d.admin)
+	}
+	code, body := call(t, "GET", "http://"+d.admin+"/metrics", "", "")
+	if code != 200 || !strings.Contains(body, "payd_") {
+		t.Fatalf("/metrics: %d", code)
+	}
+	// A forged callback is refused and stored nowhere.
+	code, _ = call(t, "POST", "http://"+d.callbacks+"/douyin/notify", "", `{"timestamp":"1","nonce":"n","type":"refund","msg":"{\"appid\":\"`+testApp+`\",\"cp_refundno\":\"x-1\"}","msg_signature":"00"}`)
+	if code != http.StatusUnauthorized {
+		t.Fatalf("forged callback: %d", code)
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if n := e.count("callbacks"); n != 0 {
+		t.Fatalf("%d callbacks stored", n)
+	}
+	// A second daemon on the same database starts again after a clean stop.
+	d2, err := startDaemon(context.Background(), cfg, daemonOptions{log: newLogger(cfg.Log, io.Discard)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("listener in use", func(t *testing.T) {
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		c := *cfg
+		c.Server.CallbackListen = busy.Addr().String()
+		_, err = startDaemon(context.Background(), &c, daemonOptions{log: newLogger(cfg.Log, io.Discard)})
+		if err == nil || !strings.HasPrefix(err.Error(), "callback listener: listen tcp "+busy.Addr().String()+": bind: address already in use") {
+			t.Fatalf("want a callback listener error, got %v", err)
+		}
+	})
+}
+
+func TestSandbox(t *testing.T) {
+	e := newEnv(t)
+	stdout, _, cancel, done := e.background("sandbox", "--listen", "127.0.0.1:0", "--processing-delay", "10ms")
+	var url string
+	waitFor(t, 10*time.Second, "the sandbox's address", func() bool {
+		out := stdout.String()
+		if rest, ok := strings.CutPrefix(out, "douyin simulator on "); ok {
+			url, _, _ = strings.Cut(rest, " ")
+			return true
+		}
+		return false
+	})
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("sandbox URL %q is not on 127.0.0.1", url)
+	}
+	has(t, stdout.String(), "(app "+testApp+"); control API under "+url+"/_sim/")
+	code, body := call(t, "GET", url+"/_sim/ledger", "", "")
+	var l struct {
+		Orders []any `json:"orders"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
+		t.Fatalf("/_sim/ledger: %d %s", code, body)
+	}
+	cancel()
+	if err := stopped(t, done, 10*time.Second); err != nil {
+		t.Fatalf("sandbox after cancel: %v", err)
+	}
+	if _, err := http.Get(url + "/_sim/ledger"); err == nil {
+		t.Fatal("sandbox still answers after it stopped")
+	}
+
+	t.Run("bad flags", func(t *testing.T) {
+		e.run("sandbox", "--http500", "2").fails(t, "--http500 2: want a probability between 0 and 1")
+		r := e.run("sandbox", "--listen", "nohost")
+		if r.err == nil || !strings.HasPrefix(r.err.Error(), "sandbox: ") {
+			t.Fatalf("bad listen address: %v", r.err)
+		}
+	})
+}
+
+func TestDemo(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now()
+	r := e.run("demo", "--orders", "20", "--timeout", "60s")
+	if r.err != nil {
+		t.Fatalf("demo: %v\n%s", r.err, r.stdout)
+	}
+	if took := time.Since(start); took > 45*time.Second {
+		t.Errorf("demo --orders 20 took %s", took)
+	}
+	has(t, r.stdout, "payd demo summary", "orders:        20 paid, 20 SUCCESS in payd", "ledger check:  clean")
+	e.run("demo", "--orders", "0").fails(t, "--orders: want at least 1")
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/payd/payd/internal/state"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	var app string
+	cmd := &cobra.Command{
+		Use:   "status [ORDER] [--json]",
+		Short: "Counts by phase and parked items, or one order's full history",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, st, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if len(args) == 1 {
+				h, err := st.History(cmd.Context(), app, args[0])
+				if err != nil {
+					return fmt.Errorf("status %s: %w", args[0], err)
+				}
+				if asJSON {
+					return writeJSON(g.stdout, h)
+				}
+				printHistory(g.stdout, h)
+				return nil
+			}
+			sum, err := st.Summary(cmd.Context())
+			if err != nil {
+				return err
+			}
+			refunds, settlements, err := st.Parked(cmd.Context(), 50)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g.stdout, map[string]any{"summary": sum, "parked_refunds": refunds, "parked_settlements": settlements})
+			}
+			printSummary(g.stdout, sum, refunds, settlements)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().StringVar(&app, "app", "", "app_id of ORDER when several apps share an out_order_no")
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}
+
+func printSummary(w io.Writer, s *state.Summary, refunds []state.Refund, settlements []state.Settlement) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORDERS\tSTATUS\tCOUNT")
+	for _, k := range sortedKeys(s.Orders) {
+		fmt.Fprintf(tw, "\t%s\t%d\n", k, s.Orders[k])
+	}
+	fmt.Fprintln(tw, "REFUNDS\tPHASE\tCOUNT\tFEN")
+	for _, p := range state.Phases {
+		if n := s.Refunds[p]; n > 0 {
+			fmt.Fprintf(tw, "\t%s\t%d\t%d\n", p, n, s.RefundAmount[p])
+		}
+	}
+	fmt.Fprintln(tw, "SETTLEMENTS\tPHASE\tCOUNT")
+	for _, p := range state.Phases {
+		if n := s.Settlements[p]; n > 0 {
+			fmt.Fprintf(tw, "\t%s\t%d\n", p, n)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "settled: %d fen; events written: %d\n", s.SettledAmount, s.Events)
+	if len(refunds)+len(settlements) == 0 {
+		fmt.Fprintln(w, "\nNo parked items.")
+		return
+	}
+	fmt.Fprintln(w, "\nPARKED (need a person; fix the cause, then declare again or retry):")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, r := range refunds {
+		fmt.Fprintf(tw, "  refund\t%s\t%d fen\t%s\n", r.Key, r.Amount, r.ParkReason)
+	}
+	for _, st := range settlements {
+		fmt.Fprintf(tw, "  settlement\t%s\t\t%s\n", st.OutSettleNo, st.ParkReason)
+	}
+	tw.Flush()
+}
+
+func ts(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func printHistory(w io.Writer, h *state.History) {
+	o := h.Order
+	fmt.Fprintf(w, "Order %s (app %s)\n", o.OutOrderNo, o.AppID)
+	fmt.Fprintf(w, "  status:       %s\n  order_id:     %s\n  total:        %d fen\n  paid_at:      %s\n  cps share:    %d fen (known: %v)\n  settle after: %s\n  next action:  %s\n",
+		o.Status, o.OrderID, o.TotalAmount, ts(o.PaidAt), o.CPSShare, o.CPSKnown, ts(o.SettleAfter), ts(o.NextActionAt))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(h.Refunds) > 0 {
+		fmt.Fprintln(tw, "\nREFUND\tAMOUNT\tPHASE\tATTEMPT\tNUMBER\tNEXT\tNOTE")
+		for _, r := range h.Refunds {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", r.Key, r.Amount, r.Phase, r.Attempt, r.OutRefundNo, ts(r.NextActionAt), note(r.ParkReason, r.ErrTips))
+		}
+	}
+	if s := h.Settlement; s != nil {
+		fmt.Fprintln(tw, "\nSETTLEMENT\tAMOUNT\tPHASE\tATTEMPT\tDUE\tNEXT\tNOTE")
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", s.OutSettleNo, s.Amount, s.Phase, s.Attempt, ts(s.DueAt), ts(s.NextActionAt), note(s.ParkReason, s.ErrTips))
+	}
+	if len(h.Attempts) > 0 {
+		fmt.Fprintln(tw, "\nCALL\tNUMBER\tOUTCOME\tERR_NO\tMS\tAT")
+		for _, a := range h.Attempts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", a.API, a.MerchantNo, a.Outcome, a.ErrNo, a.LatencyMS, a.CreatedAt.UTC().Format(time.RFC3339))
+		}
+	}
+	if len(h.Callbacks) > 0 {
+		fmt.Fprintln(tw, "\nCALLBACK\tSUBJECT\tRECEIVED")
+		for _, c := range h.Callbacks {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Type, c.SubjectNo, c.ReceivedAt.UTC().Format(time.RFC3339))
+		}
+	}
+	if len(h.Events) > 0 {
+		fmt.Fprintln(tw, "\nEVENT\tID\tAT")
+		for _, e := range h.Events {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Type, e.ID, e.CreatedAt.UTC().Format(time.RFC3339))
+		}
+	}
+	tw.Flush()
+}
+
+func note(park, tips string) string {
+	if park != "" {
+		return park
+	}
+	return tips
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/config"
+	"github.com/payd/payd/internal/douyin"
+	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/metrics"
+	"github.com/payd/payd/internal/state"
+)
+
+// loadConfig reads the config file named by --config, $PAYD_CONFIG or
+// ./config.yaml, expands ${ENV} and validates it.
+func (g *globals) loadConfig() (*config.Config, error) {
+	path := config.ResolvePath(g.configPath, g.getenv)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	cfg, err := config.ParseWithEnv(f, g.getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// open loads the config and opens its database, for a one-shot command;
+// the caller closes the store.
+func (g *globals) open(ctx context.Context) (*config.Config, *state.Store, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, cfg, clock.Real{}, newLogger(cfg.Log, g.stderr))
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
+// newLogger builds the logger of cfg.Log writing to w.
+func newLogger(c config.Log, w io.Writer) *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(w)
+	if c.Format == "text" {
+		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	} else {
+		l.SetFormatter(&logrus.JSONFormatter{})
+	}
+	lvl, err := logrus.ParseLevel(c.Level)
+	if err != nil {
+		lvl = logrus.InfoLevel
+	}
+	l.SetLevel(lvl)
+	return logrus.NewEntry(l)
+}
+
+// openStore opens the configured database and brings its schema up to date.
+func openStore(ctx context.Context, cfg *config.Config, clk clock.Clock, log *logrus.Entry) (*state.Store, error) {
+	st, err := state.Open(ctx, state.Options{
+		Driver:      cfg.Database.Driver,
+		DSN:         cfg.Database.DSN,
+		Synchronous: cfg.Database.Synchronous,
+		BusyTimeout: cfg.Database.BusyTimeout.Duration,
+		Now:         clk.Now,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return st, nil
+}
+
+// douyinApps converts the configured apps.
+func douyinApps(cfg *config.Config) []douyin.App {
+	apps := make([]douyin.App, 0, len(cfg.Douyin.Apps))
+	for _, a := range cfg.Douyin.Apps {
+		apps = append(apps, douyin.App{AppID: a.AppID, Salt: a.Salt, Token: a.Token, ThirdpartyID: a.ThirdpartyID})
+	}
+	return apps
+}
+
+// apiLimits converts a config limits map.
+func apiLimits(m map[string]float64) map[douyin.API]float64 {
+	out := make(map[douyin.API]float64, len(m))
+	for k, v := range m {
+		out[douyin.API(k)] = v
+	}
+	return out
+}
+
+// newClient builds the Douyin client; baseURL overrides the configured one
+// when not empty (the demo's simulator).
+func newClient(cfg *config.Config, baseURL string, m *metrics.Metrics) (*douyin.Client, error) {
+	if baseURL == "" {
+		baseURL = cfg.Douyin.URL()
+	}
+	o := douyin.Options{
+		BaseURL: baseURL,
+		Timeout: cfg.Douyin.Timeout.Duration,
+		Apps:    douyinApps(cfg),
+		Limits:  apiLimits(cfg.Douyin.Limits),
+		Burst:   cfg.Douyin.Burst,
+	}
+	if m != nil {
+		o.Observe = m.ObserveCall
+	}
+	return douyin.New(o)
+}
+
+// policy builds the reconciler's policy from the config.
+func policy(cfg *config.Config) jobs.Policy {
+	p := jobs.Policy{
+		Apps:           map[string]jobs.AppPolicy{},
+		RefundAttempts: cfg.Reconcile.RefundAttempts,
+		SettleAttempts: cfg.Reconcile.SettleAttempts,
+		Retry:          durations(cfg.Reconcile.Retry),
+		Poll:           durations(cfg.Reconcile.Poll),
+		Jitter:         cfg.Reconcile.Jitter,
+	}
+	for _, a := range cfg.Douyin.Apps {
+		p.Apps[a.AppID] = jobs.AppPolicy{
+			SettlePeriod: a.SettlePeriod.Duration, AutoSettle: a.AutoSettle,
+			SettleDesc: a.SettleDesc, NotifyURL: a.NotifyURL,
+		}
+	}
+	return p
+}
+
+func durations(b config.Backoff) []time.Duration {
+	out := make([]time.Duration, len(b))
+	for i, d := range b {
+		out[i] = d.Duration
+	}
+	return out
+}
+
+// newReconciler wires a reconciler.
+func newReconciler(cfg *config.Config, st jobs.Store, dy jobs.Douyin, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(jobs.ActionResult)) *jobs.Reconciler {
+	host, _ := os.Hostname()
+	o := jobs.Options{
+		Store: st, Douyin: dy, Clock: clk, Policy: policy(cfg),
+		Workers: cfg.Reconcile.Workers, Lease: cfg.Reconcile.Lease.Duration, MaxOrders: cfg.Reconcile.Batch,
+		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), Log: log.WithField("component", "reconcile"),
+	}
+	o.Observe = observe
+	if m != nil {
+		o.Observe = func(r jobs.ActionResult) {
+			m.Actions.WithLabelValues(string(r.Action.Kind), r.Outcome).Inc()
+			if observe != nil {
+				observe(r)
+			}
+		}
+		o.ObservePass = func(ps jobs.PassStats) { m.PassDuration.Observe(ps.Duration.Seconds()) }
+	}
+	return jobs.New(o)
+}
+
+// defaultApp is the app used when a command names none: the only one
+// configured, else "".
+func defaultApp(cfg *config.Config) string {
+	if len(cfg.Douyin.Apps) == 1 {
+		return cfg.Douyin.Apps[0].AppID
+	}
+	return ""
+}
+
+// appFlag resolves an --app flag value.
+func appFlag(cfg *config.Config, flag string) (string, error) {
+	if flag != "" {
+		for _, a := range cfg.Douyin.Apps {
+			if a.AppID == flag {
+				return flag, nil
+			}
+		}
+		return "", fmt.Errorf("--app %s: not configured in douyin.apps", flag)
+	}
+	if id := defaultApp(cfg); id != "" {
+		return id, nil
+	}
+	ids := make([]string, 0, len(cfg.Douyin.Apps))
+	for _, a := range cfg.Douyin.Apps {
+		ids = append(ids, a.AppID)
+	}
+	return "", fmt.Errorf("--app: required when several apps are configured (%s)", strings.Join(ids, ", "))
+}
