@@ -46,6 +46,20 @@ func (s *Store) claimLock() string {
 	return ""
 }
 
+// migrationLockKey is the PostgreSQL advisory lock that serializes
+// migrators: "payd" in ASCII.
+const migrationLockKey = 0x70617964
+
+// migrationLock holds off other migrators until tx ends: on PostgreSQL a
+// transaction-scoped advisory lock (replicas share one database); on
+// SQLite the write lock BEGIN IMMEDIATE already took.
+func (s *Store) migrationLock(tx *gorm.DB) error {
+	if s.dialect != DriverPostgres {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLockKey).Error
+}
+
 // read runs fn in a transaction that sees one snapshot: on PostgreSQL a
 // read-only REPEATABLE READ one (READ COMMITTED would give each statement
 // its own); on SQLite any transaction is a snapshot.

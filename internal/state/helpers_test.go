@@ -42,14 +42,26 @@ func newTestStore(t *testing.T) *Store {
 
 func newSQLiteEnv(t testing.TB) *env {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "payd.db")
-	return newEnv(t, Options{Driver: DriverSQLite, DSN: path})
+	return newEnv(t, sqliteOptions(t))
+}
+
+// sqliteOptions names a new, empty SQLite file in t.TempDir().
+func sqliteOptions(t testing.TB) Options {
+	return Options{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "payd.db")}
 }
 
 // newPostgresEnv returns a migrated store in a fresh schema of the database
 // named by PAYD_TEST_POSTGRES_DSN, dropped at cleanup; it skips the test
 // when the variable is not set.
 func newPostgresEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnv(t, postgresOptions(t))
+}
+
+// postgresOptions names a new, empty schema of the database named by
+// PAYD_TEST_POSTGRES_DSN, dropped at cleanup; it skips the test when the
+// variable is not set.
+func postgresOptions(t testing.TB) Options {
 	t.Helper()
 	base := os.Getenv(postgresDSNEnv)
 	if base == "" {
@@ -80,7 +92,7 @@ func newPostgresEnv(t testing.TB) *env {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return newEnv(t, Options{Driver: DriverPostgres, DSN: u.String(), MaxOpenConns: 4})
+	return Options{Driver: DriverPostgres, DSN: u.String(), MaxOpenConns: 4}
 }
 
 func newEnv(t testing.TB, o Options) *env {

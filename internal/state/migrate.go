@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -64,38 +63,53 @@ func (s *Store) AppliedVersion(ctx context.Context) (int, error) {
 }
 
 // Migrate brings the database to SchemaVersion, applying each missing step
-// in its own transaction. It is idempotent. Two processes migrating at once
-// cannot both apply a step: the second fails on the step's row in
-// schema_versions and its transaction rolls back.
+// in its own transaction together with the row that records it. It is
+// idempotent, and safe when several replicas start at once: each step's
+// transaction first takes the migration lock (PostgreSQL: an advisory lock;
+// SQLite: BEGIN IMMEDIATE's write lock), then reads the applied version, so
+// a replica that waited finds the step applied and goes on, instead of
+// applying it twice or failing.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.db.WithContext(ctx).Migrator().AutoMigrate(&schemaVersion{}); err != nil {
-		return fmt.Errorf("migrate: create schema_versions: %w", err)
-	}
-	current, err := s.AppliedVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if current > SchemaVersion {
-		return fmt.Errorf("migrate: %w: the database is at version %d, this binary knows up to %d", ErrSchemaTooNew, current, SchemaVersion)
-	}
-	for _, m := range migrations {
-		if m.version <= current {
-			continue
-		}
+	for {
+		var step *migration
 		err := s.write(ctx, func(tx *gorm.DB) error {
-			// The row first: a concurrent migrator waits here, then fails.
-			if err := tx.Create(&schemaVersion{Version: m.version, Name: m.name, AppliedAt: s.now()}).Error; err != nil {
-				if errors.Is(err, gorm.ErrDuplicatedKey) {
-					return fmt.Errorf("another process applied it meanwhile: %w", ErrConflict)
-				}
-				return err
+			step = nil
+			if err := s.migrationLock(tx); err != nil {
+				return fmt.Errorf("take the migration lock: %w", err)
 			}
-			return m.up(tx)
+			if err := tx.Migrator().AutoMigrate(&schemaVersion{}); err != nil {
+				return fmt.Errorf("create schema_versions: %w", err)
+			}
+			var current int
+			if err := tx.Model(&schemaVersion{}).Select("COALESCE(MAX(version), 0)").Scan(&current).Error; err != nil {
+				return fmt.Errorf("read schema version: %w", err)
+			}
+			if current > SchemaVersion {
+				return fmt.Errorf("%w: the database is at version %d, this binary knows up to %d", ErrSchemaTooNew, current, SchemaVersion)
+			}
+			for i := range migrations {
+				if migrations[i].version > current {
+					step = &migrations[i]
+					break
+				}
+			}
+			if step == nil {
+				return nil
+			}
+			if err := tx.Create(&schemaVersion{Version: step.version, Name: step.name, AppliedAt: s.now()}).Error; err != nil {
+				return fmt.Errorf("step %d (%s): record it: %w", step.version, step.name, err)
+			}
+			if err := step.up(tx); err != nil {
+				return fmt.Errorf("step %d (%s): %w", step.version, step.name, err)
+			}
+			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("migrate: step %d (%s): %w", m.version, m.name, err)
+			return fmt.Errorf("migrate: %w", err)
 		}
-		s.log.WithField("version", m.version).Infof("applied migration %d: %s", m.version, m.name)
+		if step == nil {
+			return nil
+		}
+		s.log.WithField("version", step.version).Infof("applied migration %d: %s", step.version, step.name)
 	}
-	return nil
 }
