@@ -347,7 +347,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	q := s.db.WithContext(ctx).Model(&Delivery{})
+	q := s.session(ctx).Model(&Delivery{})
 	if f.Endpoint != "" {
 		q = q.Where("endpoint = ?", f.Endpoint)
 	}
@@ -367,7 +367,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 // DeliveryLog returns every attempt of delivery id, oldest first.
 func (s *Store) DeliveryLog(ctx context.Context, id int64) ([]DeliveryAttempt, error) {
 	var out []DeliveryAttempt
-	if err := s.db.WithContext(ctx).Where("delivery_id = ?", id).Order("id").Find(&out).Error; err != nil {
+	if err := s.session(ctx).Where("delivery_id = ?", id).Order("id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("read attempts of delivery %d: %w", id, err)
 	}
 	return out, nil
@@ -379,7 +379,7 @@ func (s *Store) DeliveryCounts(ctx context.Context) (map[DeliveryStatus]int64, e
 		Status DeliveryStatus
 		N      int64
 	}
-	if err := s.db.WithContext(ctx).Model(&Delivery{}).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error; err != nil {
+	if err := s.session(ctx).Model(&Delivery{}).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("count deliveries: %w", err)
 	}
 	out := map[DeliveryStatus]int64{}
@@ -421,7 +421,7 @@ func (s *Store) ReplaySince(ctx context.Context, subs []Subscription, since, now
 	var after int64
 	for {
 		var evs []Event
-		if err := s.db.WithContext(ctx).Where("created_at >= ? AND seq > ?", since, after).Order("seq").Limit(replayBatch).Find(&evs).Error; err != nil {
+		if err := s.session(ctx).Where("created_at >= ? AND seq > ?", since, after).Order("seq").Limit(replayBatch).Find(&evs).Error; err != nil {
 			return total, fmt.Errorf("replay events since %s: read events: %w", since.Format(time.RFC3339), err)
 		}
 		if len(evs) == 0 {

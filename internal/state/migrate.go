@@ -51,7 +51,7 @@ func (schemaVersion) TableName() string { return "schema_versions" }
 // AppliedVersion returns the newest migration step applied to the database,
 // 0 for an empty one.
 func (s *Store) AppliedVersion(ctx context.Context) (int, error) {
-	db := s.db.WithContext(ctx)
+	db := s.session(ctx)
 	if !db.Migrator().HasTable(&schemaVersion{}) {
 		return 0, nil
 	}

@@ -195,7 +195,7 @@ func findOrder(tx *gorm.DB, appID, outOrderNo string) (*Order, error) {
 // GetOrder returns the order (appID, outOrderNo). With appID "" the number
 // alone names it, when only one app has it (ErrInvalid otherwise).
 func (s *Store) GetOrder(ctx context.Context, appID, outOrderNo string) (*Order, error) {
-	o, err := findOrder(s.db.WithContext(ctx), appID, outOrderNo)
+	o, err := findOrder(s.session(ctx), appID, outOrderNo)
 	if err != nil {
 		return nil, fmt.Errorf("get order %s: %w", outOrderNo, err)
 	}

@@ -139,7 +139,7 @@ func (s *Store) Events(ctx context.Context, afterSeq int64, limit int) ([]Event,
 		return nil, nil
 	}
 	var events []Event
-	if err := s.db.WithContext(ctx).Where("seq > ?", afterSeq).Order("seq").Limit(limit).Find(&events).Error; err != nil {
+	if err := s.session(ctx).Where("seq > ?", afterSeq).Order("seq").Limit(limit).Find(&events).Error; err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", afterSeq, err)
 	}
 	return events, nil

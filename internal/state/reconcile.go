@@ -181,7 +181,7 @@ func (s *Store) DueOrders(ctx context.Context, now time.Time, limit int) ([]int6
 	}
 	now = utc(now)
 	var ids []int64
-	if err := s.db.WithContext(ctx).Raw(dueQuery("id"), now, now, limit).Scan(&ids).Error; err != nil {
+	if err := s.session(ctx).Raw(dueQuery("id"), now, now, limit).Scan(&ids).Error; err != nil {
 		return nil, fmt.Errorf("find due orders: %w", err)
 	}
 	return ids, nil
@@ -201,7 +201,7 @@ func (s *Store) Scheduled(ctx context.Context, now time.Time, limit int) ([]Orde
 		return nil, nil
 	}
 	var orders []Order
-	err := s.db.WithContext(ctx).Where("next_action_at > ?", utc(now)).Order("next_action_at, id").Limit(limit).Find(&orders).Error
+	err := s.session(ctx).Where("next_action_at > ?", utc(now)).Order("next_action_at, id").Limit(limit).Find(&orders).Error
 	if err != nil {
 		return nil, fmt.Errorf("find scheduled orders: %w", err)
 	}
@@ -643,7 +643,7 @@ func (s *Store) AppendAttempt(ctx context.Context, a *Attempt) error {
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = s.now()
 	}
-	if err := s.db.WithContext(ctx).Create(a).Error; err != nil {
+	if err := s.session(ctx).Create(a).Error; err != nil {
 		a.ID = 0
 		if errors.Is(err, gorm.ErrForeignKeyViolated) {
 			err = fmt.Errorf("order %d: %w", a.OrderID, ErrNotFound)

@@ -199,7 +199,7 @@ func (s *Store) Dialect() string { return s.dialect }
 // takes the write lock at BEGIN, so a transaction never fails half-way on
 // a lock upgrade.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.db.WithContext(ctx).Transaction(fn)
+	return s.session(ctx).Transaction(fn)
 }
 
 // changed returns the outcome of a conditional update: the database's

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -281,5 +282,31 @@ func TestStore_InTx(t *testing.T) {
 			}
 		})
 		must(t, e.Ping(ctx))
+	})
+}
+
+// TestStore_SessionContext: on SQLite a live cancellable context reaches
+// the driver without its cancellation (mattn/go-sqlite3 would step every
+// row in a goroutine of its own), keeping its values; a context already
+// done still fails the operation and writes nothing.
+func TestStore_SessionContext(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		type key struct{}
+		ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+		sc := e.session(ctx).Statement.Context
+		if sc.Value(key{}) != "v" {
+			t.Error("the session lost the context's values")
+		}
+		if stripped := sc.Done() == nil; stripped != (e.dialect != DriverPostgres) {
+			t.Errorf("cancellation stripped = %t on %s", stripped, e.dialect)
+		}
+		cancel()
+		_, _, err := e.UpsertOrder(ctx, OrderInput{AppID: "app1", OutOrderNo: "late", TotalAmount: 100, Status: OrderSuccess}, e.clock.Now())
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("upsert with a cancelled context: %v, want context.Canceled", err)
+		}
+		if _, err := e.GetOrder(context.Background(), "app1", "late"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("the cancelled upsert wrote the order: %v", err)
+		}
 	})
 }
