@@ -480,6 +480,7 @@ func TestServer_SettleRules(t *testing.T) {
 	b.seed(t, SeedOrder{OutOrderNo: "seq", TotalAmount: 1000, PaidAt: longAgo})
 	b.seed(t, SeedOrder{OutOrderNo: "recv", TotalAmount: 1000, PaidAt: longAgo})
 	b.seed(t, SeedOrder{OutOrderNo: "many", TotalAmount: 1000})
+	b.seed(t, SeedOrder{OutOrderNo: "idem", TotalAmount: 1000, PaidAt: longAgo})
 
 	t.Run("an unpaid order is accepted, then FAILs", func(t *testing.T) {
 		if _, err := b.settle("unpaid", "unpaid-s-1"); err != nil {
@@ -531,6 +532,29 @@ func TestServer_SettleRules(t *testing.T) {
 		wantErrNo(t, err, douyin.ErrNoBadParam)
 		if !strings.Contains(err.Error(), "50") {
 			t.Errorf("err %v, want the 50 limit", err)
+		}
+	})
+	t.Run("a repeated number answers the first result and ignores new parameters", func(t *testing.T) {
+		first, err := b.settle("idem", "idem-s-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// While PROCESSING, and again after SUCCESS, with receivers the
+		// first request did not name.
+		for _, when := range []string{"processing", "succeeded"} {
+			again, err := b.settle("idem", "idem-s-1", douyin.Receiver{MerchantUID: "p9", Amount: 300})
+			if err != nil || again.SettleNo != first.SettleNo {
+				t.Fatalf("%s: repeat = %+v, %v; want the first settle_no %s", when, again, err, first.SettleNo)
+			}
+			b.sim.Advance(cfg.ProcessingDelay)
+		}
+		s := b.querySettle(t, "idem-s-1")
+		if s.SettleStatus != douyin.StatusSuccess || s.SettleAmount != 1000 || strings.Contains(s.SettleDetail, "p9") {
+			t.Fatalf("settle_info = %+v, want SUCCESS of 1000 with the first request's (no) receivers", s)
+		}
+		l := b.ledgerOrder(t, "idem")
+		if l.SettledAmount != 1000 || len(l.Settlements) != 1 || l.Settlements[0].Executions != 1 {
+			t.Fatalf("ledger %+v, want one settlement executed once", l)
 		}
 	})
 	wantNoViolations(t, b.sim)
