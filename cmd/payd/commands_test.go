@@ -398,6 +398,11 @@ func TestPlan(t *testing.T) {
 		t.Fatalf("empty plan: code %d, err %v", r.code, r.err)
 	}
 	has(t, r.stdout, "No changes. Every order is in its desired state.")
+	if r := e.run("plan", "extra"); r.code != 1 {
+		t.Fatalf("plan with an argument: exit code %d, want 1 (an error, not a plan)", r.code)
+	}
+	e.run("plan", "extra").fails(t, `unknown command "extra" for "payd plan"`)
+	e.run("plan", "--jsn").fails(t, "unknown flag: --jsn")
 
 	e.seedPaid("o-1", 1000)
 	e.run("refund", "o-1", "--amount", "100", "--reason", "x", "--key", "k1").ok(t)
