@@ -27,6 +27,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if db := os.Getenv(holdLockEnv); db != "" {
+		os.Exit(holdLock(db))
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

@@ -1,12 +1,16 @@
 package reliability
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -19,11 +23,44 @@ import (
 	"github.com/payd/payd/internal/state"
 )
 
-// TestDatabase_LockedFileWaits holds the database file's write lock from a
-// second connection (another process would do the same) for 2 s while a
-// reconcile pass starts: the pass waits (busy_timeout 5 s), then completes
-// without an error, and the refunds it had to submit are executed exactly
-// once.
+// holdLockEnv, set to a database path, turns the test binary into another
+// process that holds that database's write lock (see holdLock).
+const holdLockEnv = "PAYD_TEST_HOLD_LOCK"
+
+// holdLock is the second process of TestDatabase_LockedFileWaits: it takes
+// the write lock of the SQLite file db (BEGIN EXCLUSIVE), says "locked" on
+// stdout, holds it until its stdin closes, commits and exits 0.
+func holdLock(db string) int {
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "hold lock:", err)
+		return 1
+	}
+	other, err := sql.Open("sqlite3", "file:"+db+"?_busy_timeout=5000")
+	if err != nil {
+		return fail(err)
+	}
+	defer other.Close()
+	ctx := context.Background()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		return fail(err)
+	}
+	fmt.Println("locked")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// TestDatabase_LockedFileWaits has another process hold the database file's
+// write lock for 2 s while a reconcile pass starts: the pass waits
+// (busy_timeout 5 s), then completes without an error, and the refunds it
+// had to submit are executed exactly once.
 func TestDatabase_LockedFileWaits(t *testing.T) {
 	w := newWorld(t, worldOpts{busy: 5 * time.Second, workers: 4})
 	paid := w.sim.Now()
@@ -35,19 +72,25 @@ func TestDatabase_LockedFileWaits(t *testing.T) {
 		wishes[no] = wish{total: 1000, refunds: map[string]int64{no + "-r": 100 + int64(i)}}
 	}
 
-	other, err := sql.Open("sqlite3", "file:"+w.dbPath+"?_busy_timeout=5000")
+	holder := exec.Command(os.Args[0], "-test.run=^$")
+	holder.Env = append(os.Environ(), holdLockEnv+"="+w.dbPath)
+	release, err := holder.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
-	ctx := context.Background()
-	conn, err := other.Conn(ctx)
+	out, err := holder.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
-		t.Fatalf("lock the database: %v", err)
+	var stderr bytes.Buffer
+	holder.Stderr = &stderr
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		t.Fatalf("the lock holder did not take the lock: %q, %v\n%s", line, err, stderr.String())
 	}
 	const hold = 2 * time.Second
 	locked := time.Now()
@@ -55,11 +98,10 @@ func TestDatabase_LockedFileWaits(t *testing.T) {
 	go func() {
 		time.Sleep(hold)
 		released.Store(true)
-		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-			t.Errorf("unlock the database: %v", err)
-		}
+		release.Close()
 	}()
 
+	ctx := context.Background()
 	ps, err := w.rec.RunOnce(ctx)
 	waited := time.Since(locked)
 	if err != nil {
@@ -68,10 +110,13 @@ func TestDatabase_LockedFileWaits(t *testing.T) {
 	if !released.Load() || waited < hold {
 		t.Fatalf("pass returned after %s, before the lock was released", waited)
 	}
+	if err := holder.Wait(); err != nil {
+		t.Fatalf("the lock holder: %v\n%s", err, stderr.String())
+	}
 	if ps.Errors != 0 || ps.Orders != 10 || ps.Actions[jobs.KindSubmitRefund] != 10 {
 		t.Fatalf("pass after waiting %s: %+v", waited, ps)
 	}
-	t.Logf("locked database: the pass waited %s for the lock, then did %d actions on %d orders", waited.Round(time.Millisecond), sum(ps.Actions), ps.Orders)
+	t.Logf("locked database: the pass waited %s for another process's lock, then did %d actions on %d orders", waited.Round(time.Millisecond), sum(ps.Actions), ps.Orders)
 
 	w.converge(20, 2*time.Second)
 	ledger := w.sim.Ledger()

@@ -28,7 +28,7 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-// TestSoak_AllFaults drives PAYD_SOAK_ORDERS orders (200 by default; the
+// TestSoak_AllFaults drives PAYD_SOAK_ORDERS orders (300 by default; the
 // documented full run uses 2000) through refunds and settlement with every
 // fault kind of the simulator switched on at once — 1000 and HTTP 500
 // before and after the effect, hangs past the client's timeout, dropped,
@@ -37,7 +37,7 @@ func envInt(t *testing.T, name string, def int) int {
 // settlement executed exactly once and no violation. It logs the figures:
 // time to converge, calls per outcome, violations.
 func TestSoak_AllFaults(t *testing.T) {
-	n := envInt(t, "PAYD_SOAK_ORDERS", 200)
+	n := envInt(t, "PAYD_SOAK_ORDERS", 300)
 	faults := douyinsim.Faults{
 		Err1000NoEffect: 0.04, Err1000AfterEffect: 0.04,
 		HTTP500: 0.04, HTTP500AfterEffect: 0.04,
