@@ -98,10 +98,13 @@ var DefaultRetry = []time.Duration{
 // Dispatcher delivers events. Its RunOnce may be called from one goroutine
 // at a time; Wake from any.
 type Dispatcher struct {
-	o    Options
-	wake chan struct{}
-	rng  *rand.Rand
-	rmu  sync.Mutex
+	o Options
+	// started is when the dispatcher was made: an endpoint it sees for the
+	// first time gets every event written from then on.
+	started time.Time
+	wake    chan struct{}
+	rng     *rand.Rand
+	rmu     sync.Mutex
 }
 
 // New returns a dispatcher for o.
@@ -150,7 +153,7 @@ func New(o Options) *Dispatcher {
 		l.SetOutput(io.Discard)
 		o.Log = logrus.NewEntry(l)
 	}
-	return &Dispatcher{o: o, wake: make(chan struct{}, 1), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	return &Dispatcher{o: o, started: o.Clock.Now(), wake: make(chan struct{}, 1), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 }
 
 // Subscriptions returns the endpoints as the store sees them.
@@ -235,7 +238,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (PassStats, error) {
 
 func (d *Dispatcher) runEndpoint(ctx context.Context, ep Endpoint) (PassStats, error) {
 	var ps PassStats
-	sub := state.Subscription{Endpoint: ep.Name, Types: ep.Types}
+	sub := state.Subscription{Endpoint: ep.Name, Types: ep.Types, Since: d.started}
 	for range maxRounds {
 		n, err := d.o.Store.FanOut(ctx, sub, 1000, d.o.GapGrace, d.o.Clock.Now())
 		if err != nil && !errors.Is(err, state.ErrConflict) {

@@ -322,6 +322,27 @@ func TestDispatcher_TypesAndNewEndpoint(t *testing.T) {
 	}
 }
 
+// TestDispatcher_NewEndpointGetsWhatItsProcessWrote: events written after
+// the dispatcher was made but before its first pass (the reconciler of the
+// same daemon is quicker) are delivered by that first pass; older ones are
+// history, for replay.
+func TestDispatcher_NewEndpointGetsWhatItsProcessWrote(t *testing.T) {
+	b := setup(t)
+	b.emit(t, "old", state.EventOrderPaid)
+	b.clock.Advance(time.Second)
+	d := New(Options{Store: b.st, Clock: b.clock, SignClock: b.clock, Jitter: -1, Endpoints: []Endpoint{
+		{Name: "backend", URL: b.srv.URL + "/payd", Secret: secret},
+	}})
+	b.emit(t, "o1", state.EventOrderPaid)
+	if ps := b.runOnce(t, d); ps.Delivered != 1 {
+		t.Fatalf("first pass %+v, want o1's event delivered", ps)
+	}
+	_, accepted, _ := b.rcv.snapshot()
+	if len(accepted) != 1 || accepted[0].OutOrderNo != "o1" {
+		t.Fatalf("accepted %+v, want only o1's order.paid", accepted)
+	}
+}
+
 func TestDispatcher_RunStopsWithContext(t *testing.T) {
 	b := setup(t)
 	d := New(Options{Store: b.st, Clock: b.clock, SignClock: b.clock, Interval: time.Hour, Endpoints: []Endpoint{{Name: "backend", URL: b.srv.URL + "/payd", Secret: secret}}})

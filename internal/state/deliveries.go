@@ -91,6 +91,12 @@ type DeliveryCursor struct {
 type Subscription struct {
 	Endpoint string
 	Types    []string
+	// Since is when the process fanning out started with this endpoint
+	// configured. An endpoint seen for the first time takes the events
+	// created at or after it: whatever that process (or a replica started
+	// later) wrote is the endpoint's, however late its first fan-out runs.
+	// Zero: none of the events that exist then.
+	Since time.Time
 }
 
 // Wants reports whether the subscription takes events of type t.
@@ -103,8 +109,9 @@ const maxSnippet = 500
 
 // FanOut creates pending deliveries, due at now, to sub for up to limit
 // outbox events after the endpoint's cursor, and moves the cursor past them.
-// An endpoint seen for the first time starts at the end of the outbox: its
-// cursor is set to the newest event and nothing is created (Replay sends
+// An endpoint seen for the first time starts at the end of the outbox as it
+// was at sub.Since: its cursor is set to the newest event created before
+// then, and the events after it are fanned out at once (Replay sends older
 // history). Seq values are taken before commit, so on PostgreSQL a later
 // event may be visible before an earlier one commits: FanOut stops before a
 // gap in Seq unless the event after it is older than gapGrace (a gap that
@@ -121,18 +128,21 @@ func (s *Store) FanOut(ctx context.Context, sub Subscription, limit int, gapGrac
 		err := first(tx.Where("endpoint = ?", sub.Endpoint), &cur)
 		if errors.Is(err, ErrNotFound) {
 			var last int64
-			if err := tx.Model(&Event{}).Select("COALESCE(MAX(seq), 0)").Scan(&last).Error; err != nil {
+			q := tx.Model(&Event{}).Select("COALESCE(MAX(seq), 0)")
+			if !sub.Since.IsZero() {
+				q = q.Where("created_at < ?", utc(sub.Since))
+			}
+			if err := q.Scan(&last).Error; err != nil {
 				return fmt.Errorf("read newest event: %w", err)
 			}
-			if err := tx.Create(&DeliveryCursor{Endpoint: sub.Endpoint, LastSeq: last, UpdatedAt: now}).Error; err != nil {
+			cur = DeliveryCursor{Endpoint: sub.Endpoint, LastSeq: last, UpdatedAt: now}
+			if err := tx.Create(&cur).Error; err != nil {
 				if errors.Is(err, gorm.ErrDuplicatedKey) {
 					return ErrConflict
 				}
 				return fmt.Errorf("create cursor: %w", err)
 			}
-			return nil
-		}
-		if err != nil {
+		} else if err != nil {
 			return fmt.Errorf("read cursor: %w", err)
 		}
 		var evs []Event

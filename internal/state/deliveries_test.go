@@ -276,3 +276,28 @@ func TestStore_DueDeliveriesUseIndex(t *testing.T) {
 		t.Fatalf("due query plan does not use the delivery indexes:\n%s", plan)
 	}
 }
+
+// TestStore_FanOutSince: an endpoint's first fan-out, however late it runs,
+// takes every event written since its process started, and none from
+// before.
+func TestStore_FanOutSince(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.order(t, "old", 1000)
+		e.paid(t, "old") // history: before the process started
+		e.clock.Advance(time.Second)
+		sub := Subscription{Endpoint: "backend", Since: e.clock.Now()}
+		e.order(t, "new", 1000)
+		e.paid(t, "new") // written by the process before its first fan-out ran
+		n, err := e.FanOut(ctx, sub, 100, time.Minute, e.clock.Now())
+		must(t, err)
+		ds, err := e.ListDeliveries(ctx, DeliveryFilter{})
+		must(t, err)
+		if n != 1 || len(ds) != 1 || ds[0].OutOrderNo != "new" || ds[0].EventType != EventOrderPaid {
+			t.Fatalf("created %d, deliveries %+v; want only new's order.paid", n, ds)
+		}
+		if n, err := e.FanOut(ctx, sub, 100, time.Minute, e.clock.Now()); err != nil || n != 0 {
+			t.Fatalf("second fan-out: %d, %v; want nothing new", n, err)
+		}
+	})
+}
