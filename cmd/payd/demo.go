@@ -44,7 +44,7 @@ every order converged and the simulator's ledger check is clean.`,
 		},
 	}
 	cmd.Flags().IntVar(&o.orders, "orders", 200, "how many paid orders to seed")
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when not converged by then")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up when not converged by then")
 	cmd.Flags().Int64Var(&o.seed, "seed", 1, "seed of the order amounts and refund choices")
 	cmd.Flags().BoolVar(&o.verbose, "verbose", false, "log the daemon's and simulator's lines (JSON) to stderr")
 	return cmd
