@@ -134,32 +134,46 @@ func (r *Reconciler) sendRefund(ctx context.Context, v *state.OrderView, rf *sta
 	res := ActionResult{Outcome: outcomeName(class, douyin.APICreateRefund, errNo), ErrNo: errNo}
 	now := r.clock.Now()
 	var events []state.NewEvent
-	switch class {
-	case douyin.ClassOK:
-		rf.Phase = state.PhaseProcessing
+	ans := r.writeAnswer(class, errNo, err, now)
+	rf.Phase, rf.ErrNo, rf.ErrTips, rf.NextActionAt = ans.phase, ans.errNo, ans.tips, ans.next
+	if class == douyin.ClassOK {
 		rf.RefundNo = resp.RefundNo
-		rf.ErrNo, rf.ErrTips = 0, ""
-		rf.NextActionAt = r.jittered(now, r.policy.Poll, 0)
-	case douyin.ClassRetryable:
-		// Douyin certainly did not act: the same number goes again later.
-		rf.Phase = state.PhasePending
-		rf.ErrNo, rf.ErrTips = errNo, tipsOf(err)
-		rf.NextActionAt = r.jittered(now, r.policy.Poll, 0)
-	case douyin.ClassUnknown:
-		// Maybe it happened: stay submitting; the next step queries first.
-		rf.ErrNo, rf.ErrTips = errNo, tipsOf(err)
-		rf.NextActionAt = r.jittered(now, r.policy.Poll, 0)
-	case douyin.ClassPermanent, douyin.ClassConfig:
-		rf.Phase = state.PhaseFailed
-		rf.ErrNo, rf.ErrTips = errNo, tipsOf(err)
-		rf.ParkReason = fmt.Sprintf("create_refund rejected (%s, err_no %d): %s", class, errNo, tipsOf(err))
-		rf.NextActionAt = nil
+	}
+	if ans.parked {
+		rf.ParkReason = fmt.Sprintf("create_refund rejected (%s, err_no %d): %s", class, errNo, ans.tips)
 		rf.DoneAt = &now
 		events = append(events, refundEvent(state.EventRefundParked, v, rf))
 	}
 	return res, r.save(keep(ctx), att, func(tx *state.Store) error {
 		return tx.UpdateRefund(keep(ctx), rf, state.PhaseSubmitting, events...)
 	})
+}
+
+// answer is what Douyin's answer to a write call (create_refund, settle)
+// makes of the item that was submitting.
+type answer struct {
+	phase  state.Phase
+	errNo  int
+	tips   string
+	next   *time.Time // nil when parked
+	parked bool       // rejected for good: the caller records why
+}
+
+// writeAnswer maps an answer's class to the item's next state: accepted →
+// processing, polled; Douyin certainly did not act → pending, the same
+// number goes again later; the outcome is unknown → still submitting, and
+// the next step queries before anything is resent; rejected → failed.
+func (r *Reconciler) writeAnswer(class douyin.Class, errNo int, err error, now time.Time) answer {
+	switch class {
+	case douyin.ClassOK:
+		return answer{phase: state.PhaseProcessing, next: r.jittered(now, r.policy.Poll, 0)}
+	case douyin.ClassRetryable:
+		return answer{phase: state.PhasePending, errNo: errNo, tips: tipsOf(err), next: r.jittered(now, r.policy.Poll, 0)}
+	case douyin.ClassPermanent, douyin.ClassConfig:
+		return answer{phase: state.PhaseFailed, errNo: errNo, tips: tipsOf(err), parked: true}
+	default: // douyin.ClassUnknown
+		return answer{phase: state.PhaseSubmitting, errNo: errNo, tips: tipsOf(err), next: r.jittered(now, r.policy.Poll, 0)}
+	}
 }
 
 // queryRefund resolves a refund that is submitting or processing.
@@ -264,24 +278,13 @@ func (r *Reconciler) sendSettle(ctx context.Context, v *state.OrderView, st *sta
 	res := ActionResult{Outcome: outcomeName(class, douyin.APISettle, errNo), ErrNo: errNo}
 	now := r.clock.Now()
 	var events []state.NewEvent
-	switch class {
-	case douyin.ClassOK:
-		st.Phase = state.PhaseProcessing
+	ans := r.writeAnswer(class, errNo, err, now)
+	st.Phase, st.ErrNo, st.ErrTips, st.NextActionAt = ans.phase, ans.errNo, ans.tips, ans.next
+	if class == douyin.ClassOK {
 		st.SettleNo = resp.SettleNo
-		st.ErrNo, st.ErrTips = 0, ""
-		st.NextActionAt = r.jittered(now, r.policy.Poll, 0)
-	case douyin.ClassRetryable:
-		st.Phase = state.PhasePending
-		st.ErrNo, st.ErrTips = errNo, tipsOf(err)
-		st.NextActionAt = r.jittered(now, r.policy.Poll, 0)
-	case douyin.ClassUnknown:
-		st.ErrNo, st.ErrTips = errNo, tipsOf(err)
-		st.NextActionAt = r.jittered(now, r.policy.Poll, 0)
-	case douyin.ClassPermanent, douyin.ClassConfig:
-		st.Phase = state.PhaseFailed
-		st.ErrNo, st.ErrTips = errNo, tipsOf(err)
-		st.ParkReason = fmt.Sprintf("settle rejected (%s, err_no %d): %s", class, errNo, tipsOf(err))
-		st.NextActionAt = nil
+	}
+	if ans.parked {
+		st.ParkReason = fmt.Sprintf("settle rejected (%s, err_no %d): %s", class, errNo, ans.tips)
 		st.DoneAt = &now
 		events = append(events, settleEvent(state.EventSettlementParked, v, st))
 	}
