@@ -36,6 +36,7 @@ type Limiter struct {
 	mu      sync.Mutex
 	base    map[API]float64
 	burst   int
+	share   int // the processes sharing each budget (SetShare); at least 1
 	now     func() time.Time
 	buckets map[bucketKey]*bucket
 }
@@ -72,7 +73,7 @@ func NewLimiter(limits map[API]float64, burst int, now func() time.Time) *Limite
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{base: base, burst: burst, now: now, buckets: make(map[bucketKey]*bucket)}
+	return &Limiter{base: base, burst: burst, share: 1, now: now, buckets: make(map[bucketKey]*bucket)}
 }
 
 func (l *Limiter) get(app string, api API) *bucket {
@@ -83,7 +84,8 @@ func (l *Limiter) get(app string, api API) *bucket {
 		if !ok {
 			r = 30
 		}
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(r), l.burst), base: r, current: r}
+		b = &bucket{base: r, current: r}
+		b.lim = rate.NewLimiter(l.limit(b), l.burst)
 		l.buckets[k] = b
 	}
 	return b
@@ -119,7 +121,7 @@ func (l *Limiter) Backoff(app string, api API) {
 	if floor := b.base * minFraction; b.current < floor {
 		b.current = floor
 	}
-	b.lim.SetLimit(rate.Limit(b.current))
+	b.lim.SetLimit(l.limit(b))
 }
 
 // recover raises a halved rate by one step per recoverEvery since the last
@@ -138,16 +140,46 @@ func (l *Limiter) recover(b *bucket) {
 		b.current = b.base
 	}
 	b.lastShift = b.lastShift.Add(time.Duration(steps) * recoverEvery)
-	b.lim.SetLimit(rate.Limit(b.current))
+	b.lim.SetLimit(l.limit(b))
 }
 
-// Rate returns the rate in force for api of app, in calls per second.
+// limit is b's rate in force: its current rate, this process's share of
+// it. l.mu must be held.
+func (l *Limiter) limit(b *bucket) rate.Limit {
+	return rate.Limit(b.current / float64(l.share))
+}
+
+// SetShare divides every budget among n processes (1 when n < 1): replicas
+// of payd calling for the same apps each take 1/n of Douyin's limits.
+func (l *Limiter) SetShare(n int) {
+	n = max(n, 1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n == l.share {
+		return
+	}
+	l.share = n
+	for _, b := range l.buckets {
+		l.recover(b)
+		b.lim.SetLimit(l.limit(b))
+	}
+}
+
+// Share returns how many processes the budgets are divided among.
+func (l *Limiter) Share() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.share
+}
+
+// Rate returns the rate in force for api of app in this process, in calls
+// per second: after any 1001 back-off, divided by the share.
 func (l *Limiter) Rate(app string, api API) float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.get(app, api)
 	l.recover(b)
-	return b.current
+	return float64(l.limit(b))
 }
 
 // Delay returns how long a call of api for app would wait for its token if

@@ -3,6 +3,7 @@ package douyin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,13 +13,22 @@ import (
 // TestLimiter_WaitNeverExceedsRate runs concurrent callers against one bucket
 // for about a second and counts what got through.
 func TestLimiter_WaitNeverExceedsRate(t *testing.T) {
+	// share 3: one of three replicas, each held to a third of the budget.
+	for _, share := range []int{1, 3} {
+		t.Run(fmt.Sprintf("share %d", share), func(t *testing.T) { waitNeverExceedsRate(t, share) })
+	}
+}
+
+func waitNeverExceedsRate(t *testing.T, share int) {
 	const (
-		ratePerSec = 50.0
-		burst      = 1
-		window     = time.Second
-		callers    = 8
+		budget  = 60.0
+		burst   = 1
+		window  = time.Second
+		callers = 8
 	)
-	l := NewLimiter(map[API]float64{APICreateRefund: ratePerSec}, burst, nil)
+	ratePerSec := budget / float64(share)
+	l := NewLimiter(map[API]float64{APICreateRefund: budget}, burst, nil)
+	l.SetShare(share)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), window)
 	defer cancel()
@@ -29,7 +39,7 @@ func TestLimiter_WaitNeverExceedsRate(t *testing.T) {
 	)
 	for range callers {
 		wg.Go(func() {
-			for range 10 * int(ratePerSec) { // bounded: far more than can pass
+			for range 10 * int(budget) { // bounded: far more than can pass
 				if _, err := l.Wait(ctx, testApp, APICreateRefund); err != nil {
 					return
 				}
@@ -209,5 +219,34 @@ func TestLimiter_Delay(t *testing.T) {
 	}
 	if d := l.Delay("app", APIQueryOrder); d != 0 {
 		t.Fatalf("another API's bucket: delay %s, want 0", d)
+	}
+}
+
+func TestLimiter_Share(t *testing.T) {
+	clk := time.Unix(0, 0)
+	l := NewLimiter(map[API]float64{APISettle: 30}, 1, func() time.Time { return clk })
+	if got := l.Rate(testApp, APISettle); got != 30 {
+		t.Fatalf("rate %v, want 30", got)
+	}
+	l.SetShare(3)
+	if got, share := l.Rate(testApp, APISettle), l.Share(); got != 10 || share != 3 {
+		t.Fatalf("share 3: rate %v (share %d), want 10", got, share)
+	}
+	// A 1001 halves this process's part too, and recovery restores it.
+	l.Backoff(testApp, APISettle)
+	if got := l.Rate(testApp, APISettle); got != 5 {
+		t.Fatalf("after a 1001 at share 3: rate %v, want 5", got)
+	}
+	clk = clk.Add(time.Minute)
+	if got := l.Rate(testApp, APISettle); got != 10 {
+		t.Fatalf("recovered at share 3: rate %v, want 10", got)
+	}
+	// A bucket made after SetShare gets its part at once.
+	if got := l.Rate("another", APICreateRefund); got != 50.0/3 {
+		t.Fatalf("new bucket at share 3: rate %v, want %v", got, 50.0/3)
+	}
+	l.SetShare(0)
+	if got, share := l.Rate(testApp, APISettle), l.Share(); got != 30 || share != 1 {
+		t.Fatalf("SetShare(0): rate %v (share %d), want the whole 30", got, share)
 	}
 }
