@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -36,6 +36,9 @@ var migrations = []migration{
 		}
 		// ReplaySince reads events by creation time.
 		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_events_created_at ON events (created_at)").Error
+	}},
+	{version: 3, name: "replicas, for sharing Douyin's rate limits", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Replica{})
 	}},
 }
 
