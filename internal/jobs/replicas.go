@@ -1,0 +1,98 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/payd/payd/internal/clock"
+)
+
+// Replicas is what Membership needs of the store.
+type Replicas interface {
+	Heartbeat(ctx context.Context, owner string, now time.Time, ttl time.Duration) (int, error)
+	Leave(ctx context.Context, owner string) error
+}
+
+// Sharer divides the Douyin budgets among processes (douyin.Limiter).
+type Sharer interface {
+	SetShare(n int)
+}
+
+// Default timing of Membership: a replica that has not been heard of for
+// DefaultReplicaTTL is gone; each heartbeats every DefaultReplicaTTL/5.
+const DefaultReplicaTTL = 10 * time.Second
+
+// Membership keeps this process in the database's list of replicas and
+// holds its Douyin budgets to 1/n of the configured limits, n being the
+// replicas alive: processes that share a database share the apps' limits.
+// A replica that joins is counted by the others at their next heartbeat;
+// one that stops cleanly leaves at once, one that dies after TTL.
+type Membership struct {
+	Store   Replicas
+	Limiter Sharer
+	Owner   string
+	Clock   clock.Clock
+	TTL     time.Duration // DefaultReplicaTTL when zero
+	Log     *logrus.Entry
+
+	share int
+}
+
+// RunOnce records a heartbeat and sets the share; it returns the replicas
+// alive. On an error the share stays as it was.
+func (m *Membership) RunOnce(ctx context.Context) (int, error) {
+	n, err := m.Store.Heartbeat(ctx, m.Owner, m.clock().Now(), m.ttl())
+	if err != nil {
+		return 0, err
+	}
+	if n != m.share {
+		if m.Log != nil && m.share != 0 {
+			m.Log.WithFields(logrus.Fields{"replicas": n, "was": m.share}).Info("replicas changed: Douyin budgets re-divided")
+		}
+		m.share = n
+		m.Limiter.SetShare(n)
+	}
+	return n, nil
+}
+
+// Run heartbeats every TTL/5 until ctx ends, then leaves.
+func (m *Membership) Run(ctx context.Context) {
+	t := time.NewTicker(m.ttl() / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.Leave()
+			return
+		case <-t.C:
+			if _, err := m.RunOnce(ctx); err != nil && ctx.Err() == nil && m.Log != nil {
+				m.Log.WithError(err).Warn("replica heartbeat failed; keeping the current budget share")
+			}
+		}
+	}
+}
+
+// Leave removes this process from the replicas (bounded to 5 s).
+func (m *Membership) Leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.Store.Leave(ctx, m.Owner); err != nil && m.Log != nil {
+		m.Log.WithError(err).Warn("could not leave the replicas; the others take over its budget share after the TTL")
+	}
+}
+
+func (m *Membership) ttl() time.Duration {
+	if m.TTL > 0 {
+		return m.TTL
+	}
+	return DefaultReplicaTTL
+}
+
+func (m *Membership) clock() clock.Clock {
+	if m.Clock == nil {
+		return clock.Real{}
+	}
+	return m.Clock
+}

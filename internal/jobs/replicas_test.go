@@ -1,0 +1,137 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payd/payd/internal/douyin"
+	"github.com/payd/payd/internal/douyin/douyinsim"
+)
+
+// TestReplicas_ShareTheBudget runs two replicas of payd on one database,
+// each configured with the app's whole settle limit. With Membership each takes half and Douyin never answers 1001;
+// without it, together they run at twice the limit and hear 1001.
+func TestReplicas_ShareTheBudget(t *testing.T) {
+	for _, share := range []bool{true, false} {
+		t.Run(map[bool]string{true: "membership", false: "no membership"}[share], func(t *testing.T) {
+			// Douyin grants 20/s; each replica is configured 10% under the
+			// grant, as an operator would (two independent schedulers bunch
+			// their arrivals now and then).
+			const grant, limit, n = 20.0, 18.0, 40
+			limits := map[douyin.API]float64{}
+			simLimits := map[douyin.API]float64{}
+			for _, api := range douyin.APIs {
+				limits[api], simLimits[api] = 500, 1000
+			}
+			limits[douyin.APISettle], simLimits[douyin.APISettle] = limit, grant
+			w := newWorld(t, worldOpts{workers: 8, limits: limits, sim: func(c *douyinsim.Config) { c.Limits = simLimits }})
+			ctx := context.Background()
+			paid := w.sim.Now().Add(-8 * 24 * time.Hour)
+			for i := 0; i < n; i++ {
+				w.seedPaid(fmt.Sprintf("rp%02d", i), 1000, 0, paid)
+			}
+			w.pass() // every order is known to be paid
+			if _, err := w.batch.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			clientB, err := douyin.New(douyin.Options{BaseURL: w.simURL, Timeout: 5 * time.Second, Apps: []douyin.App{{AppID: appID, Salt: salt, Token: token}}, Limits: limits})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recB := New(Options{Store: w.store, Douyin: clientB, Clock: w.clock, Policy: w.policy, Workers: 8, Owner: "replica-b"})
+			if share {
+				for owner, c := range map[string]*douyin.Client{"replica-a": w.client, "replica-b": clientB} {
+					m := &Membership{Store: w.store, Limiter: c.Limiter(), Owner: owner, Clock: w.clock}
+					if _, err := m.RunOnce(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// A replica's first heartbeat may precede the other's: the
+				// second round sees both.
+				for owner, c := range map[string]*douyin.Client{"replica-a": w.client, "replica-b": clientB} {
+					m := &Membership{Store: w.store, Limiter: c.Limiter(), Owner: owner, Clock: w.clock}
+					if got, err := m.RunOnce(ctx); err != nil || got != 2 {
+						t.Fatalf("heartbeat of %s: %d replicas, %v; want 2", owner, got, err)
+					}
+				}
+				if a, b := w.client.Rate(appID, douyin.APISettle), clientB.Rate(appID, douyin.APISettle); a != limit/2 || b != limit/2 {
+					t.Fatalf("settle rates %v and %v, want %v each", a, b, limit/2)
+				}
+			}
+			var wg sync.WaitGroup
+			start := time.Now()
+			for _, rec := range []*Reconciler{w.rec, recB} {
+				wg.Go(func() {
+					if _, err := rec.RunOnce(ctx); err != nil {
+						t.Errorf("RunOnce: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			took := time.Since(start)
+			st := w.sim.Stats()
+			busy := st.Busy()
+			t.Logf("%d settles by two replicas in %s: %d answered 1001", st.ByAPI[douyin.APISettle][0], took.Round(time.Millisecond), busy)
+			if share {
+				if busy != 0 {
+					t.Fatalf("%d calls answered 1001 with the budget shared", busy)
+				}
+				if st.ByAPI[douyin.APISettle][0] != n {
+					t.Fatalf("%d settles accepted in one pass each, want %d", st.ByAPI[douyin.APISettle][0], n)
+				}
+			} else if busy == 0 {
+				t.Fatal("two replicas each at the whole limit heard no 1001: the check above proves nothing")
+			}
+			w.converge(20, 2*time.Second, func() bool { return w.openItems() == 0 })
+			w.checkClean()
+		})
+	}
+}
+
+func TestMembership_SharesAndLeaves(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	a := &Membership{Store: w.store, Limiter: w.client.Limiter(), Owner: "a", Clock: w.clock, TTL: 10 * time.Second}
+	lb := douyin.NewLimiter(nil, 1, nil)
+	b := &Membership{Store: w.store, Limiter: lb, Owner: "b", Clock: w.clock, TTL: 10 * time.Second}
+	for _, step := range []struct {
+		m    *Membership
+		want int
+	}{{a, 1}, {b, 2}, {a, 2}} {
+		if n, err := step.m.RunOnce(ctx); err != nil || n != step.want {
+			t.Fatalf("%s: %d, %v; want %d", step.m.Owner, n, err, step.want)
+		}
+	}
+	if w.client.Limiter().Share() != 2 || lb.Share() != 2 {
+		t.Fatalf("shares %d and %d, want 2 and 2", w.client.Limiter().Share(), lb.Share())
+	}
+	b.Leave()
+	if n, err := a.RunOnce(ctx); err != nil || n != 1 || w.client.Limiter().Share() != 1 {
+		t.Fatalf("after b left: %d, %v, share %d; want the whole budget back", n, err, w.client.Limiter().Share())
+	}
+	// b dies without leaving: a takes the whole budget after the TTL.
+	if _, err := b.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := a.RunOnce(ctx); n != 2 {
+		t.Fatalf("b back: %d replicas, want 2", n)
+	}
+	w.advance(11 * time.Second)
+	if n, err := a.RunOnce(ctx); err != nil || n != 1 || w.client.Limiter().Share() != 1 {
+		t.Fatalf("b silent past the TTL: %d, %v, share %d; want 1", n, err, w.client.Limiter().Share())
+	}
+	// Run heartbeats and leaves when its context ends.
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	b.TTL = 50 * time.Millisecond
+	go func() { defer close(done); b.Run(runCtx) }()
+	time.Sleep(30 * time.Millisecond) // a few heartbeats at TTL/5
+	cancel()
+	<-done
+	if n, _ := a.RunOnce(ctx); n != 1 {
+		t.Fatalf("after b's Run ended: %d replicas, want 1 (it left)", n)
+	}
+}
