@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -42,6 +43,16 @@ orders are leased). It shows a progress bar on a terminal and one line per actio
 			if err != nil {
 				return err
 			}
+			// A payd serve on the same database shares the budgets with
+			// this pass while it runs.
+			members, err := joinReplicas(cmd.Context(), st, client, clk, log)
+			if err != nil {
+				return fmt.Errorf("join the replicas: %w", err)
+			}
+			beat, stopBeat := context.WithCancel(context.WithoutCancel(cmd.Context()))
+			beating := make(chan struct{})
+			go func() { defer close(beating); members.Run(beat) }()
+			defer func() { stopBeat(); <-beating }()
 			p := newProgress(g.stdout, len(due))
 			rec := newReconciler(cfg, st, client, clk, log, nil, p.action)
 			stats, err := rec.RunOnce(cmd.Context())

@@ -443,6 +443,9 @@ func TestApply(t *testing.T) {
 	e.run("refund", "o-2", "--amount", "500", "--reason", "all", "--key", "k2").ok(t)
 	r := e.run("apply").ok(t)
 	has(t, r.stdout, "o-1 create_refund k1-1: ok", "o-2 create_refund k2-1: ok", "Apply complete: 2 orders, 4 actions, 0 errors")
+	if n := e.count("replicas"); n != 0 {
+		t.Fatalf("%d replicas recorded after apply, want 0 (it shares the budget only while it runs)", n)
+	}
 	// Douyin's ledger has each refund exactly once.
 	refunds := 0
 	for _, o := range e.sim.Ledger().Orders {

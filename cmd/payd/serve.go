@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -91,6 +90,11 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		st.Close()
 		return nil, fmt.Errorf("douyin client: %w", err)
 	}
+	members, err := joinReplicas(ctx, st, client, o.clock, log)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("join the replicas: %w", err)
+	}
 	rec := newReconciler(cfg, st, client, o.clock, log, m, o.observe)
 	m.RegisterItems(func(ctx context.Context) (metrics.Counts, error) { return itemCounts(ctx, st) }, 5*time.Second)
 
@@ -157,10 +161,14 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 			}
 		}(p.ln)
 	}
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
 		rec.Run(runCtx)
+	}()
+	go func() {
+		defer d.wg.Done()
+		members.Run(runCtx) // leaves when the daemon stops
 	}()
 	sched.Start()
 	rec.Wake()
@@ -260,10 +268,9 @@ func eventEndpoints(cfg *config.Config) []events.Endpoint {
 
 // newDispatcher wires the event dispatcher of cfg.Events.
 func newDispatcher(cfg *config.Config, st events.Store, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics) *events.Dispatcher {
-	host, _ := os.Hostname()
 	return events.New(events.Options{
 		Store: st, Endpoints: eventEndpoints(cfg), Clock: clk,
 		Timeout: cfg.Events.Timeout.Duration, Retry: durations(cfg.Events.Retry), Concurrency: cfg.Events.Concurrency,
-		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), Metrics: m, Log: log.WithField("component", "events"),
+		Owner: processOwner(), Metrics: m, Log: log.WithField("component", "events"),
 	})
 }

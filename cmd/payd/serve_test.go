@@ -155,6 +155,11 @@ func TestServe_command(t *testing.T) {
 		return false
 	})
 
+	// serve counts itself among the replicas sharing the Douyin budgets.
+	if n := e.count("replicas"); n != 1 {
+		t.Fatalf("%d replicas recorded while serving, want 1", n)
+	}
+
 	// SIGTERM is a cancelled context: serve drains and returns nil.
 	cancel()
 	if err := stopped(t, done, 10*time.Second); err != nil {
@@ -163,6 +168,9 @@ func TestServe_command(t *testing.T) {
 	has(t, stderr.String(), "payd shutting down")
 	if _, err := net.DialTimeout("tcp", adminAddr, time.Second); err == nil {
 		t.Fatal("admin listener still open after shutdown")
+	}
+	if n := e.count("replicas"); n != 0 {
+		t.Fatalf("%d replicas recorded after serve stopped, want 0 (it leaves)", n)
 	}
 	// The database was closed cleanly and holds the refund.
 	if s := e.summary(); s.Refunds[state.PhasePending] != 0 || len(s.Refunds) == 0 {

@@ -154,11 +154,10 @@ func durations(b config.Backoff) []time.Duration {
 
 // newReconciler wires a reconciler.
 func newReconciler(cfg *config.Config, st jobs.Store, dy jobs.Douyin, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(jobs.ActionResult)) *jobs.Reconciler {
-	host, _ := os.Hostname()
 	o := jobs.Options{
 		Store: st, Douyin: dy, Clock: clk, Policy: policy(cfg),
 		Workers: cfg.Reconcile.Workers, Lease: cfg.Reconcile.Lease.Duration, MaxOrders: cfg.Reconcile.Batch,
-		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), Log: log.WithField("component", "reconcile"),
+		Owner: processOwner(), Log: log.WithField("component", "reconcile"),
 	}
 	o.Observe = observe
 	if m != nil {
@@ -200,4 +199,25 @@ func appFlag(cfg *config.Config, flag string) (string, error) {
 		ids = append(ids, a.AppID)
 	}
 	return "", fmt.Errorf("--app: required when several apps are configured (%s)", strings.Join(ids, ", "))
+}
+
+// processOwner names this process in leases and in the replica list:
+// host/pid.
+func processOwner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// joinReplicas counts this process among the replicas sharing the
+// database, and so the apps' Douyin budgets, before it makes any call.
+func joinReplicas(ctx context.Context, st *state.Store, client *douyin.Client, clk clock.Clock, log *logrus.Entry) (*jobs.Membership, error) {
+	m := &jobs.Membership{Store: st, Limiter: client.Limiter(), Owner: processOwner(), Clock: clk, Log: log.WithField("component", "replicas")}
+	n, err := m.RunOnce(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 1 {
+		log.WithField("replicas", n).Infof("%d replicas share this database: each takes 1/%d of every Douyin budget", n, n)
+	}
+	return m, nil
 }
