@@ -45,7 +45,7 @@ orders are leased). It shows a progress bar on a terminal and one line per actio
 			}
 			// A payd serve on the same database shares the budgets with
 			// this pass while it runs.
-			members, err := joinReplicas(cmd.Context(), st, client, clk, log)
+			members, err := joinReplicas(cmd.Context(), st, client, clk, log, nil)
 			if err != nil {
 				return fmt.Errorf("join the replicas: %w", err)
 			}

@@ -90,7 +90,7 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		st.Close()
 		return nil, fmt.Errorf("douyin client: %w", err)
 	}
-	members, err := joinReplicas(ctx, st, client, o.clock, log)
+	members, err := joinReplicas(ctx, st, client, o.clock, log, m)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("join the replicas: %w", err)

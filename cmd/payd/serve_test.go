@@ -204,6 +204,9 @@ func TestServe_startDaemon(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "payd_") {
 		t.Fatalf("/metrics: %d", code)
 	}
+	if !strings.Contains(body, "\npayd_replicas 1\n") {
+		t.Fatalf("/metrics does not report this replica alone: want payd_replicas 1")
+	}
 	// A forged callback is refused and stored nowhere.
 	code, _ = call(t, "POST", "http://"+d.callbacks+"/douyin/notify", "", `{"timestamp":"1","nonce":"n","type":"refund","msg":"{\"appid\":\"`+testApp+`\",\"cp_refundno\":\"x-1\"}","msg_signature":"00"}`)
 	if code != http.StatusUnauthorized {

@@ -210,8 +210,11 @@ func processOwner() string {
 
 // joinReplicas counts this process among the replicas sharing the
 // database, and so the apps' Douyin budgets, before it makes any call.
-func joinReplicas(ctx context.Context, st *state.Store, client *douyin.Client, clk clock.Clock, log *logrus.Entry) (*jobs.Membership, error) {
+func joinReplicas(ctx context.Context, st *state.Store, client *douyin.Client, clk clock.Clock, log *logrus.Entry, mx *metrics.Metrics) (*jobs.Membership, error) {
 	m := &jobs.Membership{Store: st, Limiter: client.Limiter(), Owner: processOwner(), Clock: clk, Log: log.WithField("component", "replicas")}
+	if mx != nil {
+		m.Observe = func(n int) { mx.Replicas.Set(float64(n)) }
+	}
 	n, err := m.RunOnce(ctx)
 	if err != nil {
 		return nil, err

@@ -36,6 +36,8 @@ type Membership struct {
 	Clock   clock.Clock
 	TTL     time.Duration // DefaultReplicaTTL when zero
 	Log     *logrus.Entry
+	// Observe, when set, is told the replicas alive after each heartbeat.
+	Observe func(n int)
 
 	share int
 }
@@ -46,6 +48,9 @@ func (m *Membership) RunOnce(ctx context.Context) (int, error) {
 	n, err := m.Store.Heartbeat(ctx, m.Owner, m.clock().Now(), m.ttl())
 	if err != nil {
 		return 0, err
+	}
+	if m.Observe != nil {
+		m.Observe(n)
 	}
 	if n != m.share {
 		if m.Log != nil && m.share != 0 {

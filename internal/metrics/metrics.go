@@ -26,6 +26,7 @@ type Metrics struct {
 	Actions         *prometheus.CounterVec // kind, outcome
 	EventDeliveries *prometheus.CounterVec // endpoint, result
 	HintLatency     prometheus.Histogram
+	Replicas        prometheus.Gauge
 }
 
 // New registers payd's collectors (and the Go and process collectors) on a
@@ -58,8 +59,11 @@ func New() *Metrics {
 		HintLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "payd_hint_to_query_seconds", Help: "Time from a verified callback to the reconciler's query of its subject.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		Replicas: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "payd_replicas", Help: "Replicas sharing the Douyin budgets (each takes 1/N), as of this process's last heartbeat.",
+		}),
 	}
-	reg.MustRegister(m.DouyinCalls, m.DouyinLatency, m.RateLimitWait, m.Callbacks, m.PassDuration, m.Actions, m.EventDeliveries, m.HintLatency,
+	reg.MustRegister(m.DouyinCalls, m.DouyinLatency, m.RateLimitWait, m.Callbacks, m.PassDuration, m.Actions, m.EventDeliveries, m.HintLatency, m.Replicas,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
