@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/state"
@@ -503,4 +507,36 @@ func TestStatus(t *testing.T) {
 	}
 	e.run("status", "o-none").fails(t, "status o-none: history of order o-none: not found")
 	e.run("status", "a", "b").fails(t, "accepts at most 1 arg(s), received 2")
+}
+
+// TestApply_forgetsDeadLocalReplicas: a process joining the replicas
+// removes those of its host whose process is gone (a killed payd the
+// supervisor restarted), and keeps live ones and other hosts'.
+func TestApply_forgetsDeadLocalReplicas(t *testing.T) {
+	e := newEnv(t).withSim()
+	e.run("migrate").ok(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	ghost := fmt.Sprintf("%s/%d", host, dead.Process.Pid)
+	live := fmt.Sprintf("%s/%d", host, os.Getppid())
+	other := "another-host/" + strconv.Itoa(dead.Process.Pid)
+	st := e.store()
+	for _, o := range []string{ghost, live, other} {
+		if _, err := st.Heartbeat(context.Background(), o, time.Now(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.run("apply").ok(t)
+	owners, err := st.ReplicaOwners(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{other, live}
+	sort.Strings(want)
+	if strings.Join(owners, ",") != strings.Join(want, ",") {
+		t.Fatalf("replicas after apply: %v, want %s and %s (the dead %s forgotten, apply gone)", owners, other, live, ghost)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -215,6 +216,7 @@ func joinReplicas(ctx context.Context, st *state.Store, client *douyin.Client, c
 	if mx != nil {
 		m.Observe = func(n int) { mx.Replicas.Set(float64(n)) }
 	}
+	forgetDeadLocalReplicas(ctx, st, log)
 	n, err := m.RunOnce(ctx)
 	if err != nil {
 		return nil, err
@@ -223,4 +225,32 @@ func joinReplicas(ctx context.Context, st *state.Store, client *douyin.Client, c
 		log.WithField("replicas", n).Infof("%d replicas share this database: each takes 1/%d of every Douyin budget", n, n)
 	}
 	return m, nil
+}
+
+// forgetDeadLocalReplicas removes the replicas of this host whose process
+// is gone: a payd that was killed and restarted by its supervisor would
+// otherwise share the budgets with its own ghost until the TTL passed. A
+// failure only costs that wait, so it is logged, not returned.
+func forgetDeadLocalReplicas(ctx context.Context, st *state.Store, log *logrus.Entry) {
+	host, _ := os.Hostname()
+	owners, err := st.ReplicaOwners(ctx)
+	if err != nil {
+		log.WithError(err).Warn("could not read the replicas")
+		return
+	}
+	for _, o := range owners {
+		i := strings.LastIndexByte(o, '/')
+		if i < 0 || o[:i] != host {
+			continue
+		}
+		pid, err := strconv.Atoi(o[i+1:])
+		if err != nil || pid == os.Getpid() || !processGone(pid) {
+			continue
+		}
+		if err := st.Leave(ctx, o); err != nil {
+			log.WithError(err).Warn("could not forget a dead replica")
+			continue
+		}
+		log.WithField("replica", o).Info("forgot a replica of this host whose process is gone")
+	}
 }

@@ -56,3 +56,12 @@ func (s *Store) Leave(ctx context.Context, owner string) error {
 	}
 	return nil
 }
+
+// ReplicaOwners returns the owners of the replicas recorded, live or not.
+func (s *Store) ReplicaOwners(ctx context.Context) ([]string, error) {
+	var owners []string
+	if err := s.session(ctx).Model(&Replica{}).Order("owner").Pluck("owner", &owners).Error; err != nil {
+		return nil, fmt.Errorf("read replicas: %w", err)
+	}
+	return owners, nil
+}
