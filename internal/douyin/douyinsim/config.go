@@ -1,7 +1,6 @@
 package douyinsim
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,9 +114,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 // misspelt fault is not silently ignored.
 func (f *Faults) UnmarshalJSON(b []byte) error {
 	var j faultsJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	if err := strictJSON(b, &j); err != nil {
 		return fmt.Errorf("decode faults: %w", err)
 	}
 	out := Faults{

@@ -177,10 +177,16 @@ func decodeStrict(r *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictJSON(b, v); err != nil {
 		return fmt.Errorf("decode request: %w", err)
 	}
 	return nil
+}
+
+// strictJSON decodes b into v, refusing keys v does not have, so a misspelt
+// field is an error instead of silently ignored.
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }

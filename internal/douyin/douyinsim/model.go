@@ -1,7 +1,6 @@
 package douyinsim
 
 import (
-	"bytes"
 	"container/heap"
 	"encoding/json"
 	"errors"
@@ -279,9 +278,7 @@ func (o SeedOrder) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON implements json.Unmarshaler. Unknown keys are an error.
 func (o *SeedOrder) UnmarshalJSON(b []byte) error {
 	var j seedOrderJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	if err := strictJSON(b, &j); err != nil {
 		return fmt.Errorf("decode order: %w", err)
 	}
 	d, err := parseDuration("cps_delay", j.CPSDelay)
