@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/clock"
-	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 )
 
 func newApplyCmd(g *globals) *cobra.Command {
@@ -63,7 +63,7 @@ orders are leased). It shows a progress bar on a terminal and one line per actio
 	}
 }
 
-func total(m map[jobs.Kind]int) int {
+func total(m map[reconcile.Kind]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
@@ -94,7 +94,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-func (p *progress) action(r jobs.ActionResult) {
+func (p *progress) action(r reconcile.ActionResult) {
 	n := p.n.Add(1)
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -419,11 +419,11 @@ func TestPlan(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("plan --json: exit code %d, want 2", r.code)
 	}
-	var rep jobs.PlanReport
+	var rep reconcile.PlanReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("plan --json is not JSON: %v\n%s", err, r.stdout)
 	}
-	if len(rep.Due) != 1 || rep.Due[0].Kind != jobs.KindQueryOrder {
+	if len(rep.Due) != 1 || rep.Due[0].Kind != reconcile.KindQueryOrder {
 		t.Fatalf("due %+v", rep.Due)
 	}
 	// plan sends nothing.

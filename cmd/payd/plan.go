@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/clock"
-	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 )
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -31,7 +31,7 @@ done, 2 when something is, and 1 on error.`,
 			}
 			defer st.Close()
 			clk := clock.Real{}
-			rep, err := jobs.Report(cmd.Context(), st, clk.Now(), policy(cfg), limit)
+			rep, err := reconcile.Report(cmd.Context(), st, clk.Now(), policy(cfg), limit)
 			if err != nil {
 				return err
 			}
@@ -56,13 +56,13 @@ done, 2 when something is, and 1 on error.`,
 }
 
 // symbols mark actions the way terraform marks changes.
-var symbols = map[jobs.Kind]string{
-	jobs.KindQueryOrder: "?", jobs.KindQueryRefund: "?", jobs.KindQuerySettle: "?",
-	jobs.KindSubmitRefund: "+", jobs.KindSubmitSettle: "+",
-	jobs.KindParkRefund: "!", jobs.KindParkSettle: "!", jobs.KindSkipSettle: "~",
+var symbols = map[reconcile.Kind]string{
+	reconcile.KindQueryOrder: "?", reconcile.KindQueryRefund: "?", reconcile.KindQuerySettle: "?",
+	reconcile.KindSubmitRefund: "+", reconcile.KindSubmitSettle: "+",
+	reconcile.KindParkRefund: "!", reconcile.KindParkSettle: "!", reconcile.KindSkipSettle: "~",
 }
 
-func printPlan(w io.Writer, rep *jobs.PlanReport) {
+func printPlan(w io.Writer, rep *reconcile.PlanReport) {
 	fmt.Fprintf(w, "payd plan at %s\n\n", rep.Now.Format(time.RFC3339))
 	if len(rep.Due) == 0 && len(rep.Later) == 0 {
 		fmt.Fprintln(w, "No changes. Every order is in its desired state.")

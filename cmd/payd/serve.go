@@ -17,6 +17,7 @@ import (
 	"github.com/payd/payd/internal/events"
 	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/metrics"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/server"
 	"github.com/payd/payd/internal/state"
 )
@@ -49,7 +50,7 @@ type daemonOptions struct {
 	log     *logrus.Entry
 	clock   clock.Clock
 	baseURL string // overrides douyin.base_url (the demo's simulator)
-	observe func(jobs.ActionResult)
+	observe func(reconcile.ActionResult)
 	// callbackLn and adminLn, when set, are used instead of listening on the
 	// configured addresses.
 	callbackLn, adminLn net.Listener
@@ -60,7 +61,7 @@ type daemon struct {
 	cfg       *config.Config
 	log       *logrus.Entry
 	store     *state.Store
-	rec       *jobs.Reconciler
+	rec       *reconcile.Reconciler
 	metrics   *metrics.Metrics
 	sched     *jobs.Scheduler
 	events    *events.Dispatcher

@@ -16,6 +16,7 @@ import (
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/metrics"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -127,9 +128,9 @@ func newClient(cfg *config.Config, baseURL string, m *metrics.Metrics) (*douyin.
 }
 
 // policy builds the reconciler's policy from the config.
-func policy(cfg *config.Config) jobs.Policy {
-	p := jobs.Policy{
-		Apps:           map[string]jobs.AppPolicy{},
+func policy(cfg *config.Config) reconcile.Policy {
+	p := reconcile.Policy{
+		Apps:           map[string]reconcile.AppPolicy{},
 		RefundAttempts: cfg.Reconcile.RefundAttempts,
 		SettleAttempts: cfg.Reconcile.SettleAttempts,
 		Retry:          durations(cfg.Reconcile.Retry),
@@ -137,7 +138,7 @@ func policy(cfg *config.Config) jobs.Policy {
 		Jitter:         cfg.Reconcile.Jitter,
 	}
 	for _, a := range cfg.Douyin.Apps {
-		p.Apps[a.AppID] = jobs.AppPolicy{
+		p.Apps[a.AppID] = reconcile.AppPolicy{
 			SettlePeriod: a.SettlePeriod.Duration, AutoSettle: a.AutoSettle,
 			SettleDesc: a.SettleDesc, NotifyURL: a.NotifyURL,
 		}
@@ -154,23 +155,23 @@ func durations(b config.Backoff) []time.Duration {
 }
 
 // newReconciler wires a reconciler.
-func newReconciler(cfg *config.Config, st jobs.Store, dy jobs.Douyin, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(jobs.ActionResult)) *jobs.Reconciler {
-	o := jobs.Options{
+func newReconciler(cfg *config.Config, st reconcile.Store, dy reconcile.Douyin, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(reconcile.ActionResult)) *reconcile.Reconciler {
+	o := reconcile.Options{
 		Store: st, Douyin: dy, Clock: clk, Policy: policy(cfg),
 		Workers: cfg.Reconcile.Workers, Lease: cfg.Reconcile.Lease.Duration, MaxOrders: cfg.Reconcile.Batch,
 		Owner: processOwner(), Log: log.WithField("component", "reconcile"),
 	}
 	o.Observe = observe
 	if m != nil {
-		o.Observe = func(r jobs.ActionResult) {
+		o.Observe = func(r reconcile.ActionResult) {
 			m.Actions.WithLabelValues(string(r.Action.Kind), r.Outcome).Inc()
 			if observe != nil {
 				observe(r)
 			}
 		}
-		o.ObservePass = func(ps jobs.PassStats) { m.PassDuration.Observe(ps.Duration.Seconds()) }
+		o.ObservePass = func(ps reconcile.PassStats) { m.PassDuration.Observe(ps.Duration.Seconds()) }
 	}
-	return jobs.New(o)
+	return reconcile.New(o)
 }
 
 // defaultApp is the app used when a command names none: the only one

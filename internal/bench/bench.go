@@ -26,7 +26,7 @@ import (
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
-	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -45,8 +45,8 @@ type Rig struct {
 	SimURL string
 	Store  *state.Store
 	Client *douyin.Client
-	Rec    *jobs.Reconciler
-	Policy jobs.Policy
+	Rec    *reconcile.Reconciler
+	Policy reconcile.Policy
 
 	simSrv *http.Server
 	wg     sync.WaitGroup
@@ -79,7 +79,7 @@ type RigOptions struct {
 	// NotifyURL receives the simulator's callbacks; none when empty.
 	NotifyURL string
 	// Observe is told of every action the reconciler applied.
-	Observe func(jobs.ActionResult)
+	Observe func(reconcile.ActionResult)
 }
 
 // NewRig starts a simulator (behind a delaying handler when Latency is
@@ -145,11 +145,11 @@ func NewRig(ctx context.Context, o RigOptions) (*Rig, error) {
 		r.Close()
 		return nil, fmt.Errorf("new rig: %w", err)
 	}
-	r.Policy = jobs.DefaultPolicy()
+	r.Policy = reconcile.DefaultPolicy()
 	r.Policy.Poll = o.Poll
 	r.Policy.Jitter = 0
-	r.Policy.Apps = map[string]jobs.AppPolicy{AppID: {SettlePeriod: douyinsim.DefaultSettlePeriod, SettleDesc: "payd bench"}}
-	r.Rec = jobs.New(jobs.Options{
+	r.Policy.Apps = map[string]reconcile.AppPolicy{AppID: {SettlePeriod: douyinsim.DefaultSettlePeriod, SettleDesc: "payd bench"}}
+	r.Rec = reconcile.New(reconcile.Options{
 		Store: r.Store, Douyin: r.Client, Clock: clock.Real{}, Policy: r.Policy,
 		Workers: o.Workers, Owner: "bench", Observe: o.Observe,
 	})

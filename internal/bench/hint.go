@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/payd/payd/internal/douyin"
-	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/server"
 	"github.com/payd/payd/internal/state"
 )
@@ -65,8 +65,8 @@ func Hint(ctx context.Context, o HintOptions) (*HintResult, error) {
 	arrived := map[string]time.Time{}
 	var lat []time.Duration
 	all := make(chan struct{})
-	observe := func(r jobs.ActionResult) {
-		if r.Action.Kind != jobs.KindQueryRefund || r.Outcome != douyin.ClassOK.String() {
+	observe := func(r reconcile.ActionResult) {
+		if r.Action.Kind != reconcile.KindQueryRefund || r.Outcome != douyin.ClassOK.String() {
 			return
 		}
 		t := time.Now()

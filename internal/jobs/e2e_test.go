@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"github.com/payd/payd/internal/reconcile"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,14 +33,14 @@ type world struct {
 	simURL string
 	client *douyin.Client
 	store  *state.Store
-	rec    *Reconciler
+	rec    *reconcile.Reconciler
 	batch  *SettleBatch
-	policy Policy
+	policy reconcile.Policy
 }
 
 type worldOpts struct {
 	sim     func(*douyinsim.Config)
-	policy  func(*Policy)
+	policy  func(*reconcile.Policy)
 	limits  map[douyin.API]float64 // payd's client limits
 	timeout time.Duration
 	workers int
@@ -96,14 +98,14 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := DefaultPolicy()
-	p.Apps = map[string]AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e"}}
+	p := reconcile.DefaultPolicy()
+	p.Apps = map[string]reconcile.AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e"}}
 	p.Jitter = 0
 	if o.policy != nil {
 		o.policy(&p)
 	}
 	w := &world{t: t, clock: fc, sim: sim, simURL: url, client: client, store: st, policy: p}
-	w.rec = New(Options{Store: st, Douyin: client, Clock: fc, Policy: p, Workers: o.workers})
+	w.rec = reconcile.New(reconcile.Options{Store: st, Douyin: client, Clock: fc, Policy: p, Workers: o.workers})
 	w.batch = &SettleBatch{Store: st, Clock: fc, Policy: p, Wake: w.rec.Wake}
 	return w
 }
@@ -114,7 +116,7 @@ func (w *world) advance(d time.Duration) {
 	w.sim.Advance(d)
 }
 
-func (w *world) pass() PassStats {
+func (w *world) pass() reconcile.PassStats {
 	w.t.Helper()
 	ps, err := w.rec.RunOnce(context.Background())
 	if err != nil {
@@ -310,7 +312,7 @@ func TestReconciler_RefundsBeforeAndAfterSettlement(t *testing.T) {
 }
 
 func TestReconciler_RefundFailsTwiceThenSucceeds(t *testing.T) {
-	w := newWorld(t, worldOpts{policy: func(p *Policy) { p.Retry = []time.Duration{time.Minute} }})
+	w := newWorld(t, worldOpts{policy: func(p *reconcile.Policy) { p.Retry = []time.Duration{time.Minute} }})
 	w.seedPaid("o3", 5000, 0, w.sim.Now())
 	w.refund("o3", "r-17", 1200)
 	w.sim.SetFaults(douyinsim.Faults{RefundChannelFail: 1})
@@ -354,7 +356,7 @@ func TestReconciler_RefundFailsTwiceThenSucceeds(t *testing.T) {
 }
 
 func TestReconciler_RefundParkedAfterLastAttempt(t *testing.T) {
-	w := newWorld(t, worldOpts{policy: func(p *Policy) { p.RefundAttempts = 2; p.Retry = []time.Duration{time.Minute} }})
+	w := newWorld(t, worldOpts{policy: func(p *reconcile.Policy) { p.RefundAttempts = 2; p.Retry = []time.Duration{time.Minute} }})
 	w.seedPaid("o4", 5000, 0, w.sim.Now())
 	w.refund("o4", "r-park", 100)
 	w.sim.SetFaults(douyinsim.Faults{RefundChannelFail: 1})
@@ -399,7 +401,7 @@ func TestReconciler_AllFaults(t *testing.T) {
 				RefundChannelFail: 0.2,
 			}
 		},
-		policy: func(p *Policy) {
+		policy: func(p *reconcile.Policy) {
 			p.Retry = []time.Duration{time.Second}
 			p.Poll = []time.Duration{time.Second}
 			p.RefundAttempts = 10

@@ -1,3 +1,7 @@
+// Package jobs holds payd's background triggers: the cron schedules that
+// run the reconciler, settle_batch (settlements for every order past its
+// settle period) and sweep (re-query what has waited too long), and the
+// replicas' membership that divides Douyin's budgets.
 package jobs
 
 import (
@@ -10,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -25,7 +30,7 @@ type BatchStore interface {
 type SettleBatch struct {
 	Store  BatchStore
 	Clock  clock.Clock
-	Policy Policy
+	Policy reconcile.Policy
 	// Limit bounds the settlements created per run; 10000 when zero.
 	Limit int
 	// Wake is called after settlements were created (the reconciler's Wake).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/reconcile"
 )
 
 // TestReplicas_ShareTheBudget runs two replicas of payd on one database,
@@ -41,7 +42,7 @@ func TestReplicas_ShareTheBudget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recB := New(Options{Store: w.store, Douyin: clientB, Clock: w.clock, Policy: w.policy, Workers: 8, Owner: "replica-b"})
+			recB := reconcile.New(reconcile.Options{Store: w.store, Douyin: clientB, Clock: w.clock, Policy: w.policy, Workers: 8, Owner: "replica-b"})
 			if share {
 				for owner, c := range map[string]*douyin.Client{"replica-a": w.client, "replica-b": clientB} {
 					m := &Membership{Store: w.store, Limiter: c.Limiter(), Owner: owner, Clock: w.clock}
@@ -63,7 +64,7 @@ func TestReplicas_ShareTheBudget(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			start := time.Now()
-			for _, rec := range []*Reconciler{w.rec, recB} {
+			for _, rec := range []*reconcile.Reconciler{w.rec, recB} {
 				wg.Go(func() {
 					if _, err := rec.RunOnce(ctx); err != nil {
 						t.Errorf("RunOnce: %v", err)

@@ -19,7 +19,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the driver gorm's sqlite dialector uses
 
 	"github.com/payd/payd/internal/douyin"
-	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -113,7 +113,7 @@ func TestDatabase_LockedFileWaits(t *testing.T) {
 	if err := holder.Wait(); err != nil {
 		t.Fatalf("the lock holder: %v\n%s", err, stderr.String())
 	}
-	if ps.Errors != 0 || ps.Orders != 10 || ps.Actions[jobs.KindSubmitRefund] != 10 {
+	if ps.Errors != 0 || ps.Orders != 10 || ps.Actions[reconcile.KindSubmitRefund] != 10 {
 		t.Fatalf("pass after waiting %s: %+v", waited, ps)
 	}
 	t.Logf("locked database: the pass waited %s for another process's lock, then did %d actions on %d orders", waited.Round(time.Millisecond), sum(ps.Actions), ps.Orders)
@@ -126,7 +126,7 @@ func TestDatabase_LockedFileWaits(t *testing.T) {
 	verifyStore(t, w.store, appID, ledger, wishes)
 }
 
-func sum(m map[jobs.Kind]int) int {
+func sum(m map[reconcile.Kind]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
@@ -203,7 +203,7 @@ func TestDatabase_WritesRefused(t *testing.T) {
 	w = newWorld(t, worldOpts{
 		workers:   1,
 		callbacks: true,
-		douyin: func(d jobs.Douyin) jobs.Douyin {
+		douyin: func(d reconcile.Douyin) reconcile.Douyin {
 			return &refusingDouyin{Douyin: d, after: &refuseAfterCreate, refuse: func() { refuseWrites(t, w.store, true) }}
 		},
 	})
@@ -296,7 +296,7 @@ func TestDatabase_WritesRefused(t *testing.T) {
 // create_refund reaches Douyin, when after is set: the hardest moment, the
 // money has moved and payd cannot write that down.
 type refusingDouyin struct {
-	jobs.Douyin
+	reconcile.Douyin
 	after  *atomic.Bool
 	refuse func()
 }

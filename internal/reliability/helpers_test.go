@@ -15,6 +15,7 @@ import (
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/server"
 	"github.com/payd/payd/internal/state"
 )
@@ -36,21 +37,21 @@ type world struct {
 	client  *douyin.Client
 	store   *state.Store
 	dbPath  string
-	rec     *jobs.Reconciler
+	rec     *reconcile.Reconciler
 	batch   *jobs.SettleBatch
-	policy  jobs.Policy
+	policy  reconcile.Policy
 	notify  string // the callback handler's URL, when wired
 	handler http.Handler
 }
 
 type worldOpts struct {
 	sim       func(*douyinsim.Config)
-	policy    func(*jobs.Policy)
+	policy    func(*reconcile.Policy)
 	timeout   time.Duration
 	workers   int
 	callbacks bool // serve payd's callback handler and point the simulator at it
 	busy      time.Duration
-	douyin    func(jobs.Douyin) jobs.Douyin // wraps the client the reconciler uses
+	douyin    func(reconcile.Douyin) reconcile.Douyin // wraps the client the reconciler uses
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -118,18 +119,18 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := jobs.DefaultPolicy()
-	p.Apps = map[string]jobs.AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "reliability"}}
+	p := reconcile.DefaultPolicy()
+	p.Apps = map[string]reconcile.AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "reliability"}}
 	p.Jitter = 0
 	if o.policy != nil {
 		o.policy(&p)
 	}
 	w.policy = p
-	var dy jobs.Douyin = w.client
+	var dy reconcile.Douyin = w.client
 	if o.douyin != nil {
 		dy = o.douyin(dy)
 	}
-	w.rec = jobs.New(jobs.Options{Store: st, Douyin: dy, Clock: w.clock, Policy: p, Workers: o.workers})
+	w.rec = reconcile.New(reconcile.Options{Store: st, Douyin: dy, Clock: w.clock, Policy: p, Workers: o.workers})
 	w.batch = &jobs.SettleBatch{Store: st, Clock: w.clock, Policy: p, Wake: w.rec.Wake}
 
 	if o.callbacks {
@@ -151,7 +152,7 @@ func (w *world) advance(d time.Duration) {
 }
 
 // pass runs one reconcile pass and fails the test on its error.
-func (w *world) pass() jobs.PassStats {
+func (w *world) pass() reconcile.PassStats {
 	w.t.Helper()
 	ps, err := w.rec.RunOnce(context.Background())
 	if err != nil {

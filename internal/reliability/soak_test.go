@@ -10,7 +10,7 @@ import (
 
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
-	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -53,7 +53,7 @@ func TestSoak_AllFaults(t *testing.T) {
 			c.ProcessingDelay = 500 * time.Millisecond
 			c.Faults = faults
 		},
-		policy: func(p *jobs.Policy) {
+		policy: func(p *reconcile.Policy) {
 			p.Retry = []time.Duration{time.Second}
 			p.Poll = []time.Duration{time.Second}
 			p.RefundAttempts = 20

@@ -16,8 +16,8 @@ import (
 
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
-	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/metrics"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -30,7 +30,7 @@ type AdminStore interface {
 	DeclareSettlement(ctx context.Context, w state.SettlementWish, now time.Time) (*state.Settlement, bool, error)
 	History(ctx context.Context, appID, outOrderNo string) (*state.History, error)
 	Summary(ctx context.Context) (*state.Summary, error)
-	jobs.PlanStore
+	reconcile.PlanStore
 }
 
 // OrderCreator calls create_order. *douyin.Client satisfies it.
@@ -43,7 +43,7 @@ type AdminOptions struct {
 	Store   AdminStore
 	Douyin  OrderCreator
 	Waker   Waker
-	Policy  jobs.Policy
+	Policy  reconcile.Policy
 	Clock   clock.Clock
 	Metrics *metrics.Metrics
 	Log     *logrus.Entry
@@ -264,7 +264,7 @@ func (a *admin) getOrder(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]any{
 		"order": h.Order, "refunds": h.Refunds, "settlement": h.Settlement,
 		"attempts": h.Attempts, "callbacks": h.Callbacks, "events": h.Events,
-		"plan": jobs.Plan(v, a.o.Clock.Now(), a.o.Policy),
+		"plan": reconcile.Plan(v, a.o.Clock.Now(), a.o.Policy),
 	})
 }
 
@@ -340,7 +340,7 @@ func (a *admin) declareSettlement(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *admin) plan(w http.ResponseWriter, r *http.Request) {
-	rep, err := jobs.Report(r.Context(), a.o.Store, a.o.Clock.Now(), a.o.Policy, 1000)
+	rep, err := reconcile.Report(r.Context(), a.o.Store, a.o.Clock.Now(), a.o.Policy, 1000)
 	if err != nil {
 		a.fail(w, err)
 		return

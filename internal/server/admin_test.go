@@ -12,8 +12,8 @@ import (
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
-	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/metrics"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -41,8 +41,8 @@ func newAdminBundle(t *testing.T) *adminBundle {
 	}
 	fc := clock.NewFake(sim.Now())
 	b := &adminBundle{store: newStore(t, fc.Now), sim: sim, wakes: &wakes{}}
-	p := jobs.DefaultPolicy()
-	p.Apps = map[string]jobs.AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, SettleDesc: "test"}}
+	p := reconcile.DefaultPolicy()
+	p.Apps = map[string]reconcile.AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, SettleDesc: "test"}}
 	h := NewAdminHandler(AdminOptions{
 		Store: b.store, Douyin: client, Waker: b.wakes, Policy: p, Clock: fc, Metrics: metrics.New(),
 		Token: adminToken, DefaultApp: appID,
@@ -122,7 +122,7 @@ func TestAdminHandler_routes(t *testing.T) {
 		}
 	}
 	status, body = b.do(t, "GET", "/v1/plan", adminToken, "")
-	var rep jobs.PlanReport
+	var rep reconcile.PlanReport
 	if status != 200 || json.Unmarshal([]byte(body), &rep) != nil || len(rep.Due) == 0 {
 		t.Fatalf("plan: %d %s", status, body)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
-	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -58,12 +58,12 @@ func TestCallbackHandler_hintRequeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := jobs.DefaultPolicy()
-	p.Apps = map[string]jobs.AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, SettleDesc: "test"}}
+	p := reconcile.DefaultPolicy()
+	p.Apps = map[string]reconcile.AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, SettleDesc: "test"}}
 	p.Poll = []time.Duration{time.Hour}
 	p.Retry = []time.Duration{time.Hour}
 	p.Jitter = 0
-	rec := jobs.New(jobs.Options{Store: st, Douyin: client, Clock: clk, Policy: p, Workers: 2})
+	rec := reconcile.New(reconcile.Options{Store: st, Douyin: client, Clock: clk, Policy: p, Workers: 2})
 	runDone := make(chan struct{})
 	go func() { defer close(runDone); rec.Run(ctx) }()
 	defer func() { cancel(); <-runDone }()

@@ -1,9 +1,9 @@
-// Package jobs is payd's reconciler and the background jobs that trigger
-// it. Plan is a pure function from one order's rows and the time to its next
-// actions; Reconciler applies them through Douyin under the rate limits,
+// Package reconcile is payd's reconciler: it drives every order toward its
+// desired state through a provider.Provider. Plan is a pure function from one
+// order's rows and the time to its next actions; Reconciler applies them through Douyin under the rate limits,
 // following the intent protocol: persist the intent, call, persist the
 // result; an unknown outcome is queried before anything is resent.
-package jobs
+package reconcile
 
 import (
 	"context"
