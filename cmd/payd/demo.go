@@ -315,8 +315,8 @@ func printDemoSummary(w io.Writer, s demoSummary) {
 	fmt.Fprintf(w, "\npayd demo summary (%s)\n", s.elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  orders:        %d paid, %d SUCCESS in payd\n", s.orders, s.sum.Orders[state.OrderSuccess])
 	fmt.Fprintf(w, "  refunds:       %d declared (%d after settlement): %d succeeded, %d parked, %d fen refunded\n",
-		s.refunds, s.late, s.sum.Refunds[state.PhaseSucceeded], s.sum.Refunds[state.PhaseFailed], s.sum.RefundAmount[state.PhaseSucceeded])
-	fmt.Fprintf(w, "  settlements:   %d succeeded, %d parked, %d fen settled\n", s.sum.Settlements[state.PhaseSucceeded], s.sum.Settlements[state.PhaseFailed], s.sum.SettledAmount)
+		s.refunds, s.late, s.sum.Refunds[state.PhaseSucceeded], s.sum.Refunds[state.PhaseParked], s.sum.RefundAmount[state.PhaseSucceeded])
+	fmt.Fprintf(w, "  settlements:   %d succeeded, %d parked, %d fen settled\n", s.sum.Settlements[state.PhaseSucceeded], s.sum.Settlements[state.PhaseParked], s.sum.SettledAmount)
 	fmt.Fprintf(w, "  douyin calls:  %d (%d answered 1001 busy)\n", s.calls, s.busy)
 	if s.eventsErr == nil {
 		fmt.Fprintf(w, "  events:        %d written, %d delivered to the built-in receiver (verified, in order, no duplicates)\n", s.events, s.delivered)

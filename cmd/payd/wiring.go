@@ -16,6 +16,7 @@ import (
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/metrics"
+	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
@@ -154,10 +155,23 @@ func durations(b config.Backoff) []time.Duration {
 	return out
 }
 
+// providers routes each app's calls to the adapter of the API it speaks.
+func providers(cfg *config.Config, client *douyin.Client) provider.Provider {
+	ecpay := douyin.NewProvider(client)
+	byApp := map[string]provider.Provider{}
+	for _, a := range cfg.Douyin.Apps {
+		switch a.API {
+		case "", config.APIEcpay:
+			byApp[a.AppID] = ecpay
+		}
+	}
+	return provider.NewRouter(byApp, nil)
+}
+
 // newReconciler wires a reconciler.
-func newReconciler(cfg *config.Config, st reconcile.Store, dy reconcile.Douyin, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(reconcile.ActionResult)) *reconcile.Reconciler {
+func newReconciler(cfg *config.Config, st reconcile.Store, client *douyin.Client, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(reconcile.ActionResult)) *reconcile.Reconciler {
 	o := reconcile.Options{
-		Store: st, Douyin: dy, Clock: clk, Policy: policy(cfg),
+		Store: st, Provider: providers(cfg, client), Clock: clk, Policy: policy(cfg),
 		Workers: cfg.Reconcile.Workers, Lease: cfg.Reconcile.Lease.Duration, MaxOrders: cfg.Reconcile.Batch,
 		Owner: processOwner(), Log: log.WithField("component", "reconcile"),
 	}

@@ -150,7 +150,7 @@ func NewRig(ctx context.Context, o RigOptions) (*Rig, error) {
 	r.Policy.Jitter = 0
 	r.Policy.Apps = map[string]reconcile.AppPolicy{AppID: {SettlePeriod: douyinsim.DefaultSettlePeriod, SettleDesc: "payd bench"}}
 	r.Rec = reconcile.New(reconcile.Options{
-		Store: r.Store, Douyin: r.Client, Clock: clock.Real{}, Policy: r.Policy,
+		Store: r.Store, Provider: douyin.NewProvider(r.Client), Clock: clock.Real{}, Policy: r.Policy,
 		Workers: o.Workers, Owner: "bench", Observe: o.Observe,
 	})
 	return r, nil

@@ -85,7 +85,7 @@ func Scale(ctx context.Context, o ScaleOptions) (*ScaleResult, error) {
 			return nil, fmt.Errorf("scale: claimed %d, want %d", len(c), o.Due)
 		}
 	}
-	rec := reconcile.New(reconcile.Options{Store: st, Douyin: nil, Clock: clock.Real{}, Policy: reconcile.DefaultPolicy(), Workers: 8, Owner: "bench"})
+	rec := reconcile.New(reconcile.Options{Store: st, Clock: clock.Real{}, Policy: reconcile.DefaultPolicy(), Workers: 8, Owner: "bench"})
 	for i := 0; i < o.Passes; i++ {
 		if err := redue(); err != nil {
 			return nil, fmt.Errorf("scale: %w", err)

@@ -70,6 +70,9 @@ type Douyin struct {
 type App struct {
 	// AppID is the mini-program's app_id; required, unique.
 	AppID string `yaml:"app_id"`
+	// API is the Douyin payment API the app speaks: "ecpay" (guaranteed
+	// payment, the default).
+	API string `yaml:"api"`
 	// Salt is the request-signing SALT from the console; required, secret.
 	Salt string `yaml:"salt"`
 	// Token is the callback Token from the console; required, secret.
@@ -90,6 +93,9 @@ type App struct {
 	// localhost (the sandbox).
 	NotifyURL string `yaml:"notify_url"`
 }
+
+// APIEcpay names Douyin's guaranteed-payment API (ecpay v1).
+const APIEcpay = "ecpay"
 
 // String renders the app without its secrets, also for %v and %+v.
 func (a App) String() string { return fmt.Sprintf("app %s", a.AppID) }
@@ -313,6 +319,7 @@ func DefaultLimits() map[string]float64 {
 // DefaultApp returns the defaults of the fields an app may leave out.
 func DefaultApp() App {
 	return App{
+		API:          APIEcpay,
 		SettlePeriod: D(7 * 24 * time.Hour),
 		AutoSettle:   true,
 		SettleDesc:   "payd settlement",

@@ -82,6 +82,9 @@ func (d *Douyin) validate(p *problems, path string) {
 				first[a.AppID] = i
 			}
 		}
+		if a.API != "" && a.API != APIEcpay {
+			p.add(ap+".api", "%q is not an API payd speaks: use %q (or leave it out)", a.API, APIEcpay)
+		}
 		p.secret(ap+".salt", a.Salt, 0)
 		p.secret(ap+".token", a.Token, 0)
 		p.positiveDuration(ap+".settle_period", a.SettlePeriod)

@@ -105,7 +105,7 @@ func newWorld(t *testing.T, o worldOpts) *world {
 		o.policy(&p)
 	}
 	w := &world{t: t, clock: fc, sim: sim, simURL: url, client: client, store: st, policy: p}
-	w.rec = reconcile.New(reconcile.Options{Store: st, Douyin: client, Clock: fc, Policy: p, Workers: o.workers})
+	w.rec = reconcile.New(reconcile.Options{Store: st, Provider: douyin.NewProvider(client), Clock: fc, Policy: p, Workers: o.workers})
 	w.batch = &SettleBatch{Store: st, Clock: fc, Policy: p, Wake: w.rec.Wake}
 	return w
 }
@@ -362,7 +362,7 @@ func TestReconciler_RefundParkedAfterLastAttempt(t *testing.T) {
 	w.sim.SetFaults(douyinsim.Faults{RefundChannelFail: 1})
 	w.converge(40, 20*time.Second, func() bool { return w.openItems() == 0 })
 	r := w.view("o4").Refunds[0]
-	if r.Phase != state.PhaseFailed || !strings.Contains(r.ParkReason, "attempt 2 of 2 FAILED") {
+	if r.Phase != state.PhaseParked || !strings.Contains(r.ParkReason, "attempt 2 of 2 FAILED") {
 		t.Fatalf("refund: %+v", r)
 	}
 	w.checkClean()
@@ -376,7 +376,7 @@ func TestReconciler_UnknownOrderIsParkedWithReason(t *testing.T) {
 	if h.Order.Status != state.OrderNotFound {
 		t.Fatalf("order status %s", h.Order.Status)
 	}
-	if r := h.Refunds[0]; r.Phase != state.PhaseFailed || !strings.Contains(r.ParkReason, "Douyin does not know order ghost") {
+	if r := h.Refunds[0]; r.Phase != state.PhaseParked || !strings.Contains(r.ParkReason, "Douyin does not know order ghost") {
 		t.Fatalf("refund: %+v", r)
 	}
 }
@@ -432,7 +432,7 @@ func TestReconciler_AllFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Settlements[state.PhaseSucceeded] != n || s.Refunds[state.PhaseFailed] != 0 {
+	if s.Settlements[state.PhaseSucceeded] != n || s.Refunds[state.PhaseParked] != 0 {
 		t.Fatalf("summary: %+v", s)
 	}
 	// payd's view and Douyin's ledger agree on every order.

@@ -87,7 +87,7 @@ func (b *SettleBatch) RunOnce(ctx context.Context) (BatchSummary, error) {
 	sum.Pending = s.Settlements[state.PhasePending]
 	sum.Submitted = s.Settlements[state.PhaseSubmitting] + s.Settlements[state.PhaseProcessing]
 	sum.Succeeded = s.Settlements[state.PhaseSucceeded]
-	sum.Failed = s.Settlements[state.PhaseFailed]
+	sum.Failed = s.Settlements[state.PhaseParked]
 	if b.Log != nil {
 		b.Log.WithFields(logrus.Fields{
 			"job": "settle_batch", "apps": len(sum.Apps), "due": sum.Due, "pending": sum.Pending,

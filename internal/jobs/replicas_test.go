@@ -42,7 +42,7 @@ func TestReplicas_ShareTheBudget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recB := reconcile.New(reconcile.Options{Store: w.store, Douyin: clientB, Clock: w.clock, Policy: w.policy, Workers: 8, Owner: "replica-b"})
+			recB := reconcile.New(reconcile.Options{Store: w.store, Provider: douyin.NewProvider(clientB), Clock: w.clock, Policy: w.policy, Workers: 8, Owner: "replica-b"})
 			if share {
 				for owner, c := range map[string]*douyin.Client{"replica-a": w.client, "replica-b": clientB} {
 					m := &Membership{Store: w.store, Limiter: c.Limiter(), Owner: owner, Clock: w.clock}

@@ -1,8 +1,7 @@
 package reconcile
 
 import (
-	"encoding/json"
-	"fmt"
+		"fmt"
 	"sort"
 	"time"
 
@@ -49,8 +48,9 @@ type Action struct {
 	MerchantNo string `json:"target"`
 	// Amount is the refund amount or the amount expected to be settled (fen).
 	Amount int64 `json:"amount,omitempty"`
-	// AllSettle is set on a refund of an already settled order.
-	AllSettle bool `json:"all_settle,omitempty"`
+	// AfterSettlement is set on a refund of an order already settled: the
+	// money comes from the merchant's settled balance.
+	AfterSettlement bool `json:"after_settlement,omitempty"`
 	// Reason explains the action in one line.
 	Reason string `json:"reason"`
 }
@@ -97,7 +97,7 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 	case state.OrderFail, state.OrderTimeout, state.OrderNotFound:
 		why := fmt.Sprintf("order %s is %s at Douyin", o.OutOrderNo, o.Status)
 		if o.Status == state.OrderNotFound {
-			why = fmt.Sprintf("Douyin does not know order %s (err_no 2000)", o.OutOrderNo)
+			why = fmt.Sprintf("Douyin does not know order %s", o.OutOrderNo)
 		}
 		for _, r := range refunds {
 			if r.Phase == state.PhasePending {
@@ -130,7 +130,7 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 	var pendingAhead int64
 	for _, r := range refunds {
 		switch r.Phase {
-		case state.PhaseSucceeded, state.PhaseFailed:
+		case state.PhaseSucceeded, state.PhaseParked:
 			continue
 		case state.PhaseSubmitting:
 			refundOpen = true
@@ -156,13 +156,13 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 			if r.Attempt > 1 {
 				reason = fmt.Sprintf("refund %s attempt %d: attempt %d FAILED (%s), back-off passed", r.Key, r.Attempt, r.Attempt-1, orText(r.ErrTips, "no message"))
 			}
-			if r.ErrNo == 1001 || (r.Attempt == 1 && r.ErrNo != 0) {
+			if r.ErrNo != 0 { // the last answer said it was not executed
 				reason = fmt.Sprintf("refund %s attempt %d: resend the same number after err_no %d", r.Key, r.Attempt, r.ErrNo)
 			}
 			if settled {
-				reason += "; order already settled: all_settle=1"
+				reason += "; order already settled: refund from the settled balance"
 			}
-			add(Action{Kind: KindSubmitRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, AllSettle: settled,
+			add(Action{Kind: KindSubmitRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, AfterSettlement: settled,
 				At: timeOr(r.NextActionAt, now), Reason: reason})
 		}
 	}
@@ -171,7 +171,7 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 		return acts
 	}
 	switch st.Phase {
-	case state.PhaseSucceeded, state.PhaseFailed:
+	case state.PhaseSucceeded, state.PhaseParked:
 	case state.PhaseSubmitting:
 		add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, now),
 			Reason: fmt.Sprintf("settlement attempt %d: outcome of settle not known: query before any resend", st.Attempt)})
@@ -191,7 +191,7 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 		if st.DueAt != nil && st.DueAt.After(due) {
 			due = *st.DueAt
 		}
-		receivers, err := decodeReceivers(st.Receivers)
+		receivers, err := st.ReceiverList()
 		if err != nil {
 			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: err.Error()})
 			return acts
@@ -200,7 +200,7 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 		for _, rc := range receivers {
 			share += rc.Amount
 		}
-		if share*10 > o.TotalAmount*3 {
+		if state.OverReceiverCap(share, o.TotalAmount) {
 			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo,
 				Reason: fmt.Sprintf("receivers take %d of %d fen: more than 30%% of the order", share, o.TotalAmount)})
 			return acts
@@ -273,17 +273,6 @@ func DueNow(acts []Action, now time.Time) []Action {
 		}
 	}
 	return out
-}
-
-func decodeReceivers(s string) ([]state.Receiver, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var rs []state.Receiver
-	if err := json.Unmarshal([]byte(s), &rs); err != nil {
-		return nil, fmt.Errorf("receivers are not valid JSON: %v", err)
-	}
-	return rs, nil
 }
 
 func timeOr(t *time.Time, def time.Time) time.Time {

@@ -133,7 +133,7 @@ func TestPlan(t *testing.T) {
 			wantReason: "refresh cps_info",
 		},
 		{
-			name: "refund waits while a settlement is in flight, then goes with all_settle",
+			name: "refund waits while a settlement is in flight, then goes after the settlement",
 			view: state.OrderView{Order: paidOrder(), Refunds: []state.Refund{refund(1, "r1", 100, state.PhasePending)},
 				Settlement: settlement(state.PhaseProcessing)},
 			want: "query_settle",
@@ -176,13 +176,13 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-func TestPlan_AllSettleAfterSettlement(t *testing.T) {
+func TestPlan_RefundAfterSettlement(t *testing.T) {
 	o := paidOrder()
 	st := settlement(state.PhaseSucceeded)
 	st.SettleNo = "douyin-settle-1"
 	acts := Plan(state.OrderView{Order: o, Refunds: []state.Refund{refund(1, "r1", 100, state.PhasePending)}, Settlement: st}, t0, DefaultPolicy())
-	if len(acts) != 1 || acts[0].Kind != KindSubmitRefund || !acts[0].AllSettle {
-		t.Fatalf("want one create_refund with all_settle, got %+v", acts)
+	if len(acts) != 1 || acts[0].Kind != KindSubmitRefund || !acts[0].AfterSettlement {
+		t.Fatalf("want one create_refund after the settlement, got %+v", acts)
 	}
 }
 

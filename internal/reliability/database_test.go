@@ -19,6 +19,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the driver gorm's sqlite dialector uses
 
 	"github.com/payd/payd/internal/douyin"
+	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
@@ -203,8 +204,8 @@ func TestDatabase_WritesRefused(t *testing.T) {
 	w = newWorld(t, worldOpts{
 		workers:   1,
 		callbacks: true,
-		douyin: func(d reconcile.Douyin) reconcile.Douyin {
-			return &refusingDouyin{Douyin: d, after: &refuseAfterCreate, refuse: func() { refuseWrites(t, w.store, true) }}
+		douyin: func(d provider.Provider) provider.Provider {
+			return &refusingDouyin{Provider: d, after: &refuseAfterCreate, refuse: func() { refuseWrites(t, w.store, true) }}
 		},
 	})
 	ctx := context.Background()
@@ -296,13 +297,13 @@ func TestDatabase_WritesRefused(t *testing.T) {
 // create_refund reaches Douyin, when after is set: the hardest moment, the
 // money has moved and payd cannot write that down.
 type refusingDouyin struct {
-	reconcile.Douyin
+	provider.Provider
 	after  *atomic.Bool
 	refuse func()
 }
 
-func (d *refusingDouyin) CreateRefund(ctx context.Context, req douyin.CreateRefundRequest) (*douyin.CreateRefundResponse, error) {
-	resp, err := d.Douyin.CreateRefund(ctx, req)
+func (d *refusingDouyin) CreateRefund(ctx context.Context, req provider.RefundRequest) (*provider.RefundInfo, error) {
+	resp, err := d.Provider.CreateRefund(ctx, req)
 	if d.after.CompareAndSwap(true, false) {
 		d.refuse()
 	}

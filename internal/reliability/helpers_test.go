@@ -15,6 +15,7 @@ import (
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/server"
 	"github.com/payd/payd/internal/state"
@@ -51,7 +52,7 @@ type worldOpts struct {
 	workers   int
 	callbacks bool // serve payd's callback handler and point the simulator at it
 	busy      time.Duration
-	douyin    func(reconcile.Douyin) reconcile.Douyin // wraps the client the reconciler uses
+	douyin    func(provider.Provider) provider.Provider // wraps the provider the reconciler uses
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -126,11 +127,11 @@ func newWorld(t *testing.T, o worldOpts) *world {
 		o.policy(&p)
 	}
 	w.policy = p
-	var dy reconcile.Douyin = w.client
+	var dy provider.Provider = douyin.NewProvider(w.client)
 	if o.douyin != nil {
 		dy = o.douyin(dy)
 	}
-	w.rec = reconcile.New(reconcile.Options{Store: st, Douyin: dy, Clock: w.clock, Policy: p, Workers: o.workers})
+	w.rec = reconcile.New(reconcile.Options{Store: st, Provider: dy, Clock: w.clock, Policy: p, Workers: o.workers})
 	w.batch = &jobs.SettleBatch{Store: st, Clock: w.clock, Policy: p, Wake: w.rec.Wake}
 
 	if o.callbacks {

@@ -93,7 +93,7 @@ func TestSoak_AllFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Settlements[state.PhaseSucceeded] != int64(n) || s.Refunds[state.PhaseFailed] != 0 || s.Settlements[state.PhaseFailed] != 0 {
+	if s.Settlements[state.PhaseSucceeded] != int64(n) || s.Refunds[state.PhaseParked] != 0 || s.Settlements[state.PhaseParked] != 0 {
 		t.Fatalf("summary: %+v", s)
 	}
 	violations := w.sim.Check()

@@ -244,8 +244,8 @@ func (a *admin) createOrder(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, status, "create_order: %v", err)
 		return
 	}
-	if o.OrderID == "" && o.Status == state.OrderUnknown {
-		o.OrderID = resp.OrderID
+	if o.DouyinOrderID == "" && o.Status == state.OrderUnknown {
+		o.DouyinOrderID = resp.OrderID
 		o.Status = state.OrderProcessing
 		if err := a.o.Store.UpdateOrder(r.Context(), o); err != nil && !errors.Is(err, state.ErrConflict) {
 			a.o.Log.WithError(err).Warn("record order_id")

@@ -86,7 +86,7 @@ func TestAdminHandler_routes(t *testing.T) {
 		t.Fatalf("create order answer %s", body)
 	}
 	o, err := b.store.GetOrder(ctx, appID, "o-1")
-	if err != nil || o.OrderID != co.OrderID || o.TotalAmount != 1000 {
+	if err != nil || o.DouyinOrderID != co.OrderID || o.TotalAmount != 1000 {
 		t.Fatalf("order recorded as %+v (%v)", o, err)
 	}
 	if err := b.sim.Pay(appID, "o-1"); err != nil {

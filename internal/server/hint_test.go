@@ -63,7 +63,7 @@ func TestCallbackHandler_hintRequeries(t *testing.T) {
 	p.Poll = []time.Duration{time.Hour}
 	p.Retry = []time.Duration{time.Hour}
 	p.Jitter = 0
-	rec := reconcile.New(reconcile.Options{Store: st, Douyin: client, Clock: clk, Policy: p, Workers: 2})
+	rec := reconcile.New(reconcile.Options{Store: st, Provider: douyin.NewProvider(client), Clock: clk, Policy: p, Workers: 2})
 	runDone := make(chan struct{})
 	go func() { defer close(runDone); rec.Run(ctx) }()
 	defer func() { cancel(); <-runDone }()

@@ -154,7 +154,7 @@ func checkOrderOpen(o *Order, what string) error {
 // refundable returns the order's total less its non-failed refunds.
 func refundable(tx *gorm.DB, o *Order) (int64, error) {
 	var taken int64
-	err := tx.Model(&Refund{}).Where("order_id = ? AND phase <> ?", o.ID, PhaseFailed).
+	err := tx.Model(&Refund{}).Where("order_id = ? AND phase <> ?", o.ID, PhaseParked).
 		Select("COALESCE(SUM(amount), 0)").Scan(&taken).Error
 	if err != nil {
 		return 0, fmt.Errorf("sum refunds: %w", err)
@@ -199,11 +199,15 @@ func ValidateReceivers(rs []Receiver, total int64) error {
 		seen[rc.MerchantUID] = true
 		sum += rc.Amount
 	}
-	if total > 0 && sum*10 > total*3 {
+	if total > 0 && OverReceiverCap(sum, total) {
 		return invalidf("receivers: %d fen together, more than 30%% of the order's %d fen", sum, total)
 	}
 	return nil
 }
+
+// OverReceiverCap reports whether receivers taking share fen of an order
+// of total fen exceed Douyin's cap: 30% of the order.
+func OverReceiverCap(share, total int64) bool { return share*10 > total*3 }
 
 // ReceiverList decodes Receivers.
 func (st *Settlement) ReceiverList() ([]Receiver, error) {

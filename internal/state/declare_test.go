@@ -113,7 +113,7 @@ func TestStore_DeclareRefund(t *testing.T) {
 		t.Run("failed refunds do not count", func(t *testing.T) {
 			// k1 (400) and k8 (100) leave 500; park k8 and 600 fits.
 			r := e.getRefund(t, mustRefundID(t, e, "k8"))
-			r.Phase = PhaseFailed
+			r.Phase = PhaseParked
 			must(t, e.UpdateRefund(ctx, &r, PhasePending))
 			_, _, err := e.DeclareRefund(ctx, RefundWish{OutOrderNo: "o1", Key: "k9", Amount: 600}, now)
 			must(t, err)

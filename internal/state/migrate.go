@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -39,6 +39,14 @@ var migrations = []migration{
 	}},
 	{version: 3, name: "replicas, for sharing Douyin's rate limits", up: func(tx *gorm.DB) error {
 		return tx.Migrator().AutoMigrate(&Replica{})
+	}},
+	{version: 4, name: "the parked phase is stored as parked, not failed", up: func(tx *gorm.DB) error {
+		for _, table := range []string{"refunds", "settlements"} {
+			if err := tx.Exec("UPDATE "+table+" SET phase = ? WHERE phase = ?", PhaseParked, "failed").Error; err != nil {
+				return err
+			}
+		}
+		return nil
 	}},
 }
 

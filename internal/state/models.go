@@ -60,16 +60,17 @@ const (
 	PhaseProcessing Phase = "processing"
 	// PhaseSucceeded: Douyin reports SUCCESS. Terminal.
 	PhaseSucceeded Phase = "succeeded"
-	// PhaseFailed: parked: the last attempt failed, a permanent or
-	// configuration error, or the order cannot be paid out (Reason says
-	// which). Terminal until an operator retries it by hand.
-	PhaseFailed Phase = "failed"
+	// PhaseParked: the reconciler gave up on it: the last attempt failed, a
+	// permanent or configuration error, or the order cannot be paid out
+	// (ParkReason says which). Terminal until an operator retries it by hand
+	// (payd retry). Stored as "failed" before schema version 4.
+	PhaseParked Phase = "parked"
 )
 
 // Final reports whether the reconciler will not move the item any more.
 func (p Phase) Final() bool {
 	switch p {
-	case PhaseSucceeded, PhaseFailed:
+	case PhaseSucceeded, PhaseParked:
 		return true
 	case PhasePending, PhaseSubmitting, PhaseProcessing:
 		return false
@@ -78,20 +79,20 @@ func (p Phase) Final() bool {
 }
 
 // Phases lists every phase in state-machine order.
-var Phases = []Phase{PhasePending, PhaseSubmitting, PhaseProcessing, PhaseSucceeded, PhaseFailed}
+var Phases = []Phase{PhasePending, PhaseSubmitting, PhaseProcessing, PhaseSucceeded, PhaseParked}
 
 // Order is one Douyin order payd knows of.
 type Order struct {
-	ID          int64       `gorm:"primaryKey"`
-	AppID       string      `gorm:"size:64;not null;uniqueIndex:ux_orders_app_no,priority:1;index:ix_orders_app_autosettle,priority:1"`
-	OutOrderNo  string      `gorm:"size:64;not null;uniqueIndex:ux_orders_app_no,priority:2;index"`
-	OrderID     string      `gorm:"size:64"`  // Douyin's order_id, once known
-	TotalAmount int64       `gorm:"not null"` // fen; 0 while unknown
-	Status      OrderStatus `gorm:"size:16;not null;index"`
-	PaidAt      *time.Time  // UTC
-	CPSShare    int64       // fen, from cps_info
-	CPSKnown    bool        // cps_info has been seen
-	SettleAfter *time.Time  // PaidAt + the app's settle period
+	ID            int64       `gorm:"primaryKey"`
+	AppID         string      `gorm:"size:64;not null;uniqueIndex:ux_orders_app_no,priority:1;index:ix_orders_app_autosettle,priority:1"`
+	OutOrderNo    string      `gorm:"size:64;not null;uniqueIndex:ux_orders_app_no,priority:2;index"`
+	DouyinOrderID string      `gorm:"column:order_id;size:64"` // Douyin's order_id, once known
+	TotalAmount   int64       `gorm:"not null"`                // fen; 0 while unknown
+	Status        OrderStatus `gorm:"size:16;not null;index"`
+	PaidAt        *time.Time  // UTC
+	CPSShare      int64       // fen, from cps_info
+	CPSKnown      bool        // cps_info has been seen
+	SettleAfter   *time.Time  // PaidAt + the app's settle period
 	// CheckAt is when query_order is due next (nil: at once while the status
 	// is not final). A payment callback sets it to now.
 	CheckAt *time.Time

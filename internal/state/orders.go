@@ -117,7 +117,7 @@ func (s *Store) findOrCreateOrder(tx *gorm.DB, in OrderInput, now time.Time) (*O
 		in.Status = OrderUnknown
 	}
 	o := &Order{
-		AppID: in.AppID, OutOrderNo: in.OutOrderNo, OrderID: in.OrderID,
+		AppID: in.AppID, OutOrderNo: in.OutOrderNo, DouyinOrderID: in.OrderID,
 		TotalAmount: in.TotalAmount, Status: in.Status, PaidAt: in.PaidAt,
 		NextActionAt: &now, Version: 1,
 	}
@@ -150,9 +150,9 @@ func (s *Store) mergeOrder(tx *gorm.DB, o *Order, in OrderInput, now time.Time) 
 		o.PaidAt = utcPtr(in.PaidAt)
 		changes["paid_at"] = o.PaidAt
 	}
-	if o.OrderID == "" && in.OrderID != "" {
-		o.OrderID = in.OrderID
-		changes["order_id"] = o.OrderID
+	if o.DouyinOrderID == "" && in.OrderID != "" {
+		o.DouyinOrderID = in.OrderID
+		changes["order_id"] = o.DouyinOrderID
 	}
 	if len(changes) == 0 {
 		return nil
@@ -217,7 +217,7 @@ type OrderView struct {
 func (v *OrderView) Remaining(except int64) int64 {
 	left := v.Order.TotalAmount
 	for _, r := range v.Refunds {
-		if r.ID != except && r.Phase != PhaseFailed {
+		if r.ID != except && r.Phase != PhaseParked {
 			left -= r.Amount
 		}
 	}
@@ -331,5 +331,45 @@ func hint(tx *gorm.DB, orderID int64, now time.Time) error {
 	if res.Error != nil {
 		return fmt.Errorf("hint: %w", res.Error)
 	}
+	return nil
+}
+
+// UpdateOrder saves o's mutable columns (what Douyin said of it and the
+// reconciler's bookkeeping: OrderID, TotalAmount, Status, PaidAt, CPSShare,
+// CPSKnown, SettleAfter, CheckAt, CheckedAt, AutoSettleAt, NextActionAt,
+// Checks) and inserts events, in one transaction, conditional on o.Version;
+// on success o.Version is the new version. HintSeq and the lease are left
+// alone: they belong to Hint, ClaimDue and Release. ErrConflict when the
+// order changed since it was read, ErrNotFound when it does not exist.
+func (s *Store) UpdateOrder(ctx context.Context, o *Order, events ...NewEvent) error {
+	if !validStatus(o.Status) {
+		return fmt.Errorf("update order %s: %w", o.OutOrderNo, invalidf("status: %q is not a known order status", o.Status))
+	}
+	if o.TotalAmount < 0 {
+		return fmt.Errorf("update order %s: %w", o.OutOrderNo, invalidf("total_amount: %d is negative", o.TotalAmount))
+	}
+	_ = o.BeforeSave(nil)
+	updated := s.now()
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&Order{}).Where("id = ? AND version = ?", o.ID, o.Version).Updates(map[string]any{
+			"order_id": o.DouyinOrderID, "total_amount": o.TotalAmount, "status": o.Status, "paid_at": o.PaidAt,
+			"cps_share": o.CPSShare, "cps_known": o.CPSKnown, "settle_after": o.SettleAfter,
+			"check_at": o.CheckAt, "checked_at": o.CheckedAt, "auto_settle_at": o.AutoSettleAt,
+			"next_action_at": o.NextActionAt, "checks": o.Checks,
+			"version": o.Version + 1, "updated_at": updated,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return missingOr(tx, &Order{}, o.ID, ErrConflict)
+		}
+		return s.insertEvents(tx, events, o.AppID, o.OutOrderNo)
+	})
+	if err != nil {
+		return fmt.Errorf("update order %s: %w", o.OutOrderNo, err)
+	}
+	o.Version++
+	o.UpdatedAt = updated
 	return nil
 }

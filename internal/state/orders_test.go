@@ -20,7 +20,7 @@ func TestStore_UpsertOrder(t *testing.T) {
 		paid := now.Add(-time.Hour)
 		s, created, err := e.UpsertOrder(ctx, OrderInput{AppID: "app1", OutOrderNo: "s1", TotalAmount: 500, Status: OrderSuccess, PaidAt: &paid, OrderID: "ord_77"}, now)
 		must(t, err)
-		if got := e.getOrder(t, s.ID); !created || got.Status != OrderSuccess || !timeEq(got.PaidAt, &paid) || got.OrderID != "ord_77" || !timeEq(got.NextActionAt, &now) {
+		if got := e.getOrder(t, s.ID); !created || got.Status != OrderSuccess || !timeEq(got.PaidAt, &paid) || got.DouyinOrderID != "ord_77" || !timeEq(got.NextActionAt, &now) {
 			t.Fatalf("imported paid order stored as %+v", got)
 		}
 
@@ -37,7 +37,7 @@ func TestStore_UpsertOrder(t *testing.T) {
 			got, created, err := e.UpsertOrder(ctx, OrderInput{AppID: "app1", OutOrderNo: "o1", TotalAmount: 800, Status: OrderSuccess, PaidAt: &paid, OrderID: "ord_1"}, later)
 			must(t, err)
 			stored := e.getOrder(t, o.ID)
-			if created || stored.TotalAmount != 800 || stored.Status != OrderSuccess || stored.OrderID != "ord_1" || !timeEq(stored.PaidAt, &paid) ||
+			if created || stored.TotalAmount != 800 || stored.Status != OrderSuccess || stored.DouyinOrderID != "ord_1" || !timeEq(stored.PaidAt, &paid) ||
 				stored.Version != 2 || got.Version != 2 || stored.HintSeq != 1 || !stored.UpdatedAt.Equal(later) {
 				t.Fatalf("after fill: %+v", stored)
 			}

@@ -119,10 +119,10 @@ func (s *Store) Parked(ctx context.Context, limit int) ([]Refund, []Settlement, 
 	var refunds []Refund
 	var settlements []Settlement
 	err := s.read(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("phase = ?", PhaseFailed).Order("updated_at DESC, id DESC").Limit(limit).Find(&refunds).Error; err != nil {
+		if err := tx.Where("phase = ?", PhaseParked).Order("updated_at DESC, id DESC").Limit(limit).Find(&refunds).Error; err != nil {
 			return fmt.Errorf("read refunds: %w", err)
 		}
-		if err := tx.Where("phase = ?", PhaseFailed).Order("updated_at DESC, id DESC").Limit(limit).Find(&settlements).Error; err != nil {
+		if err := tx.Where("phase = ?", PhaseParked).Order("updated_at DESC, id DESC").Limit(limit).Find(&settlements).Error; err != nil {
 			return fmt.Errorf("read settlements: %w", err)
 		}
 		return nil

@@ -20,11 +20,11 @@ func TestStore_SummaryHistoryParkedEvents(t *testing.T) {
 		must(t, e.UpdateRefund(ctx, ok, PhaseSubmitting, NewEvent{Type: EventRefundSucceeded}))
 		e.clock.Advance(time.Minute)
 		bad1 := e.refund(t, "o1", "bad1", 200)
-		bad1.Phase = PhaseFailed
+		bad1.Phase = PhaseParked
 		must(t, e.UpdateRefund(ctx, bad1, PhasePending, NewEvent{Type: EventRefundParked}))
 		e.clock.Advance(time.Minute)
 		bad2 := e.refund(t, "o2", "bad2", 300)
-		bad2.Phase = PhaseFailed
+		bad2.Phase = PhaseParked
 		must(t, e.UpdateRefund(ctx, bad2, PhasePending, NewEvent{Type: EventRefundParked}))
 		e.refund(t, "o2", "wait", 50)
 		st, _, err := e.DeclareSettlement(ctx, SettlementWish{OutOrderNo: "o1"}, e.clock.Now())
@@ -43,10 +43,10 @@ func TestStore_SummaryHistoryParkedEvents(t *testing.T) {
 			if sum.Orders[OrderSuccess] != 2 || sum.Orders[OrderUnknown] != 1 || len(sum.Orders) != 2 {
 				t.Errorf("orders %v", sum.Orders)
 			}
-			if sum.Refunds[PhaseSucceeded] != 1 || sum.Refunds[PhaseFailed] != 2 || sum.Refunds[PhasePending] != 1 {
+			if sum.Refunds[PhaseSucceeded] != 1 || sum.Refunds[PhaseParked] != 2 || sum.Refunds[PhasePending] != 1 {
 				t.Errorf("refunds %v", sum.Refunds)
 			}
-			if sum.RefundAmount[PhaseFailed] != 500 || sum.RefundAmount[PhaseSucceeded] != 100 || sum.RefundAmount[PhasePending] != 50 {
+			if sum.RefundAmount[PhaseParked] != 500 || sum.RefundAmount[PhaseSucceeded] != 100 || sum.RefundAmount[PhasePending] != 50 {
 				t.Errorf("refund amounts %v", sum.RefundAmount)
 			}
 			if sum.Settlements[PhaseSucceeded] != 1 || sum.SettledAmount != 700 || sum.Events != 4 {

@@ -229,13 +229,13 @@ func TestStore_UpdateOrder(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		o := e.order(t, "o1", 0)
-		o.Status, o.TotalAmount, o.OrderID, o.CPSShare, o.CPSKnown = OrderSuccess, 990, "ord_1", 10, true
+		o.Status, o.TotalAmount, o.DouyinOrderID, o.CPSShare, o.CPSKnown = OrderSuccess, 990, "ord_1", 10, true
 		o.PaidAt, o.SettleAfter, o.AutoSettleAt = ptr(t0), ptr(t0.Add(168*time.Hour)), ptr(t0.Add(168*time.Hour))
 		o.CheckAt, o.CheckedAt, o.Checks = nil, ptr(t0), 3
 		version := o.Version
 		must(t, e.UpdateOrder(ctx, o, NewEvent{Type: EventOrderPaid, Payload: map[string]any{"amount": 990}}))
 		got := e.getOrder(t, o.ID)
-		if got.Version != version+1 || o.Version != version+1 || got.TotalAmount != 990 || got.OrderID != "ord_1" || !got.CPSKnown ||
+		if got.Version != version+1 || o.Version != version+1 || got.TotalAmount != 990 || got.DouyinOrderID != "ord_1" || !got.CPSKnown ||
 			got.CPSShare != 10 || !timeEq(got.SettleAfter, o.SettleAfter) || !timeEq(got.CheckedAt, &t0) || got.Checks != 3 {
 			t.Fatalf("stored %+v", got)
 		}
@@ -319,8 +319,8 @@ func TestStore_UpdateRefund(t *testing.T) {
 						path = []Phase{PhaseSubmitting, PhaseProcessing}
 					case PhaseSucceeded:
 						path = []Phase{PhaseSubmitting, PhaseSucceeded}
-					case PhaseFailed:
-						path = []Phase{PhaseFailed}
+					case PhaseParked:
+						path = []Phase{PhaseParked}
 					case PhasePending:
 					}
 					r := refundIn(t, e, fmt.Sprintf("t%d", n), path...)
@@ -354,7 +354,7 @@ func TestStore_UpdateRefund(t *testing.T) {
 			a, b := *r, *r
 			a.Phase = PhaseSubmitting
 			must(t, e.UpdateRefund(ctx, &a, PhasePending))
-			b.Phase = PhaseFailed
+			b.Phase = PhaseParked
 			wantErr(t, e.UpdateRefund(ctx, &b, PhasePending, NewEvent{Type: EventRefundParked}), ErrConflict,
 				"update refund race1-1: conflict: row changed since it was read")
 			if got := e.getRefund(t, r.ID); got.Phase != PhaseSubmitting {
@@ -480,7 +480,7 @@ func TestStore_UpdateSettlement(t *testing.T) {
 func TestStore_RetryParked(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		r := refundIn(t, e, "p1", PhaseSubmitting, PhaseFailed)
+		r := refundIn(t, e, "p1", PhaseSubmitting, PhaseParked)
 		e.clock.Advance(time.Hour)
 		now := e.clock.Now()
 		before := e.getOrder(t, r.OrderID)
@@ -503,7 +503,7 @@ func TestStore_RetryParked(t *testing.T) {
 		t.Run("amount checked again", func(t *testing.T) {
 			e.order(t, "full", 1000)
 			a := e.refund(t, "full", "fa", 600)
-			a.Phase = PhaseFailed
+			a.Phase = PhaseParked
 			must(t, e.UpdateRefund(ctx, a, PhasePending))
 			e.refund(t, "full", "fb", 500) // fits only because fa failed
 			_, err := e.RetryParked(ctx, "fa", now)
@@ -515,7 +515,7 @@ func TestStore_RetryParked(t *testing.T) {
 			o = ptr(e.getOrder(t, o.ID))
 			o.Status = OrderNotFound
 			must(t, e.UpdateOrder(ctx, o))
-			x.Phase = PhaseFailed
+			x.Phase = PhaseParked
 			must(t, e.UpdateRefund(ctx, x, PhasePending))
 			_, err := e.RetryParked(ctx, "nf1", now)
 			must(t, err)
@@ -526,7 +526,7 @@ func TestStore_RetryParked(t *testing.T) {
 			o.Status = OrderTimeout
 			must(t, e.UpdateOrder(ctx, o))
 			x = ptr(e.getRefund(t, x.ID))
-			x.Phase = PhaseFailed
+			x.Phase = PhaseParked
 			must(t, e.UpdateRefund(ctx, x, PhasePending))
 			_, err = e.RetryParked(ctx, "nf1", now)
 			wantErr(t, err, ErrInvalid, "retry refund nf1: order nf is TIMEOUT at Douyin: nothing to refund")
@@ -543,7 +543,7 @@ func TestStore_RetryParkedSettlement(t *testing.T) {
 		must(t, err)
 		_, err = e.RetryParkedSettlement(ctx, "", "s1", now)
 		wantErr(t, err, ErrInvalid, "retry settlement of order s1: settlement of order s1 is pending: only a failed settlement can be retried")
-		st.Phase, st.ParkReason = PhaseFailed, "settle rejected"
+		st.Phase, st.ParkReason = PhaseParked, "settle rejected"
 		must(t, e.UpdateSettlement(ctx, st, PhasePending))
 		got, err := e.RetryParkedSettlement(ctx, "", "s1", now)
 		must(t, err)
@@ -630,10 +630,10 @@ func TestStore_HintStale(t *testing.T) {
 // UpdateRefund's documentation.
 func TestTransitions_Documented(t *testing.T) {
 	want := map[Phase]string{
-		PhasePending:    "[failed pending submitting]",
-		PhaseSubmitting: "[failed pending processing submitting succeeded]",
-		PhaseProcessing: "[failed pending processing succeeded]",
-		PhaseFailed:     "[pending]",
+		PhasePending:    "[parked pending submitting]",
+		PhaseSubmitting: "[parked pending processing submitting succeeded]",
+		PhaseProcessing: "[parked pending processing succeeded]",
+		PhaseParked:     "[pending]",
 		PhaseSucceeded:  "[]",
 	}
 	for _, from := range Phases {

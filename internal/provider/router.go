@@ -1,0 +1,102 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Router is a Provider that sends each call to the provider of the call's
+// app: one adapter per API, each app on the API it speaks.
+type Router struct {
+	byApp map[string]Provider
+	// fallback serves apps not named (nil: they are refused as
+	// configuration errors).
+	fallback Provider
+}
+
+// NewRouter returns a router over byApp; fallback (may be nil) serves the
+// apps it does not name.
+func NewRouter(byApp map[string]Provider, fallback Provider) *Router {
+	return &Router{byApp: byApp, fallback: fallback}
+}
+
+var (
+	_ Provider = (*Router)(nil)
+	_ Budget   = (*Router)(nil)
+)
+
+func (r *Router) of(appID string) (Provider, error) {
+	if p, ok := r.byApp[appID]; ok {
+		return p, nil
+	}
+	if r.fallback != nil {
+		return r.fallback, nil
+	}
+	return nil, &Error{Class: Configuration, ErrNo: -1, Tips: fmt.Sprintf("app %s is not configured (douyin.apps)", appID)}
+}
+
+// QueryOrder implements Provider.
+func (r *Router) QueryOrder(ctx context.Context, o OrderRef) (*OrderInfo, error) {
+	p, err := r.of(o.AppID)
+	if err != nil {
+		return nil, err
+	}
+	return p.QueryOrder(ctx, o)
+}
+
+// CreateRefund implements Provider.
+func (r *Router) CreateRefund(ctx context.Context, req RefundRequest) (*RefundInfo, error) {
+	p, err := r.of(req.Order.AppID)
+	if err != nil {
+		return nil, err
+	}
+	return p.CreateRefund(ctx, req)
+}
+
+// QueryRefund implements Provider.
+func (r *Router) QueryRefund(ctx context.Context, o OrderRef, ref ItemRef) (*RefundInfo, error) {
+	p, err := r.of(o.AppID)
+	if err != nil {
+		return nil, err
+	}
+	return p.QueryRefund(ctx, o, ref)
+}
+
+// CreateSettle implements Provider.
+func (r *Router) CreateSettle(ctx context.Context, req SettleRequest) (*SettleInfo, error) {
+	p, err := r.of(req.Order.AppID)
+	if err != nil {
+		return nil, err
+	}
+	return p.CreateSettle(ctx, req)
+}
+
+// QuerySettle implements Provider.
+func (r *Router) QuerySettle(ctx context.Context, o OrderRef, ref ItemRef) (*SettleInfo, error) {
+	p, err := r.of(o.AppID)
+	if err != nil {
+		return nil, err
+	}
+	return p.QuerySettle(ctx, o, ref)
+}
+
+// Delay implements Budget; an app whose provider has no budget never waits.
+func (r *Router) Delay(appID string, call Call) time.Duration {
+	if p, err := r.of(appID); err == nil {
+		if b, ok := p.(Budget); ok {
+			return b.Delay(appID, call)
+		}
+	}
+	return 0
+}
+
+// Rate implements Budget; 0 for an app whose provider has no budget.
+func (r *Router) Rate(appID string, call Call) float64 {
+	if p, err := r.of(appID); err == nil {
+		if b, ok := p.(Budget); ok {
+			return b.Rate(appID, call)
+		}
+	}
+	return 0
+}

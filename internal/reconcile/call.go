@@ -1,0 +1,67 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/payd/payd/internal/state"
+	"github.com/sirupsen/logrus"
+)
+
+// apply runs one action against Douyin and records its result.
+func (r *Reconciler) apply(ctx context.Context, v *state.OrderView, a Action, ps *PassStats) error {
+	ps.Actions[a.Kind]++
+	var res ActionResult
+	var err error
+	switch a.Kind {
+	case KindQueryOrder:
+		res, err = r.queryOrder(ctx, v)
+	case KindSubmitRefund:
+		res, err = r.submitRefund(ctx, v, a)
+	case KindQueryRefund:
+		res, err = r.queryRefund(ctx, v, a)
+	case KindSubmitSettle:
+		res, err = r.submitSettle(ctx, v, a)
+	case KindQuerySettle:
+		res, err = r.querySettle(ctx, v, a)
+	case KindParkRefund:
+		res, err = r.parkRefund(ctx, v, a)
+	case KindParkSettle:
+		res, err = r.parkSettle(ctx, v, a)
+	case KindSkipSettle:
+		res, err = r.skipSettle(ctx, v, a)
+	default:
+		return fmt.Errorf("unknown action %q", a.Kind)
+	}
+	res.Action = a
+	res.Order = v.Order.OutOrderNo
+	if res.Outcome != "" {
+		ps.Outcomes[res.Outcome]++
+	}
+	if r.observe != nil {
+		res.Err = err
+		r.observe(res)
+	}
+	entry := r.log.WithFields(logrus.Fields{"order": v.Order.OutOrderNo, "action": a.Kind, "no": a.MerchantNo, "outcome": res.Outcome})
+	if res.ErrNo > 0 {
+		entry = entry.WithField("err_no", res.ErrNo)
+	}
+	entry.Debug(a.Reason)
+	if errors.Is(err, state.ErrConflict) {
+		// Someone else moved the row: re-plan from what is stored now.
+		return nil
+	}
+	return err
+}
+
+// findRefund returns the refund with id from the view.
+func findRefund(v *state.OrderView, id int64) (*state.Refund, error) {
+	for i := range v.Refunds {
+		if v.Refunds[i].ID == id {
+			r := v.Refunds[i]
+			return &r, nil
+		}
+	}
+	return nil, fmt.Errorf("refund %d of order %s: %w", id, v.Order.OutOrderNo, state.ErrNotFound)
+}

@@ -1,0 +1,186 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/payd/payd/internal/provider"
+	"github.com/payd/payd/internal/state"
+)
+
+// The calls on refunds and settlements follow one protocol: persist the
+// intent (submitting, with the attempt's number), call, then record the
+// attempt row and what Decide made of the answer in one transaction.
+
+// submitRefund persists the intent, sends create_refund, records the answer.
+func (r *Reconciler) submitRefund(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
+	rf, err := findRefund(v, a.RefundID)
+	if err != nil {
+		return ActionResult{}, err
+	}
+	rf.Phase = state.PhaseSubmitting
+	rf.AllSettle = a.AfterSettlement
+	rf.Checks = 0
+	rf.NextActionAt = r.jittered(r.clock.Now(), r.policy.Poll, 0)
+	if err := r.store.UpdateRefund(ctx, rf, state.PhasePending); err != nil {
+		return ActionResult{}, fmt.Errorf("persist intent of refund %s: %w", rf.OutRefundNo, err)
+	}
+	return r.sendRefund(ctx, v, rf)
+}
+
+// sendRefund creates a refund already persisted as submitting and records
+// what Douyin answered.
+func (r *Reconciler) sendRefund(ctx context.Context, v *state.OrderView, rf *state.Refund) (ActionResult, error) {
+	start := time.Now()
+	info, err := r.dy.CreateRefund(ctx, provider.RefundRequest{
+		Order: orderRef(v), OutRefundNo: rf.OutRefundNo, Amount: rf.Amount, Reason: rf.Reason,
+		AfterSettlement: rf.AllSettle, NotifyURL: r.policy.App(v.Order.AppID).NotifyURL,
+	})
+	att := attempt(v, "refund", rf.ID, provider.CallCreateRefund, rf.OutRefundNo, err, time.Since(start))
+	if err == nil && info.DouyinRefundID != "" {
+		rf.RefundNo = info.DouyinRefundID
+	}
+	out := Decide(rf.Lifecycle(), Answer{Call: provider.CallCreateRefund, Err: err}, r.clock.Now(), r.itemPolicy(r.policy.RefundAttempts))
+	return r.recordRefund(ctx, v, rf, att, out)
+}
+
+// queryRefund resolves a refund that is submitting or processing.
+func (r *Reconciler) queryRefund(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
+	rf, err := findRefund(v, a.RefundID)
+	if err != nil {
+		return ActionResult{}, err
+	}
+	start := time.Now()
+	info, err := r.dy.QueryRefund(ctx, orderRef(v), provider.ItemRef{No: rf.OutRefundNo, DouyinID: rf.RefundNo})
+	att := attempt(v, "refund", rf.ID, provider.CallQueryRefund, rf.OutRefundNo, err, time.Since(start))
+	ans := Answer{Call: provider.CallQueryRefund, Err: err}
+	if err == nil {
+		ans.Status, ans.Message = info.Status, info.Message
+		if info.DouyinRefundID != "" {
+			rf.RefundNo = info.DouyinRefundID
+		}
+	}
+	out := Decide(rf.Lifecycle(), ans, r.clock.Now(), r.itemPolicy(r.policy.RefundAttempts))
+	if out.Resend {
+		return r.resend(ctx, att, func() (ActionResult, error) { return r.sendRefund(ctx, v, rf) })
+	}
+	return r.recordRefund(ctx, v, rf, att, out)
+}
+
+// recordRefund applies out to rf and stores it with the attempt row and
+// the events out reports.
+func (r *Reconciler) recordRefund(ctx context.Context, v *state.OrderView, rf *state.Refund, att *state.Attempt, out Outcome) (ActionResult, error) {
+	from, failed := rf.Phase, *rf // a failed attempt is reported as that attempt
+	failed.ErrNo, failed.ErrTips = out.Item.ErrNo, out.Item.ErrTips
+	rf.SetLifecycle(out.Item)
+	var events []state.NewEvent
+	for _, c := range out.Events {
+		item := rf
+		if c == AttemptFailed {
+			item = &failed
+		}
+		events = append(events, refundEvent(c, v, item))
+	}
+	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo}
+	return res, r.save(keep(ctx), att, func(tx *state.Store) error { return tx.UpdateRefund(keep(ctx), rf, from, events...) })
+}
+
+// submitSettle persists the intent, sends settle, records the answer.
+func (r *Reconciler) submitSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
+	st := *v.Settlement
+	st.Phase = state.PhaseSubmitting
+	st.Amount = a.Amount
+	st.Checks = 0
+	st.NextActionAt = r.jittered(r.clock.Now(), r.policy.Poll, 0)
+	if err := r.store.UpdateSettlement(ctx, &st, state.PhasePending); err != nil {
+		return ActionResult{}, fmt.Errorf("persist intent of settlement %s: %w", st.OutSettleNo, err)
+	}
+	return r.sendSettle(ctx, v, &st)
+}
+
+// sendSettle creates a settlement already persisted as submitting and
+// records what Douyin answered.
+func (r *Reconciler) sendSettle(ctx context.Context, v *state.OrderView, st *state.Settlement) (ActionResult, error) {
+	receivers, err := st.ReceiverList()
+	if err != nil {
+		return ActionResult{}, err
+	}
+	req := provider.SettleRequest{
+		Order: orderRef(v), OutSettleNo: st.OutSettleNo, Amount: st.Amount,
+		Desc: settleDesc(st, r.policy.App(v.Order.AppID)), NotifyURL: r.policy.App(v.Order.AppID).NotifyURL,
+	}
+	for _, rc := range receivers {
+		req.Receivers = append(req.Receivers, provider.Receiver{MerchantUID: rc.MerchantUID, Amount: rc.Amount})
+	}
+	start := time.Now()
+	info, err := r.dy.CreateSettle(ctx, req)
+	att := attempt(v, "settlement", st.ID, provider.CallCreateSettle, st.OutSettleNo, err, time.Since(start))
+	if err == nil && info.DouyinSettleID != "" {
+		st.SettleNo = info.DouyinSettleID
+	}
+	out := Decide(st.Lifecycle(), Answer{Call: provider.CallCreateSettle, Err: err}, r.clock.Now(), r.itemPolicy(r.policy.SettleAttempts))
+	return r.recordSettle(ctx, v, st, att, out)
+}
+
+// settleDesc is the settlement's settle_desc: its own, the app's, or payd's.
+func settleDesc(st *state.Settlement, app AppPolicy) string {
+	return orText(st.Desc, orText(app.SettleDesc, DefaultApp.SettleDesc))
+}
+
+// querySettle resolves a settlement that is submitting or processing.
+func (r *Reconciler) querySettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
+	st := *v.Settlement
+	start := time.Now()
+	info, err := r.dy.QuerySettle(ctx, orderRef(v), provider.ItemRef{No: st.OutSettleNo, DouyinID: st.SettleNo})
+	att := attempt(v, "settlement", st.ID, provider.CallQuerySettle, st.OutSettleNo, err, time.Since(start))
+	ans := Answer{Call: provider.CallQuerySettle, Err: err}
+	if err == nil {
+		ans.Status, ans.Message = info.Status, info.Message
+		if info.DouyinSettleID != "" {
+			st.SettleNo = info.DouyinSettleID
+		}
+		if info.Status == provider.StatusSuccess && info.Amount > 0 {
+			st.Amount = info.Amount
+		}
+	}
+	out := Decide(st.Lifecycle(), ans, r.clock.Now(), r.itemPolicy(r.policy.SettleAttempts))
+	if out.Resend {
+		return r.resend(ctx, att, func() (ActionResult, error) { return r.sendSettle(ctx, v, &st) })
+	}
+	return r.recordSettle(ctx, v, &st, att, out)
+}
+
+// recordSettle applies out to st and stores it with the attempt row and
+// the events out reports.
+func (r *Reconciler) recordSettle(ctx context.Context, v *state.OrderView, st *state.Settlement, att *state.Attempt, out Outcome) (ActionResult, error) {
+	from, failed := st.Phase, *st // a failed attempt is reported as that attempt
+	failed.ErrNo, failed.ErrTips = out.Item.ErrNo, out.Item.ErrTips
+	st.SetLifecycle(out.Item, v.Order.AppID, v.Order.OutOrderNo)
+	var events []state.NewEvent
+	for _, c := range out.Events {
+		item := st
+		if c == AttemptFailed {
+			item = &failed
+		}
+		events = append(events, settleEvent(c, v, item))
+	}
+	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo}
+	return res, r.save(keep(ctx), att, func(tx *state.Store) error { return tx.UpdateSettlement(keep(ctx), st, from, events...) })
+}
+
+// resend records the query that proved a write never happened, then sends
+// the same number again.
+func (r *Reconciler) resend(ctx context.Context, att *state.Attempt, send func() (ActionResult, error)) (ActionResult, error) {
+	if err := r.save(keep(ctx), att, nil); err != nil {
+		return ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo}, err
+	}
+	res, err := send()
+	res.Outcome = att.Outcome + "+" + res.Outcome
+	return res, err
+}
+
+// itemPolicy is Decide's policy for an item that may use attempts numbers.
+func (r *Reconciler) itemPolicy(attempts int) ItemPolicy {
+	return ItemPolicy{Attempts: attempts, Retry: r.policy.Retry, Poll: r.policy.Poll, Jitter: r.policy.Jitter, Draw: r.rand()}
+}

@@ -1,0 +1,92 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/payd/payd/internal/provider"
+	"github.com/payd/payd/internal/state"
+)
+
+// attempt builds the attempt-log row of one call; save writes it.
+func attempt(v *state.OrderView, resource string, id int64, call provider.Call, no string, err error, latency time.Duration) *state.Attempt {
+	errNo := provider.ErrNo(err)
+	return &state.Attempt{
+		OrderID: v.Order.ID, Resource: resource, ResourceID: id, API: string(call), MerchantNo: no,
+		ErrNo: errNo, ErrTips: truncate(provider.Tips(err), 200), Outcome: provider.OutcomeName(err), LatencyMS: latency.Milliseconds(),
+	}
+}
+
+// save records a call's attempt row and its result (apply, may be nil) in
+// one transaction: one fsync per answer, and the log never shows an answer
+// whose consequence was not written. If the result lost a race, the attempt
+// is still recorded on its own: a call was made.
+func (r *Reconciler) save(ctx context.Context, att *state.Attempt, apply func(tx *state.Store) error) error {
+	fin, _ := ctx.Value(finishKey{}).(*finisher)
+	releasing := false
+	err := r.store.InTx(ctx, func(tx *state.Store) error {
+		releasing = false
+		if err := tx.AppendAttempt(ctx, att); err != nil {
+			return fmt.Errorf("append attempt %s %s: %w", att.API, att.MerchantNo, err)
+		}
+		if apply == nil {
+			return nil
+		}
+		if err := apply(tx); err != nil {
+			return err
+		}
+		if fin != nil {
+			releasing = r.finishInTx(ctx, tx, fin.claim)
+		}
+		return nil
+	})
+	if err == nil && releasing {
+		fin.released = true
+	}
+	if err != nil && (errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrInvalid)) {
+		att.ID = 0
+		if aerr := r.store.AppendAttempt(ctx, att); aerr != nil {
+			return errors.Join(err, fmt.Errorf("append attempt %s %s: %w", att.API, att.MerchantNo, aerr))
+		}
+	}
+	return err
+}
+
+// finisher lets the transaction that records an answer also release the
+// order when that answer leaves nothing due now: one fsync instead of two.
+type finisher struct {
+	claim    state.Claim
+	released bool
+}
+
+type finishKey struct{}
+
+// finishInTx re-plans the order inside tx and, if nothing is due now,
+// releases it there. A release that fails (a lost lease) is undone alone (a
+// savepoint) and leaves the release to the worker.
+func (r *Reconciler) finishInTx(ctx context.Context, tx *state.Store, c state.Claim) bool {
+	v, err := tx.LoadOrder(ctx, c.OrderID)
+	if err != nil {
+		return false
+	}
+	now := r.clock.Now()
+	acts := Plan(*v, now, r.policy)
+	if len(DueNow(acts, now)) > 0 {
+		return false
+	}
+	return tx.Release(ctx, c, NextAfter(acts, now), now) == nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func (r *Reconciler) jittered(now time.Time, schedule []time.Duration, n int) *time.Time {
+	t := NextAt(now, schedule, n, r.policy.Jitter, r.rand())
+	return &t
+}

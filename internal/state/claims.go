@@ -1,0 +1,257 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// rescheduleBatch bounds the orders one rescheduling statement names.
+const rescheduleBatch = 200
+
+// Claim is a worker's hold on one order, from ClaimDue until Release.
+type Claim struct {
+	OrderID int64
+	// Version is the order's version right after the claim.
+	Version int64
+	// HintSeq is the order's HintSeq when it was claimed; Release compares.
+	HintSeq int64
+	// LeaseUntil is when the claim expires. Every claim of an order sets a
+	// later one than the last, so it identifies this claim (a fencing
+	// token) even after the holder has updated the order.
+	LeaseUntil time.Time
+	// Owner is who claimed it.
+	Owner string
+}
+
+// dueQuery selects cols of the orders due at ? (twice: next_action_at and
+// lease), oldest first, at most ? of them. It is driven by the
+// idx_orders_next_action_at index: it reads the due rows and nothing else.
+func dueQuery(cols string) string {
+	return "SELECT " + cols + " FROM orders WHERE next_action_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_action_at LIMIT ?"
+}
+
+// ClaimDue claims up to limit due orders (NextActionAt <= now and no live
+// lease), oldest NextActionAt first, for owner: each gets LeaseUntil =
+// NextActionAt = now+lease (so it is due again by itself if the worker
+// dies) and Version+1. On PostgreSQL the rows are locked with FOR UPDATE
+// SKIP LOCKED, so replicas claim disjoint sets; on SQLite the claim is one
+// write transaction.
+func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, lease time.Duration, owner string) ([]Claim, error) {
+	claims, _, err := s.ClaimDueTriaged(ctx, now, limit, lease, owner, nil)
+	return claims, err
+}
+
+// Triage decides, for a due order read inside a claim, whether it needs a
+// worker (work) or has nothing to do now, in which case next is its next
+// action time (nil: none).
+type Triage func(v *OrderView) (work bool, next *time.Time)
+
+// ClaimDueTriaged is ClaimDue that first asks triage about each due order,
+// in the same transaction: only orders that need work are leased and
+// returned; the others just get their next action time (idle counts
+// them). A pass over many orders with nothing to do thus costs one write
+// transaction per batch, not one per order. A nil triage leases them all.
+func (s *Store) ClaimDueTriaged(ctx context.Context, now time.Time, limit int, lease time.Duration, owner string, triage Triage) (claims []Claim, idle int, err error) {
+	if lease <= 0 {
+		return nil, 0, fmt.Errorf("claim due orders: %w", invalidf("lease: %s is not positive", lease))
+	}
+	if owner == "" || len(owner) > 64 {
+		return nil, 0, fmt.Errorf("claim due orders: %w", invalidf("owner: %q is not 1..64 bytes", owner))
+	}
+	if limit <= 0 {
+		return nil, 0, nil
+	}
+	now = utc(now)
+	until := utc(now.Add(lease))
+	err = s.write(ctx, func(tx *gorm.DB) error {
+		claims, idle = nil, 0
+		var due []struct{ ID, Version, HintSeq int64 }
+		if err := tx.Raw(dueQuery("id, version, hint_seq")+s.claimLock(), now, now, limit).Scan(&due).Error; err != nil {
+			return fmt.Errorf("find due orders: %w", err)
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		work := due
+		if triage != nil {
+			ids := make([]int64, len(due))
+			for i, d := range due {
+				ids[i] = d.ID
+			}
+			views, err := loadViews(tx, ids)
+			if err != nil {
+				return err
+			}
+			work = work[:0:0]
+			var rest []idleOrder
+			for _, d := range due {
+				v := views[d.ID]
+				if v == nil {
+					continue
+				}
+				if ok, next := triage(v); ok {
+					work = append(work, d)
+				} else {
+					rest = append(rest, idleOrder{d.ID, next})
+				}
+			}
+			if err := s.rescheduleIdle(tx, rest); err != nil {
+				return fmt.Errorf("reschedule idle orders: %w", err)
+			}
+			idle = len(rest)
+		}
+		if len(work) == 0 {
+			return nil
+		}
+		ids := make([]int64, len(work))
+		for i, d := range work {
+			ids[i] = d.ID
+		}
+		// The rows are ours until commit (SQLite's write lock, PostgreSQL's
+		// row locks), so the versions just read are still current.
+		res := tx.Exec("UPDATE orders SET lease_until = ?, next_action_at = ?, lease_owner = ?, version = version + 1, updated_at = ? WHERE id IN ?",
+			until, until, owner, s.now(), ids)
+		if res.Error != nil {
+			return fmt.Errorf("lease due orders: %w", res.Error)
+		}
+		if res.RowsAffected != int64(len(ids)) {
+			return fmt.Errorf("lease due orders: %d of %d rows updated: %w", res.RowsAffected, len(ids), ErrConflict)
+		}
+		claims = make([]Claim, len(work))
+		for i, d := range work {
+			claims[i] = Claim{OrderID: d.ID, Version: d.Version + 1, HintSeq: d.HintSeq, LeaseUntil: until, Owner: owner}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("claim due orders: %w", err)
+	}
+	return claims, idle, nil
+}
+
+// idleOrder is a due order with nothing to do now, and its next time.
+type idleOrder struct {
+	id   int64
+	next *time.Time
+}
+
+// rescheduleIdle sets each order's next action time, a batch per
+// statement. The rows are locked by the claim's transaction, so no hint
+// can slip in between the triage and this update.
+func (s *Store) rescheduleIdle(tx *gorm.DB, rest []idleOrder) error {
+	// PostgreSQL cannot type a bare parameter in a CASE branch.
+	when := " WHEN ? THEN ?"
+	if s.dialect == DriverPostgres {
+		when = " WHEN ? THEN CAST(? AS timestamptz)"
+	}
+	for start := 0; start < len(rest); start += rescheduleBatch {
+		batch := rest[start:min(start+rescheduleBatch, len(rest))]
+		ids := make([]int64, len(batch))
+		var c strings.Builder
+		args := make([]any, 0, 2*len(batch))
+		c.WriteString("CASE id")
+		for i, o := range batch {
+			ids[i] = o.id
+			c.WriteString(when)
+			args = append(args, o.id, utcPtr(o.next))
+		}
+		c.WriteString(" END")
+		res := tx.Model(&Order{}).Where("id IN ?", ids).
+			Updates(map[string]any{"next_action_at": gorm.Expr(c.String(), args...), "updated_at": s.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+	}
+	return nil
+}
+
+// DueOrders returns the ids of up to limit orders ClaimDue would claim at
+// now, without claiming them (for `payd plan`).
+func (s *Store) DueOrders(ctx context.Context, now time.Time, limit int) ([]int64, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	now = utc(now)
+	var ids []int64
+	if err := s.session(ctx).Raw(dueQuery("id"), now, now, limit).Scan(&ids).Error; err != nil {
+		return nil, fmt.Errorf("find due orders: %w", err)
+	}
+	return ids, nil
+}
+
+// ExplainDue returns the database's plan for ClaimDue's query: the proof
+// that it uses the index on next_action_at.
+func (s *Store) ExplainDue(ctx context.Context, now time.Time, limit int) (string, error) {
+	now = utc(now)
+	return s.explain(ctx, dueQuery("id, version, hint_seq")+s.claimLock(), now, now, limit)
+}
+
+// Scheduled returns up to limit orders whose NextActionAt is after now,
+// soonest first (what `payd plan` shows as scheduled next).
+func (s *Store) Scheduled(ctx context.Context, now time.Time, limit int) ([]Order, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var orders []Order
+	err := s.session(ctx).Where("next_action_at > ?", utc(now)).Order("next_action_at, id").Limit(limit).Find(&orders).Error
+	if err != nil {
+		return nil, fmt.Errorf("find scheduled orders: %w", err)
+	}
+	return orders, nil
+}
+
+// Release ends a claim: the lease is cleared and NextActionAt becomes next
+// (nil: nothing to do), or now if a hint arrived since the claim (HintSeq
+// moved). It is conditional on the claim still being held: on
+// c.LeaseUntil, which every later claim changes and the holder's own
+// UpdateOrder does not; a Claim made without LeaseUntil falls back to
+// c.Version. ErrConflict when the lease was lost.
+func (s *Store) Release(ctx context.Context, c Claim, next *time.Time, now time.Time) error {
+	err := s.write(ctx, func(tx *gorm.DB) error { return s.release(tx, c, next, now) })
+	if err != nil {
+		return fmt.Errorf("release order %d: %w", c.OrderID, err)
+	}
+	return nil
+}
+
+// release is Release inside tx.
+func (s *Store) release(tx *gorm.DB, c Claim, next *time.Time, now time.Time) error {
+	now = utc(now)
+	next = utcPtr(next)
+	q := tx.Model(&Order{}).Where("id = ?", c.OrderID)
+	if c.LeaseUntil.IsZero() {
+		q = q.Where("version = ?", c.Version)
+	} else {
+		q = q.Where("lease_until = ?", utc(c.LeaseUntil))
+	}
+	res := q.Updates(map[string]any{
+		"lease_until": nil, "lease_owner": "", "next_action_at": next,
+		"version": gorm.Expr("version + 1"), "updated_at": s.now(),
+	})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return missingOr(tx, &Order{}, c.OrderID, ErrConflict)
+	}
+	// The row is locked by the update above until commit: a hint either
+	// came before (HintSeq moved) or will see no lease and act itself.
+	return tx.Exec("UPDATE orders SET next_action_at = ? WHERE id = ? AND hint_seq <> ?", now, c.OrderID, c.HintSeq).Error
+}
+
+// missingOr returns ErrNotFound when the row id of model's table does not
+// exist, else orElse: what a conditional update that matched nothing means.
+func missingOr(tx *gorm.DB, model any, id int64, orElse error) error {
+	var n int64
+	if err := tx.Model(model).Where("id = ?", id).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return orElse
+}
