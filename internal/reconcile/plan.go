@@ -1,7 +1,7 @@
 package reconcile
 
 import (
-		"fmt"
+	"fmt"
 	"sort"
 	"time"
 
