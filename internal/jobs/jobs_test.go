@@ -1,4 +1,4 @@
-package jobs
+package jobs_test
 
 import (
 	"context"
@@ -7,13 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/testworld"
 )
 
 func TestScheduler_RunsAndStopWaitsForRunInFlight(t *testing.T) {
 	var runs, finished atomic.Int32
 	started := make(chan struct{}, 10)
-	s, err := NewScheduler(context.Background(), nil, Schedule{Name: "tick", Spec: "@every 1s", Run: func(ctx context.Context) error {
+	s, err := jobs.NewScheduler(context.Background(), nil, jobs.Schedule{Name: "tick", Spec: "@every 1s", Run: func(ctx context.Context) error {
 		runs.Add(1)
 		started <- struct{}{}
 		time.Sleep(300 * time.Millisecond) // a pass in flight
@@ -43,40 +45,40 @@ func TestScheduler_RunsAndStopWaitsForRunInFlight(t *testing.T) {
 }
 
 func TestNewScheduler_BadSpecNamesTheJob(t *testing.T) {
-	_, err := NewScheduler(context.Background(), nil, Schedule{Name: "settle_batch", Spec: "every day", Run: func(context.Context) error { return nil }})
+	_, err := jobs.NewScheduler(context.Background(), nil, jobs.Schedule{Name: "settle_batch", Spec: "every day", Run: func(context.Context) error { return nil }})
 	if err == nil || !strings.Contains(err.Error(), `schedule settle_batch "every day"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestReconciler_CancelledPassStartsNothing(t *testing.T) {
-	w := newWorld(t, worldOpts{})
-	w.seedPaid("oz", 1000, 0, w.sim.Now())
+	w := testworld.New(t, testworld.Options{})
+	w.SeedPaid("oz", 1000, 0, w.Sim.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	ps, _ := w.rec.RunOnce(ctx)
+	ps, _ := w.Rec.RunOnce(ctx)
 	if ps.Orders != 0 {
 		t.Fatalf("worked on %d orders after cancel", ps.Orders)
 	}
-	if n := len(w.view("oz").Attempts); n != 0 {
+	if n := len(w.View("oz").Attempts); n != 0 {
 		t.Fatalf("%d calls made after cancel", n)
 	}
 	// Nothing is left leased: a normal pass picks the order up at once.
-	w.pass()
-	if o := w.view("oz").Order; o.Status != state.OrderSuccess {
+	w.Pass()
+	if o := w.View("oz").Order; o.Status != state.OrderSuccess {
 		t.Fatalf("order %s after a normal pass", o.Status)
 	}
 }
 
 func TestReconciler_WakeRunsAPass(t *testing.T) {
-	w := newWorld(t, worldOpts{})
-	w.seedPaid("ow", 1000, 0, w.sim.Now())
+	w := testworld.New(t, testworld.Options{})
+	w.SeedPaid("ow", 1000, 0, w.Sim.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { w.rec.Run(ctx); close(done) }()
-	w.rec.Wake()
+	go func() { w.Rec.Run(ctx); close(done) }()
+	w.Rec.Wake()
 	deadline := time.Now().Add(5 * time.Second)
-	for w.view("ow").Order.Status != state.OrderSuccess {
+	for w.View("ow").Order.Status != state.OrderSuccess {
 		if time.Now().After(deadline) {
 			t.Fatal("Wake did not lead to a pass")
 		}

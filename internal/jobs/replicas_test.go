@@ -1,4 +1,4 @@
-package jobs
+package jobs_test
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/reconcile"
+	"github.com/payd/payd/internal/testworld"
 )
 
 // TestReplicas_ShareTheBudget runs two replicas of payd on one database,
@@ -28,43 +30,43 @@ func TestReplicas_ShareTheBudget(t *testing.T) {
 				limits[api], simLimits[api] = 500, 1000
 			}
 			limits[douyin.APISettle], simLimits[douyin.APISettle] = limit, grant
-			w := newWorld(t, worldOpts{workers: 8, limits: limits, sim: func(c *douyinsim.Config) { c.Limits = simLimits }})
+			w := testworld.New(t, testworld.Options{Workers: 8, Limits: limits, Sim: func(c *douyinsim.Config) { c.Limits = simLimits }})
 			ctx := context.Background()
-			paid := w.sim.Now().Add(-8 * 24 * time.Hour)
+			paid := w.Sim.Now().Add(-8 * 24 * time.Hour)
 			for i := 0; i < n; i++ {
-				w.seedPaid(fmt.Sprintf("rp%02d", i), 1000, 0, paid)
+				w.SeedPaid(fmt.Sprintf("rp%02d", i), 1000, 0, paid)
 			}
-			w.pass() // every order is known to be paid
-			if _, err := w.batch.RunOnce(ctx); err != nil {
+			w.Pass() // every order is known to be paid
+			if _, err := w.Batch.RunOnce(ctx); err != nil {
 				t.Fatal(err)
 			}
-			clientB, err := douyin.New(douyin.Options{BaseURL: w.simURL, Timeout: 5 * time.Second, Apps: []douyin.App{{AppID: appID, Salt: salt, Token: token}}, Limits: limits})
+			clientB, err := douyin.New(douyin.Options{BaseURL: w.SimURL, Timeout: 5 * time.Second, Apps: []douyin.App{{AppID: testworld.AppID, Salt: testworld.Salt, Token: testworld.Token}}, Limits: limits})
 			if err != nil {
 				t.Fatal(err)
 			}
-			recB := reconcile.New(reconcile.Options{Store: w.store, Provider: douyin.NewProvider(clientB), Clock: w.clock, Policy: w.policy, Workers: 8, Owner: "replica-b"})
+			recB := reconcile.New(reconcile.Options{Store: w.Store, Provider: douyin.NewProvider(clientB), Clock: w.Clock, Policy: w.Policy, Workers: 8, Owner: "replica-b"})
 			if share {
-				for owner, c := range map[string]*douyin.Client{"replica-a": w.client, "replica-b": clientB} {
-					m := &Membership{Store: w.store, Limiter: c.Limiter(), Owner: owner, Clock: w.clock}
+				for owner, c := range map[string]*douyin.Client{"replica-a": w.Client, "replica-b": clientB} {
+					m := &jobs.Membership{Store: w.Store, Limiter: c.Limiter(), Owner: owner, Clock: w.Clock}
 					if _, err := m.RunOnce(ctx); err != nil {
 						t.Fatal(err)
 					}
 				}
 				// A replica's first heartbeat may precede the other's: the
 				// second round sees both.
-				for owner, c := range map[string]*douyin.Client{"replica-a": w.client, "replica-b": clientB} {
-					m := &Membership{Store: w.store, Limiter: c.Limiter(), Owner: owner, Clock: w.clock}
+				for owner, c := range map[string]*douyin.Client{"replica-a": w.Client, "replica-b": clientB} {
+					m := &jobs.Membership{Store: w.Store, Limiter: c.Limiter(), Owner: owner, Clock: w.Clock}
 					if got, err := m.RunOnce(ctx); err != nil || got != 2 {
 						t.Fatalf("heartbeat of %s: %d replicas, %v; want 2", owner, got, err)
 					}
 				}
-				if a, b := w.client.Rate(appID, douyin.APISettle), clientB.Rate(appID, douyin.APISettle); a != limit/2 || b != limit/2 {
+				if a, b := w.Client.Rate(testworld.AppID, douyin.APISettle), clientB.Rate(testworld.AppID, douyin.APISettle); a != limit/2 || b != limit/2 {
 					t.Fatalf("settle rates %v and %v, want %v each", a, b, limit/2)
 				}
 			}
 			var wg sync.WaitGroup
 			start := time.Now()
-			for _, rec := range []*reconcile.Reconciler{w.rec, recB} {
+			for _, rec := range []*reconcile.Reconciler{w.Rec, recB} {
 				wg.Go(func() {
 					if _, err := rec.RunOnce(ctx); err != nil {
 						t.Errorf("RunOnce: %v", err)
@@ -73,7 +75,7 @@ func TestReplicas_ShareTheBudget(t *testing.T) {
 			}
 			wg.Wait()
 			took := time.Since(start)
-			st := w.sim.Stats()
+			st := w.Sim.Stats()
 			busy := st.Busy()
 			t.Logf("%d settles by two replicas in %s: %d answered 1001", st.ByAPI[douyin.APISettle][0], took.Round(time.Millisecond), busy)
 			if share {
@@ -86,32 +88,32 @@ func TestReplicas_ShareTheBudget(t *testing.T) {
 			} else if busy == 0 {
 				t.Fatal("two replicas each at the whole limit heard no 1001: the check above proves nothing")
 			}
-			w.converge(20, 2*time.Second, func() bool { return w.openItems() == 0 })
-			w.checkClean()
+			w.Converge(20, 2*time.Second, func() bool { return w.OpenItems() == 0 })
+			w.CheckClean()
 		})
 	}
 }
 
 func TestMembership_SharesAndLeaves(t *testing.T) {
-	w := newWorld(t, worldOpts{})
+	w := testworld.New(t, testworld.Options{})
 	ctx := context.Background()
-	a := &Membership{Store: w.store, Limiter: w.client.Limiter(), Owner: "a", Clock: w.clock, TTL: 10 * time.Second}
+	a := &jobs.Membership{Store: w.Store, Limiter: w.Client.Limiter(), Owner: "a", Clock: w.Clock, TTL: 10 * time.Second}
 	lb := douyin.NewLimiter(nil, 1, nil)
-	b := &Membership{Store: w.store, Limiter: lb, Owner: "b", Clock: w.clock, TTL: 10 * time.Second}
+	b := &jobs.Membership{Store: w.Store, Limiter: lb, Owner: "b", Clock: w.Clock, TTL: 10 * time.Second}
 	for _, step := range []struct {
-		m    *Membership
+		m    *jobs.Membership
 		want int
 	}{{a, 1}, {b, 2}, {a, 2}} {
 		if n, err := step.m.RunOnce(ctx); err != nil || n != step.want {
 			t.Fatalf("%s: %d, %v; want %d", step.m.Owner, n, err, step.want)
 		}
 	}
-	if w.client.Limiter().Share() != 2 || lb.Share() != 2 {
-		t.Fatalf("shares %d and %d, want 2 and 2", w.client.Limiter().Share(), lb.Share())
+	if w.Client.Limiter().Share() != 2 || lb.Share() != 2 {
+		t.Fatalf("shares %d and %d, want 2 and 2", w.Client.Limiter().Share(), lb.Share())
 	}
 	b.Leave()
-	if n, err := a.RunOnce(ctx); err != nil || n != 1 || w.client.Limiter().Share() != 1 {
-		t.Fatalf("after b left: %d, %v, share %d; want the whole budget back", n, err, w.client.Limiter().Share())
+	if n, err := a.RunOnce(ctx); err != nil || n != 1 || w.Client.Limiter().Share() != 1 {
+		t.Fatalf("after b left: %d, %v, share %d; want the whole budget back", n, err, w.Client.Limiter().Share())
 	}
 	// b dies without leaving: a takes the whole budget after the TTL.
 	if _, err := b.RunOnce(ctx); err != nil {
@@ -120,9 +122,9 @@ func TestMembership_SharesAndLeaves(t *testing.T) {
 	if n, _ := a.RunOnce(ctx); n != 2 {
 		t.Fatalf("b back: %d replicas, want 2", n)
 	}
-	w.advance(11 * time.Second)
-	if n, err := a.RunOnce(ctx); err != nil || n != 1 || w.client.Limiter().Share() != 1 {
-		t.Fatalf("b silent past the TTL: %d, %v, share %d; want 1", n, err, w.client.Limiter().Share())
+	w.Advance(11 * time.Second)
+	if n, err := a.RunOnce(ctx); err != nil || n != 1 || w.Client.Limiter().Share() != 1 {
+		t.Fatalf("b silent past the TTL: %d, %v, share %d; want 1", n, err, w.Client.Limiter().Share())
 	}
 	// Run heartbeats and leaves when its context ends.
 	runCtx, cancel := context.WithCancel(ctx)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/payd/payd/internal/logkey"
 	"github.com/payd/payd/internal/state"
 	"github.com/sirupsen/logrus"
 )
@@ -27,8 +28,10 @@ func (r *Reconciler) apply(ctx context.Context, v *state.OrderView, a Action, ps
 		res, err = r.querySettle(ctx, v, a)
 	case KindParkRefund:
 		res, err = r.parkRefund(ctx, v, a)
+		res.Parked = a.Reason
 	case KindParkSettle:
 		res, err = r.parkSettle(ctx, v, a)
+		res.Parked = a.Reason
 	case KindSkipSettle:
 		res, err = r.skipSettle(ctx, v, a)
 	default:
@@ -43,11 +46,17 @@ func (r *Reconciler) apply(ctx context.Context, v *state.OrderView, a Action, ps
 		res.Err = err
 		r.observe(res)
 	}
-	entry := r.log.WithFields(logrus.Fields{"order": v.Order.OutOrderNo, "action": a.Kind, "no": a.MerchantNo, "outcome": res.Outcome})
-	if res.ErrNo > 0 {
-		entry = entry.WithField("err_no", res.ErrNo)
+	entry := r.log.WithFields(logrus.Fields{
+		logkey.App: v.Order.AppID, logkey.Order: v.Order.OutOrderNo, logkey.Action: a.Kind,
+		logkey.No: a.MerchantNo, logkey.Outcome: res.Outcome,
+	})
+	if res.ErrNo != 0 {
+		entry = entry.WithField(logkey.ErrNo, res.ErrNo)
 	}
 	entry.Debug(a.Reason)
+	if res.Parked != "" && err == nil {
+		entry.WithField(logkey.Reason, res.Parked).Warn("parked: a person must act (payd status, then payd retry)")
+	}
 	if errors.Is(err, state.ErrConflict) {
 		// Someone else moved the row: re-plan from what is stored now.
 		return nil

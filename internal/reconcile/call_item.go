@@ -82,7 +82,7 @@ func (r *Reconciler) recordRefund(ctx context.Context, v *state.OrderView, rf *s
 		}
 		events = append(events, refundEvent(c, v, item))
 	}
-	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo}
+	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo, Parked: parkedBy(out)}
 	return res, r.save(keep(ctx), att, func(tx *state.Store) error { return tx.UpdateRefund(keep(ctx), rf, from, events...) })
 }
 
@@ -165,7 +165,7 @@ func (r *Reconciler) recordSettle(ctx context.Context, v *state.OrderView, st *s
 		}
 		events = append(events, settleEvent(c, v, item))
 	}
-	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo}
+	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo, Parked: parkedBy(out)}
 	return res, r.save(keep(ctx), att, func(tx *state.Store) error { return tx.UpdateSettlement(keep(ctx), st, from, events...) })
 }
 
@@ -183,4 +183,12 @@ func (r *Reconciler) resend(ctx context.Context, att *state.Attempt, send func()
 // itemPolicy is Decide's policy for an item that may use attempts numbers.
 func (r *Reconciler) itemPolicy(attempts int) ItemPolicy {
 	return ItemPolicy{Attempts: attempts, Retry: r.policy.Retry, Poll: r.policy.Poll, Jitter: r.policy.Jitter, Draw: r.rand()}
+}
+
+// parkedBy is the park reason when out parks its item, else "".
+func parkedBy(out Outcome) string {
+	if out.Item.Phase == state.PhaseParked {
+		return out.Item.ParkReason
+	}
+	return ""
 }

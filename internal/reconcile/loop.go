@@ -6,7 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/payd/payd/internal/logkey"
 	"github.com/payd/payd/internal/state"
+	"github.com/sirupsen/logrus"
 )
 
 // RunOnce claims due orders and works on them until none is due (or
@@ -170,7 +172,10 @@ const maxSteps = 8
 func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *state.OrderView, canWait func(budgetKey) bool) (PassStats, *budgetKey) {
 	ctx := context.WithoutCancel(stop)
 	ps := PassStats{Actions: map[Kind]int{}, Outcomes: map[string]int{}}
-	log := r.log.WithField("order_id", c.OrderID)
+	log := r.log.WithField(logkey.OrderRow, c.OrderID)
+	if first != nil {
+		log = r.log.WithFields(logrus.Fields{logkey.App: first.Order.AppID, logkey.Order: first.Order.OutOrderNo})
+	}
 	var next *time.Time
 	failed := false
 	fin := &finisher{claim: c}
@@ -204,7 +209,7 @@ func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *
 			return ps, &k
 		}
 		if err := r.apply(fctx, v, due[0], &ps); err != nil {
-			log.WithError(err).WithField("action", due[0].Kind).Error("apply action")
+			log.WithError(err).WithField(logkey.Action, due[0].Kind).Error("apply action")
 			ps.Errors++
 			failed = true
 			break
@@ -226,6 +231,6 @@ func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *
 // even during shutdown, so no lease is left behind.
 func (r *Reconciler) release(c state.Claim, next *time.Time) {
 	if err := r.store.Release(context.Background(), c, next, r.clock.Now()); err != nil {
-		r.log.WithError(err).WithField("order_id", c.OrderID).Warn("release order")
+		r.log.WithError(err).WithField(logkey.OrderRow, c.OrderID).Warn("release order")
 	}
 }

@@ -60,6 +60,8 @@ type Options struct {
 
 // ActionResult is the outcome of one applied action.
 type ActionResult struct {
+	// Parked is the reason when the action parked its item.
+	Parked string
 	// Order is the out_order_no acted on.
 	Order  string
 	Action Action
@@ -162,8 +164,31 @@ func (r *Reconciler) Run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			r.log.WithError(err).Error("reconcile pass failed")
 		}
+		r.logPass(ps)
 		if ps.Orders >= r.max {
 			r.Wake() // the pass stopped at its bound: more may be due
 		}
 	}
+}
+
+// logPass writes one info line for a pass that did work: what it did, the
+// calls it made and how many Douyin refused as too frequent.
+func (r *Reconciler) logPass(ps PassStats) {
+	acts := 0
+	for _, n := range ps.Actions {
+		acts += n
+	}
+	if acts == 0 && ps.Errors == 0 {
+		return
+	}
+	calls := 0
+	for o, n := range ps.Outcomes {
+		if o != "local" {
+			calls += n
+		}
+	}
+	r.log.WithFields(logrus.Fields{
+		"orders": ps.Orders, "actions": acts, "calls": calls, "retryable": ps.Outcomes["retryable"],
+		"errors": ps.Errors, "took": ps.Duration.Round(time.Millisecond).String(),
+	}).Info("reconcile pass done")
 }

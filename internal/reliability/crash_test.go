@@ -13,6 +13,7 @@ import (
 
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/testworld"
 )
 
 // crashFaults are injected by the sandbox during the crash run: a write
@@ -113,7 +114,7 @@ func TestCrash_SIGKILLDuringWork(t *testing.T) {
 	deadline := converged.Add(5 * time.Minute)
 	for {
 		s := summary()
-		if openIn(s) == 0 {
+		if testworld.OpenIn(s) == 0 {
 			break
 		}
 		if exited(serve) {
@@ -150,7 +151,7 @@ func TestCrash_SIGKILLDuringWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("crash: %d orders, %d SIGKILLs in %s (%d left an intent in flight); at the last start %d items were still open; converged %s after it",
-		n, kills, killPhase.Round(time.Millisecond), inFlight, openIn(before), toConverge.Round(time.Millisecond))
+		n, kills, killPhase.Round(time.Millisecond), inFlight, testworld.OpenIn(before), toConverge.Round(time.Millisecond))
 	t.Logf("crash: ledger: %d refunds and %d settlements executed exactly once, exact amounts; /_sim/check: %d violations", refunds, settlements, len(check.Violations))
 	t.Logf("crash: simulator: %d calls, %d HTTP 500s, %d hangs; answers by api/err_no: %s", stats.Requests, stats.HTTP500s, stats.Hangs, formatCounts(simCalls(stats)))
 	t.Logf("crash: payd attempt log by api/outcome: %s", formatCounts(callsByOutcome(t, st)))

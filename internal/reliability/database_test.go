@@ -22,6 +22,7 @@ import (
 	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/testworld"
 )
 
 // holdLockEnv, set to a database path, turns the test binary into another
@@ -63,18 +64,18 @@ func holdLock(db string) int {
 // (busy_timeout 5 s), then completes without an error, and the refunds it
 // had to submit are executed exactly once.
 func TestDatabase_LockedFileWaits(t *testing.T) {
-	w := newWorld(t, worldOpts{busy: 5 * time.Second, workers: 4})
-	paid := w.sim.Now()
+	w := newWorld(t, testworld.Options{Busy: 5 * time.Second, Workers: 4})
+	paid := w.Sim.Now()
 	wishes := map[string]wish{}
 	for i := 0; i < 10; i++ {
 		no := fmt.Sprintf("lock%02d", i)
-		w.seedPaid(no, 1000, 0, paid)
-		w.refund(no, no+"-r", 100+int64(i))
+		w.SeedPaid(no, 1000, 0, paid)
+		w.Refund(no, no+"-r", 100+int64(i))
 		wishes[no] = wish{total: 1000, refunds: map[string]int64{no + "-r": 100 + int64(i)}}
 	}
 
 	holder := exec.Command(os.Args[0], "-test.run=^$")
-	holder.Env = append(os.Environ(), holdLockEnv+"="+w.dbPath)
+	holder.Env = append(os.Environ(), holdLockEnv+"="+w.DBPath)
 	release, err := holder.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +104,7 @@ func TestDatabase_LockedFileWaits(t *testing.T) {
 	}()
 
 	ctx := context.Background()
-	ps, err := w.rec.RunOnce(ctx)
+	ps, err := w.Rec.RunOnce(ctx)
 	waited := time.Since(locked)
 	if err != nil {
 		t.Fatalf("pass under a held lock: %v", err)
@@ -119,12 +120,12 @@ func TestDatabase_LockedFileWaits(t *testing.T) {
 	}
 	t.Logf("locked database: the pass waited %s for another process's lock, then did %d actions on %d orders", waited.Round(time.Millisecond), sum(ps.Actions), ps.Orders)
 
-	w.converge(20, 2*time.Second)
-	ledger := w.sim.Ledger()
-	if r, _ := verifyLedger(t, ledger, w.sim.Check(), wishes); r != 10 {
+	w.Converge(20, 2*time.Second, nil)
+	ledger := w.Sim.Ledger()
+	if r, _ := verifyLedger(t, ledger, w.Sim.Check(), wishes); r != 10 {
 		t.Fatalf("%d refunds executed, want 10", r)
 	}
-	verifyStore(t, w.store, appID, ledger, wishes)
+	verifyStore(t, w.Store, appID, ledger, wishes)
 }
 
 func sum(m map[reconcile.Kind]int) int {
@@ -166,8 +167,8 @@ func counts(t *testing.T, st *state.Store) map[string]int64 {
 
 // writeCalls counts the write calls (create_refund, settle) the simulator
 // answered.
-func writeCalls(w *world) int64 {
-	st := w.sim.Stats()
+func writeCalls(w *testworld.World) int64 {
+	st := w.Sim.Stats()
 	var n int64
 	for _, api := range []douyin.API{douyin.APICreateRefund, douyin.APISettle} {
 		for _, c := range st.ByAPI[api] {
@@ -200,62 +201,62 @@ func signedRefundCallback(t *testing.T, no string, amount int64) []byte {
 // refused writes left no trace.
 func TestDatabase_WritesRefused(t *testing.T) {
 	var refuseAfterCreate atomic.Bool
-	var w *world
-	w = newWorld(t, worldOpts{
-		workers:   1,
-		callbacks: true,
-		douyin: func(d provider.Provider) provider.Provider {
-			return &refusingDouyin{Provider: d, after: &refuseAfterCreate, refuse: func() { refuseWrites(t, w.store, true) }}
+	var w *testworld.World
+	w = newWorld(t, testworld.Options{
+		Workers:   1,
+		Callbacks: true,
+		Wrap: func(d provider.Provider) provider.Provider {
+			return &refusingDouyin{Provider: d, after: &refuseAfterCreate, refuse: func() { refuseWrites(t, w.Store, true) }}
 		},
 	})
 	ctx := context.Background()
-	paid := w.sim.Now().Add(-8 * 24 * time.Hour)
+	paid := w.Sim.Now().Add(-8 * 24 * time.Hour)
 	wishes := map[string]wish{}
 	for i := 0; i < 4; i++ {
 		no := fmt.Sprintf("ro%d", i)
-		w.seedPaid(no, 2000, 0, paid)
-		w.refund(no, no+"-r", 300)
+		w.SeedPaid(no, 2000, 0, paid)
+		w.Refund(no, no+"-r", 300)
 		wishes[no] = wish{total: 2000, refunds: map[string]int64{no + "-r": 300}, settle: true}
 	}
 	// 1. Writes refused mid-flight: create_refund reaches Douyin, then the
 	// disk refuses the attempt row and the refund's new phase.
 	refuseAfterCreate.Store(true)
-	if _, err := w.rec.RunOnce(ctx); err == nil {
+	if _, err := w.Rec.RunOnce(ctx); err == nil {
 		t.Log("pass under refused writes returned no error (its errors are per order)")
 	}
 	if n := writeCalls(w); n != 1 {
 		t.Fatalf("%d write calls reached Douyin, want exactly the 1 made before writes were refused", n)
 	}
-	before := counts(t, w.store)
+	before := counts(t, w.Store)
 
 	// 2. While writes are refused, a callback is not acknowledged and not
 	// stored.
 	body := signedRefundCallback(t, "ro0-r-1", 300)
 	for i := 0; i < 3; i++ {
 		rec := httptest.NewRecorder()
-		w.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/douyin/notify", bytes.NewReader(body)))
+		w.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/douyin/notify", bytes.NewReader(body)))
 		if rec.Code/100 == 2 || bytes.Contains(rec.Body.Bytes(), []byte(`"err_no":0`)) {
 			t.Fatalf("callback acknowledged while writes are refused: %d %s", rec.Code, rec.Body.String())
 		}
 	}
 	// 3. More passes: nothing can be claimed or persisted, so nothing is sent.
 	for i := 0; i < 3; i++ {
-		w.advance(2 * time.Second)
-		_, _ = w.rec.RunOnce(ctx)
+		w.Advance(2 * time.Second)
+		_, _ = w.Rec.RunOnce(ctx)
 	}
 	if n := writeCalls(w); n != 1 {
 		t.Fatalf("%d write calls reached Douyin while writes were refused, want 1", n)
 	}
-	after := counts(t, w.store)
+	after := counts(t, w.Store)
 	if fmt.Sprint(before) != fmt.Sprint(after) {
 		t.Fatalf("rows changed while writes were refused: %v → %v", before, after)
 	}
 
 	// 4. Writes come back: the callback is accepted, the refund whose answer
 	// was lost is queried (not resent), and everything converges.
-	refuseWrites(t, w.store, false)
+	refuseWrites(t, w.Store, false)
 	rec := httptest.NewRecorder()
-	w.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/douyin/notify", bytes.NewReader(body)))
+	w.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/douyin/notify", bytes.NewReader(body)))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("callback after writes came back: %d %s", rec.Code, rec.Body.String())
 	}
@@ -266,7 +267,7 @@ func TestDatabase_WritesRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stored int64
-	if err := w.store.DB().Table("callbacks").Where("signature = ?", parsed.Signature).Count(&stored).Error; err != nil {
+	if err := w.Store.DB().Table("callbacks").Where("signature = ?", parsed.Signature).Count(&stored).Error; err != nil {
 		t.Fatal(err)
 	}
 	if stored != 1 {
@@ -275,19 +276,19 @@ func TestDatabase_WritesRefused(t *testing.T) {
 	// Orders whose lease could not be handed back (the release was refused
 	// too) wait for the lease to end: another worker must not take them
 	// while their first worker might still be in a call.
-	w.advance(2*time.Minute + time.Second)
-	w.converge(20, 2*time.Second)
-	if _, err := w.batch.RunOnce(ctx); err != nil {
+	w.Advance(2*time.Minute + time.Second)
+	w.Converge(20, 2*time.Second, nil)
+	if _, err := w.Batch.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	w.converge(20, 2*time.Second)
-	ledger := w.sim.Ledger()
-	r, s := verifyLedger(t, ledger, w.sim.Check(), wishes)
+	w.Converge(20, 2*time.Second, nil)
+	ledger := w.Sim.Ledger()
+	r, s := verifyLedger(t, ledger, w.Sim.Check(), wishes)
 	if r != 4 || s != 4 {
 		t.Fatalf("executed %d refunds and %d settlements, want 4 and 4", r, s)
 	}
-	verifyStore(t, w.store, appID, ledger, wishes)
-	creates := w.sim.Stats().ByAPI[douyin.APICreateRefund]
+	verifyStore(t, w.Store, appID, ledger, wishes)
+	creates := w.Sim.Stats().ByAPI[douyin.APICreateRefund]
 	if creates[douyin.ErrNoSuccess] != 4 {
 		t.Fatalf("create_refund answered %v, want 4 successes and no resend", creates)
 	}

@@ -3,217 +3,30 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
-	"github.com/payd/payd/internal/jobs"
-	"github.com/payd/payd/internal/provider"
-	"github.com/payd/payd/internal/reconcile"
-	"github.com/payd/payd/internal/server"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/testworld"
 )
 
 const (
-	appID = "tt-reliability"
-	salt  = "rel-salt-5d8e1a0c93f2"
-	token = "rel-token-b71c44e9a0d6"
+	appID = testworld.AppID
+	salt  = testworld.Salt
+	token = testworld.Token
 )
 
-// world is a reconciler wired to a real SQLite store, the simulator and
-// (optionally) payd's callback handler, with payd's clock and the
-// simulator's moved together. It copies the small pieces of
-// internal/jobs/e2e_test.go that the harnesses need.
-type world struct {
-	t       *testing.T
-	clock   *clock.Fake
-	sim     *douyinsim.Server
-	client  *douyin.Client
-	store   *state.Store
-	dbPath  string
-	rec     *reconcile.Reconciler
-	batch   *jobs.SettleBatch
-	policy  reconcile.Policy
-	notify  string // the callback handler's URL, when wired
-	handler http.Handler
-}
-
-type worldOpts struct {
-	sim       func(*douyinsim.Config)
-	policy    func(*reconcile.Policy)
-	timeout   time.Duration
-	workers   int
-	callbacks bool // serve payd's callback handler and point the simulator at it
-	busy      time.Duration
-	douyin    func(provider.Provider) provider.Provider // wraps the provider the reconciler uses
-}
-
-func newWorld(t *testing.T, o worldOpts) *world {
+// newWorld is the shared test world with the seed the harnesses' figures
+// were measured with.
+func newWorld(t *testing.T, o testworld.Options) *testworld.World {
 	t.Helper()
-	ctx := context.Background()
-	w := &world{t: t, dbPath: filepath.Join(t.TempDir(), "payd.db")}
-
-	// The callback listener comes first: the simulator needs its URL.
-	var cbLn net.Listener
-	if o.callbacks {
-		var err error
-		cbLn, err = net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.notify = "http://" + cbLn.Addr().String() + "/douyin/notify"
+	if o.Seed == 0 {
+		o.Seed = 7
 	}
-
-	simCfg := douyinsim.Config{
-		Apps:            []douyinsim.App{{AppID: appID, Salt: salt, Token: token}},
-		SettlePeriod:    7 * 24 * time.Hour,
-		ProcessingDelay: time.Second,
-		CallbackScale:   0.001,
-		Seed:            7,
-		NotifyURL:       w.notify,
-		Limits:          map[douyin.API]float64{},
-	}
-	for _, api := range douyin.APIs {
-		simCfg.Limits[api] = 1000
-	}
-	if o.sim != nil {
-		o.sim(&simCfg)
-	}
-	sim, err := douyinsim.New(simCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := sim.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	w.sim = sim
-
-	w.clock = clock.NewFake(sim.Now())
-	st, err := state.Open(ctx, state.Options{DSN: w.dbPath, Synchronous: "NORMAL", BusyTimeout: o.busy, Now: w.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	w.store = st
-
-	limits := map[douyin.API]float64{}
-	for _, api := range douyin.APIs {
-		limits[api] = 900
-	}
-	timeout := o.timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	w.client, err = douyin.New(douyin.Options{BaseURL: url, Timeout: timeout, Apps: []douyin.App{{AppID: appID, Salt: salt, Token: token}}, Limits: limits})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := reconcile.DefaultPolicy()
-	p.Apps = map[string]reconcile.AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "reliability"}}
-	p.Jitter = 0
-	if o.policy != nil {
-		o.policy(&p)
-	}
-	w.policy = p
-	var dy provider.Provider = douyin.NewProvider(w.client)
-	if o.douyin != nil {
-		dy = o.douyin(dy)
-	}
-	w.rec = reconcile.New(reconcile.Options{Store: st, Provider: dy, Clock: w.clock, Policy: p, Workers: o.workers})
-	w.batch = &jobs.SettleBatch{Store: st, Clock: w.clock, Policy: p, Wake: w.rec.Wake}
-
-	if o.callbacks {
-		w.handler = server.NewCallbackHandler(server.CallbackOptions{
-			Inbox: st, Tokens: map[string]string{appID: token}, Waker: w.rec, Clock: w.clock,
-			Rate: 100000, Burst: 100000,
-		})
-		srv := &http.Server{Handler: w.handler, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(cbLn) }()
-		t.Cleanup(func() { srv.Close() })
-	}
-	return w
-}
-
-// advance moves both clocks.
-func (w *world) advance(d time.Duration) {
-	w.clock.Advance(d)
-	w.sim.Advance(d)
-}
-
-// pass runs one reconcile pass and fails the test on its error.
-func (w *world) pass() reconcile.PassStats {
-	w.t.Helper()
-	ps, err := w.rec.RunOnce(context.Background())
-	if err != nil {
-		w.t.Fatalf("RunOnce: %v", err)
-	}
-	return ps
-}
-
-// seedPaid creates a paid order at Douyin and tells payd about it.
-func (w *world) seedPaid(no string, total, cps int64, paidAt time.Time) {
-	w.t.Helper()
-	if err := w.sim.SeedOrder(douyinsim.SeedOrder{AppID: appID, OutOrderNo: no, TotalAmount: total, Status: "SUCCESS", PaidAt: paidAt, CPSShare: cps}); err != nil {
-		w.t.Fatal(err)
-	}
-	if _, _, err := w.store.UpsertOrder(context.Background(), state.OrderInput{AppID: appID, OutOrderNo: no}, w.clock.Now()); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-// refund declares a refund.
-func (w *world) refund(no, key string, amount int64) {
-	w.t.Helper()
-	if _, _, err := w.store.DeclareRefund(context.Background(), state.RefundWish{AppID: appID, OutOrderNo: no, Key: key, Amount: amount, Reason: "reliability"}, w.clock.Now()); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-// openItems counts what is not final yet: orders not known, refunds and
-// settlements not succeeded or failed.
-func (w *world) openItems() int64 {
-	w.t.Helper()
-	s, err := w.store.Summary(context.Background())
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return openIn(s)
-}
-
-func openIn(s *state.Summary) int64 {
-	var n int64
-	for _, p := range []state.Phase{state.PhasePending, state.PhaseSubmitting, state.PhaseProcessing} {
-		n += s.Refunds[p] + s.Settlements[p]
-	}
-	return n + s.Orders[state.OrderUnknown] + s.Orders[state.OrderProcessing]
-}
-
-// converge runs passes, moving time by step between them, until nothing is
-// open or rounds run out; it returns the passes run.
-func (w *world) converge(rounds int, step time.Duration) int {
-	w.t.Helper()
-	for i := 0; i < rounds; i++ {
-		w.pass()
-		if w.openItems() == 0 {
-			return i + 1
-		}
-		w.advance(step)
-	}
-	s, _ := w.store.Summary(context.Background())
-	w.t.Fatalf("not converged after %d rounds: %+v", rounds, s)
-	return rounds
+	return testworld.New(t, o)
 }
 
 // wish is what the merchant declared of one order.

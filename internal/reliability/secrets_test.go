@@ -15,6 +15,7 @@ import (
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/testworld"
 )
 
 // TestSecrets_NotInDebugLogs runs a whole scenario with the built binary at
@@ -101,7 +102,7 @@ func TestSecrets_NotInDebugLogs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if openIn(s) == 0 && s.Settlements[state.PhaseSucceeded] == n {
+		if testworld.OpenIn(s) == 0 && s.Settlements[state.PhaseSucceeded] == n {
 			break
 		}
 		if exited(serve) || time.Now().After(deadline) {

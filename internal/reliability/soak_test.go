@@ -12,6 +12,7 @@ import (
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/testworld"
 )
 
 // envInt reads a positive size from the environment, else def.
@@ -45,15 +46,15 @@ func TestSoak_AllFaults(t *testing.T) {
 		CallbackDrop: 0.2, CallbackDuplicate: 0.2, CallbackDelay: 0.2, CallbackDelayMax: 500 * time.Millisecond,
 		RefundChannelFail: 0.15,
 	}
-	w := newWorld(t, worldOpts{
-		timeout:   300 * time.Millisecond, // a hang (600ms) outlasts it: unknown outcome
-		workers:   32,
-		callbacks: true,
-		sim: func(c *douyinsim.Config) {
+	w := newWorld(t, testworld.Options{
+		Timeout:   300 * time.Millisecond, // a hang (600ms) outlasts it: unknown outcome
+		Workers:   32,
+		Callbacks: true,
+		Sim: func(c *douyinsim.Config) {
 			c.ProcessingDelay = 500 * time.Millisecond
 			c.Faults = faults
 		},
-		policy: func(p *reconcile.Policy) {
+		Policy: func(p *reconcile.Policy) {
 			p.Retry = []time.Duration{time.Second}
 			p.Poll = []time.Duration{time.Second}
 			p.RefundAttempts = 20
@@ -61,12 +62,12 @@ func TestSoak_AllFaults(t *testing.T) {
 		},
 	})
 	ctx := context.Background()
-	paid := w.sim.Now()
+	paid := w.Sim.Now()
 	wishes := make(map[string]wish, n)
 	for i := 0; i < n; i++ {
 		no := fmt.Sprintf("soak%05d", i)
 		total, cps := int64(1000+i%997), int64(i%3)*10
-		w.seedPaid(no, total, cps, paid)
+		w.SeedPaid(no, total, cps, paid)
 		wi := wish{total: total, cps: cps, refunds: map[string]int64{}, settle: true}
 		if i%2 == 0 {
 			wi.refunds[no+"-a"] = int64(100 + i%300)
@@ -75,39 +76,39 @@ func TestSoak_AllFaults(t *testing.T) {
 			wi.refunds[no+"-b"] = 50
 		}
 		for k, a := range wi.refunds {
-			w.refund(no, k, a)
+			w.Refund(no, k, a)
 		}
 		wishes[no] = wi
 	}
 
 	start := time.Now()
-	passes := w.converge(200, 2*time.Second)
-	w.advance(7*24*time.Hour + time.Minute)
-	if _, err := w.batch.RunOnce(ctx); err != nil {
+	passes := w.Converge(200, 2*time.Second, nil)
+	w.Advance(7*24*time.Hour + time.Minute)
+	if _, err := w.Batch.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	passes += w.converge(200, 2*time.Second)
+	passes += w.Converge(200, 2*time.Second, nil)
 	elapsed := time.Since(start)
 
-	s, err := w.store.Summary(ctx)
+	s, err := w.Store.Summary(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Settlements[state.PhaseSucceeded] != int64(n) || s.Refunds[state.PhaseParked] != 0 || s.Settlements[state.PhaseParked] != 0 {
 		t.Fatalf("summary: %+v", s)
 	}
-	violations := w.sim.Check()
-	ledger := w.sim.Ledger()
+	violations := w.Sim.Check()
+	ledger := w.Sim.Ledger()
 	refunds, settlements := verifyLedger(t, ledger, violations, wishes)
-	verifyStore(t, w.store, appID, ledger, wishes)
+	verifyStore(t, w.Store, appID, ledger, wishes)
 
-	stats := w.sim.Stats()
+	stats := w.Sim.Stats()
 	t.Logf("soak: %d orders, %d refunds and %d settlements executed once each; converged in %s wall (%d passes); violations: %d",
 		n, refunds, settlements, elapsed.Round(time.Millisecond), passes, len(violations))
 	t.Logf("soak: simulator: %d calls, %d HTTP 500s, %d hangs, answers by api/err_no: %s", stats.Requests, stats.HTTP500s, stats.Hangs, formatCounts(simCalls(stats)))
 	t.Logf("soak: simulator callbacks: %d sent, %d acked, %d dropped, %d duplicated, %d delayed",
 		stats.CallbacksSent, stats.CallbacksAcked, stats.CallbacksDropped, stats.CallbacksDuplicated, stats.CallbacksDelayed)
-	t.Logf("soak: payd attempt log by api/outcome: %s", formatCounts(callsByOutcome(t, w.store)))
+	t.Logf("soak: payd attempt log by api/outcome: %s", formatCounts(callsByOutcome(t, w.Store)))
 	if stats.Hangs == 0 || stats.HTTP500s == 0 || stats.CallbacksDropped == 0 || stats.CallbacksDuplicated == 0 {
 		t.Fatalf("a fault kind never fired: %+v", stats)
 	}
