@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -16,7 +17,6 @@ func newSandboxCmd(g *globals) *cobra.Command {
 	var (
 		listen, appID, salt, token, notify string
 		settlePeriod, delay                time.Duration
-		hang, delayMax                     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox [--listen 127.0.0.1:PORT]",
@@ -45,25 +45,8 @@ from the first app of douyin.apps in the config, flags override them and the san
 			if flags.Changed("notify-url") {
 				sb.NotifyURL = notify
 			}
-			for name, p := range map[string]*float64{
-				"err1000-no-effect": &sb.Faults.Err1000NoEffect, "err1000-after-effect": &sb.Faults.Err1000AfterEffect,
-				"http500": &sb.Faults.HTTP500, "hang-after-effect": &sb.Faults.HangAfterEffect,
-				"callback-drop": &sb.Faults.CallbackDrop, "callback-duplicate": &sb.Faults.CallbackDuplicate,
-				"callback-delay": &sb.Faults.CallbackDelay, "refund-channel-fail": &sb.Faults.RefundChannelFail,
-			} {
-				if flags.Changed(name) {
-					v, _ := flags.GetFloat64(name)
-					if v < 0 || v > 1 {
-						return fmt.Errorf("--%s %v: want a probability between 0 and 1", name, v)
-					}
-					*p = v
-				}
-			}
-			if flags.Changed("hang") {
-				sb.Faults.Hang = config.D(hang)
-			}
-			if flags.Changed("callback-delay-max") {
-				sb.Faults.CallbackDelayMax = config.D(delayMax)
+			if err := faultFlags(cmd, &sb.Faults); err != nil {
+				return err
 			}
 			app := douyinsim.App{}
 			if len(cfg.Douyin.Apps) > 0 {
@@ -102,11 +85,13 @@ from the first app of douyin.apps in the config, flags override them and the san
 	fl.DurationVar(&settlePeriod, "settle-period", 0, "settle period after payment (default sandbox.settle_period)")
 	fl.DurationVar(&delay, "processing-delay", 0, "how long refunds and settlements stay PROCESSING")
 	fl.StringVar(&notify, "notify-url", "", "where callbacks are sent")
-	for _, n := range []string{"err1000-no-effect", "err1000-after-effect", "http500", "hang-after-effect", "callback-drop", "callback-duplicate", "callback-delay", "refund-channel-fail"} {
-		fl.Float64(n, 0, "probability of fault "+n+" (0..1)")
+	var f douyinsim.Faults
+	for _, p := range f.Probabilities() {
+		fl.Float64(flagName(p.Key), 0, "probability of fault "+p.Key+" (0..1)")
 	}
-	fl.DurationVar(&hang, "hang", 0, "how long a hang lasts")
-	fl.DurationVar(&delayMax, "callback-delay-max", 0, "longest callback delay")
+	for _, d := range f.Durations() {
+		fl.Duration(flagName(d.Key), 0, "fault duration "+d.Key)
+	}
 	return cmd
 }
 
@@ -124,14 +109,46 @@ func simConfig(sb config.Sandbox, apps []douyinsim.App, log *logrus.Entry) douyi
 		CallbackScale:   sb.CallbackScale,
 		Limits:          limits,
 		Seed:            sb.Seed,
-		Faults: douyinsim.Faults{
-			Err1000NoEffect: sb.Faults.Err1000NoEffect, Err1000AfterEffect: sb.Faults.Err1000AfterEffect,
-			HTTP500: sb.Faults.HTTP500, HangAfterEffect: sb.Faults.HangAfterEffect, Hang: sb.Faults.Hang.Duration,
-			CallbackDrop: sb.Faults.CallbackDrop, CallbackDuplicate: sb.Faults.CallbackDuplicate,
-			CallbackDelay: sb.Faults.CallbackDelay, CallbackDelayMax: sb.Faults.CallbackDelayMax.Duration,
-			RefundChannelFail: sb.Faults.RefundChannelFail,
-		},
+		Faults:          sb.Faults,
 	}
 	c.Logger = log
 	return c
+}
+
+// flagName is the flag of a fault key: http500_after_effect is
+// --http500-after-effect.
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+// faultFlags overrides f with the fault flags given on the command line.
+func faultFlags(cmd *cobra.Command, f *douyinsim.Faults) error {
+	flags := cmd.Flags()
+	for _, p := range f.Probabilities() {
+		name := flagName(p.Key)
+		if !flags.Changed(name) {
+			continue
+		}
+		v, err := flags.GetFloat64(name)
+		if err != nil {
+			return err
+		}
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("--%s %v: want a probability between 0 and 1", name, v)
+		}
+		*p.P = v
+	}
+	for _, d := range f.Durations() {
+		name := flagName(d.Key)
+		if !flags.Changed(name) {
+			continue
+		}
+		v, err := flags.GetDuration(name)
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return fmt.Errorf("--%s %s: must not be negative", name, v)
+		}
+		*d.D = v
+	}
+	return nil
 }
