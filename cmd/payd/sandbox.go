@@ -23,8 +23,9 @@ func newSandboxCmd(g *globals) *cobra.Command {
 		Short: "Run the built-in Douyin ecpay simulator",
 		Long: `sandbox serves a Douyin ecpay v1 simulator: the six endpoints with signatures, idempotency,
 settle periods, asynchronous results, signed callbacks, rate limits and fault injection, and a
-control API under /_sim/ (orders, clock, faults, ledger, check, stats). App credentials come
-from the first app of douyin.apps in the config, flags override them and the sandbox section.`,
+control API under /_sim/ (orders, clock, faults, ledger, check, stats). It serves every app of
+douyin.apps, each with its own salt and token; --app-id, --salt and --token override the first
+app (or define the only one when the config has none), the other flags the sandbox section.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
@@ -48,22 +49,21 @@ from the first app of douyin.apps in the config, flags override them and the san
 			if err := faultFlags(cmd, &sb.Faults); err != nil {
 				return err
 			}
-			app := douyinsim.App{}
-			if len(cfg.Douyin.Apps) > 0 {
-				a := cfg.Douyin.Apps[0]
-				app = douyinsim.App{AppID: a.AppID, Salt: a.Salt, Token: a.Token}
+			apps := sandboxApps(cfg.Douyin.Apps)
+			if len(apps) == 0 {
+				apps = []douyinsim.App{{}}
 			}
 			if flags.Changed("app-id") {
-				app.AppID = appID
+				apps[0].AppID = appID
 			}
 			if flags.Changed("salt") {
-				app.Salt = salt
+				apps[0].Salt = salt
 			}
 			if flags.Changed("token") {
-				app.Token = token
+				apps[0].Token = token
 			}
 			log := newLogger(cfg.Log, g.stderr).WithField("component", "sandbox")
-			sim, err := douyinsim.New(simConfig(sb, []douyinsim.App{app}, log))
+			sim, err := douyinsim.New(simConfig(sb, apps, log))
 			if err != nil {
 				return fmt.Errorf("sandbox: %w", err)
 			}
@@ -71,17 +71,21 @@ from the first app of douyin.apps in the config, flags override them and the san
 			if err != nil {
 				return fmt.Errorf("sandbox: %w", err)
 			}
-			log.WithField("url", url).WithField("app", app.AppID).Info("douyin simulator listening")
-			fmt.Fprintf(g.stdout, "douyin simulator on %s (app %s); control API under %s/_sim/\n", url, app.AppID, url)
+			ids := make([]string, len(apps))
+			for i, a := range apps {
+				ids[i] = a.AppID
+				log.WithField("url", url).WithField("app", a.AppID).Info("douyin simulator serves app")
+			}
+			fmt.Fprintf(g.stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, plural(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
 			<-cmd.Context().Done()
 			return sim.Close()
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", "", "address to listen on (default sandbox.listen)")
-	fl.StringVar(&appID, "app-id", "", "app_id the simulator accepts (default: first of douyin.apps)")
-	fl.StringVar(&salt, "salt", "", "SALT requests are signed with")
-	fl.StringVar(&token, "token", "", "Token callbacks are signed with")
+	fl.StringVar(&appID, "app-id", "", "app_id of the first app (default: first of douyin.apps)")
+	fl.StringVar(&salt, "salt", "", "SALT the first app's requests are signed with")
+	fl.StringVar(&token, "token", "", "Token the first app's callbacks are signed with")
 	fl.DurationVar(&settlePeriod, "settle-period", 0, "settle period after payment (default sandbox.settle_period)")
 	fl.DurationVar(&delay, "processing-delay", 0, "how long refunds and settlements stay PROCESSING")
 	fl.StringVar(&notify, "notify-url", "", "where callbacks are sent")
@@ -93,6 +97,24 @@ from the first app of douyin.apps in the config, flags override them and the san
 		fl.Duration(flagName(d.Key), 0, "fault duration "+d.Key)
 	}
 	return cmd
+}
+
+// sandboxApps are the simulator's apps for the configured ones, each with
+// its own keys.
+func sandboxApps(apps []config.App) []douyinsim.App {
+	out := make([]douyinsim.App, len(apps))
+	for i, a := range apps {
+		out[i] = douyinsim.App{AppID: a.AppID, Salt: a.Salt, Token: a.Token}
+	}
+	return out
+}
+
+// plural picks the word for n things.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // simConfig turns the sandbox section into the simulator's config.

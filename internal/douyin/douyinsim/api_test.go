@@ -416,6 +416,39 @@ func TestServer_RefundLimits(t *testing.T) {
 	wantNoViolations(t, b.sim)
 }
 
+// TestServer_SettlePeriodPerApp: an app's own settle period wins over the
+// simulator's: at T+1 the app with a one-day period settles, the other
+// (T+7 by default) still FAILs for the period.
+func TestServer_SettlePeriodPerApp(t *testing.T) {
+	cfg := testConfig()
+	cfg.Apps[1].SettlePeriod = 24 * time.Hour
+	b := setup(t, cfg)
+	paid := b.sim.Now()
+	b.seed(t, SeedOrder{OutOrderNo: "o1", TotalAmount: 1000, PaidAt: paid})
+	b.seed(t, SeedOrder{AppID: otherApp, OutOrderNo: "o1", TotalAmount: 1000, PaidAt: paid})
+	b.sim.Advance(24*time.Hour + time.Minute)
+	other := newClient(t, b.url, 2*time.Second, douyin.App{AppID: otherApp, Salt: "other-salt", Token: "other-token"})
+	ctx := context.Background()
+	for _, c := range []*douyin.Client{b.client, other} {
+		if _, err := c.Settle(ctx, douyin.SettleRequest{OutOrderNo: "o1", OutSettleNo: "o1-s-1", SettleDesc: "test settle"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.sim.Advance(cfg.ProcessingDelay)
+	if s := b.querySettle(t, "o1-s-1"); s.SettleStatus != douyin.StatusFail || !strings.Contains(s.Msg, "settle period") {
+		t.Errorf("%s at T+1: %+v, want FAIL for the default T+7 period", testApp, s)
+	}
+	s, err := other.QuerySettle(ctx, douyin.QuerySettleRequest{OutSettleNo: "o1-s-1"})
+	if err != nil || s.SettleStatus != douyin.StatusSuccess || s.SettleAmount != 1000 {
+		t.Errorf("%s at T+1: %+v, %v; want SUCCESS of 1000 with its one-day period", otherApp, s, err)
+	}
+	wantNoViolations(t, b.sim)
+	cfg.Apps[0].SettlePeriod = -time.Hour
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "apps[0].settle_period") {
+		t.Errorf("New with a negative app settle period: %v", err)
+	}
+}
+
 func TestServer_SettlePeriod(t *testing.T) {
 	cfg := testConfig()
 	b := setup(t, cfg)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -32,6 +33,9 @@ type App struct {
 	AppID string
 	Salt  string // request signature SALT; secret
 	Token string // callback Token; secret
+	// SettlePeriod is this app's time from payment to settleable, as Douyin
+	// configures it per merchant; Config.SettlePeriod when zero.
+	SettlePeriod time.Duration
 }
 
 // String renders the app without its secrets.
@@ -224,8 +228,8 @@ type Config struct {
 	// Apps are the mini-programs served; at least one, each with an AppID
 	// and a Salt.
 	Apps []App
-	// SettlePeriod is how long after payment an order may be settled;
-	// DefaultSettlePeriod (T+7) when zero.
+	// SettlePeriod is how long after payment an order may be settled, for
+	// apps without their own; DefaultSettlePeriod (T+7) when zero.
 	SettlePeriod time.Duration
 	// ProcessingDelay is the simulated time a refund or settlement stays
 	// PROCESSING before it succeeds or fails; DefaultProcessingDelay when
@@ -274,6 +278,8 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("douyinsim: apps[%d].salt: required", i)
 		case seen[a.AppID]:
 			return cfg, fmt.Errorf("douyinsim: apps[%d].app_id: %s configured twice", i, a.AppID)
+		case a.SettlePeriod < 0:
+			return cfg, fmt.Errorf("douyinsim: apps[%d].settle_period: negative", i)
 		}
 		seen[a.AppID] = true
 	}
@@ -297,6 +303,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SettlePeriod == 0 {
 		cfg.SettlePeriod = DefaultSettlePeriod
+	}
+	cfg.Apps = slices.Clone(cfg.Apps)
+	for i := range cfg.Apps {
+		if cfg.Apps[i].SettlePeriod == 0 {
+			cfg.Apps[i].SettlePeriod = cfg.SettlePeriod
+		}
 	}
 	if cfg.ProcessingDelay == 0 {
 		cfg.ProcessingDelay = DefaultProcessingDelay
