@@ -5,11 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/config"
-	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
 )
 
@@ -49,7 +47,7 @@ app (or define the only one when the config has none), the other flags the sandb
 			if err := faultFlags(cmd, &sb.Faults); err != nil {
 				return err
 			}
-			apps := sandboxApps(cfg.Douyin.Apps)
+			apps := config.SimulatorApps(cfg.Douyin.Apps)
 			if len(apps) == 0 {
 				apps = []douyinsim.App{{}}
 			}
@@ -63,7 +61,9 @@ app (or define the only one when the config has none), the other flags the sandb
 				apps[0].Token = token
 			}
 			log := newLogger(cfg.Log, g.stderr).WithField("component", "sandbox")
-			sim, err := douyinsim.New(simConfig(sb, apps, log))
+			simCfg := sb.Simulator(apps)
+			simCfg.Logger = log
+			sim, err := douyinsim.New(simCfg)
 			if err != nil {
 				return fmt.Errorf("sandbox: %w", err)
 			}
@@ -99,42 +99,12 @@ app (or define the only one when the config has none), the other flags the sandb
 	return cmd
 }
 
-// sandboxApps are the simulator's apps for the configured ones, each with
-// its own keys.
-func sandboxApps(apps []config.App) []douyinsim.App {
-	out := make([]douyinsim.App, len(apps))
-	for i, a := range apps {
-		out[i] = douyinsim.App{AppID: a.AppID, Salt: a.Salt, Token: a.Token}
-	}
-	return out
-}
-
 // plural picks the word for n things.
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}
 	return many
-}
-
-// simConfig turns the sandbox section into the simulator's config.
-func simConfig(sb config.Sandbox, apps []douyinsim.App, log *logrus.Entry) douyinsim.Config {
-	limits := map[douyin.API]float64{}
-	for k, v := range sb.Limits {
-		limits[douyin.API(k)] = v
-	}
-	c := douyinsim.Config{
-		Apps:            apps,
-		SettlePeriod:    sb.SettlePeriod.Duration,
-		ProcessingDelay: sb.ProcessingDelay.Duration,
-		NotifyURL:       sb.NotifyURL,
-		CallbackScale:   sb.CallbackScale,
-		Limits:          limits,
-		Seed:            sb.Seed,
-		Faults:          sb.Faults,
-	}
-	c.Logger = log
-	return c
 }
 
 // flagName is the flag of a fault key: http500_after_effect is
