@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/config"
@@ -60,25 +63,7 @@ app (or define the only one when the config has none), the other flags the sandb
 			if flags.Changed("token") {
 				apps[0].Token = token
 			}
-			log := newLogger(cfg.Log, g.stderr).WithField("component", "sandbox")
-			simCfg := sb.Simulator(apps)
-			simCfg.Logger = log
-			sim, err := douyinsim.New(simCfg)
-			if err != nil {
-				return fmt.Errorf("sandbox: %w", err)
-			}
-			url, err := sim.Start(sb.Listen)
-			if err != nil {
-				return fmt.Errorf("sandbox: %w", err)
-			}
-			ids := make([]string, len(apps))
-			for i, a := range apps {
-				ids[i] = a.AppID
-				log.WithField("url", url).WithField("app", a.AppID).Info("douyin simulator serves app")
-			}
-			fmt.Fprintf(g.stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, plural(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
-			<-cmd.Context().Done()
-			return sim.Close()
+			return serveSandbox(cmd.Context(), g.stdout, sb, apps, newLogger(cfg.Log, g.stderr).WithField("component", "sandbox"))
 		},
 	}
 	fl := cmd.Flags()
@@ -97,6 +82,28 @@ app (or define the only one when the config has none), the other flags the sandb
 		fl.Duration(flagName(d.Key), 0, "fault duration "+d.Key)
 	}
 	return cmd
+}
+
+// serveSandbox runs the simulator for apps until ctx ends.
+func serveSandbox(ctx context.Context, stdout io.Writer, sb config.Sandbox, apps []douyinsim.App, log *logrus.Entry) error {
+	simCfg := sb.Simulator(apps)
+	simCfg.Logger = log
+	sim, err := douyinsim.New(simCfg)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	url, err := sim.Start(sb.Listen)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	ids := make([]string, len(apps))
+	for i, a := range apps {
+		ids[i] = a.AppID
+		log.WithField("url", url).WithField("app", a.AppID).Info("douyin simulator serves app")
+	}
+	fmt.Fprintf(stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, plural(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
+	<-ctx.Done()
+	return sim.Close()
 }
 
 // plural picks the word for n things.

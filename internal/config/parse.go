@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -282,12 +281,7 @@ type checked struct {
 	t reflect.Type
 }
 
-var (
-	durationType = reflect.TypeOf(Duration{})
-	// goDurationType is time.Duration, which yaml.v3 decodes from the same
-	// strings (douyinsim.Faults, the sandbox's faults, uses it).
-	goDurationType = reflect.TypeOf(time.Duration(0))
-)
+var durationType = reflect.TypeOf(Duration{})
 
 func (c *checker) add(n *yaml.Node, path, format string, args ...any) {
 	c.problems = append(c.problems, fmt.Errorf("line %d: %s: %s", n.Line, display(path), fmt.Sprintf(format, args...)))
@@ -306,7 +300,7 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 		c.add(n, path, "empty")
 		return
 	}
-	if t == durationType || t == goDurationType {
+	if t == durationType || t.String() == "time.Duration" { // yaml.v3 decodes both from "5s"
 		if n.Kind != yaml.ScalarNode {
 			c.add(n, path, "want a duration such as \"5s\", not a %s", kindName(n))
 		} else if _, err := parseDuration(n.Value); err != nil {
