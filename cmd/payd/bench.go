@@ -35,6 +35,9 @@ temporary directory, several times, and prints every run and the median:
   scale    claim pass, no-op reconcile pass, payd plan and payd serve's memory at several table sizes
   intake   verified, stored and acknowledged callbacks per second, load from a second process
 
+  sidebyside --old BIN --new BIN <scenario> [flags]
+           the same scenario on two built binaries, alternately, in one run: a table of ratios
+
 It needs no config file.`,
 	}
 	var cpuProfile string
@@ -62,7 +65,7 @@ It needs no config file.`,
 		}
 	}
 	cmd.AddCommand(newBenchBudgetCmd(g, &runs, false), newBenchBudgetCmd(g, &runs, true), newBenchScriptCmd(g, &runs), newBenchHintCmd(g, &runs),
-		newBenchIntakeCmd(g, &runs), newBenchLoadgenCmd(g), newBenchScaleCmd(g))
+		newBenchIntakeCmd(g, &runs), newBenchLoadgenCmd(g), newBenchScaleCmd(g), newBenchSideBySideCmd(g))
 	return cmd
 }
 
@@ -423,4 +426,34 @@ func serveMemory(ctx context.Context, self, cfg string, env []string, d time.Dur
 		}
 	}
 	return rss, hwm, nil
+}
+
+func newBenchSideBySideCmd(g *globals) *cobra.Command {
+	var o bench.SideBySideOptions
+	cmd := &cobra.Command{
+		Use:   "sidebyside --old BIN --new BIN <scenario> [scenario flags]",
+		Short: "Run one scenario on two built payd binaries, alternately, and print new/old ratios",
+		Long: `sidebyside runs "BIN bench <scenario> [flags]" on the old binary, then the new one, --rounds
+times, and prints each result figure (the medians; scale's every size) of both with the ratio
+new/old as a Markdown table. Flags after the scenario go to it: --runs is the scenario's.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Old == "" || o.New == "" {
+				return errors.New("bench sidebyside: --old and --new are required")
+			}
+			o.Args, o.Stderr = args, g.stderr
+			fmt.Fprintf(g.stdout, "payd bench sidebyside: %s, old %s, new %s, %d rounds\n", strings.Join(args, " "), o.Old, o.New, max(o.Rounds, 1))
+			cs, err := bench.SideBySide(cmd.Context(), o)
+			if err != nil {
+				return fmt.Errorf("bench sidebyside: %w", err)
+			}
+			bench.PrintComparisons(g.stdout, cs)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Old, "old", "", "the old payd binary")
+	cmd.Flags().StringVar(&o.New, "new", "", "the new payd binary")
+	cmd.Flags().IntVar(&o.Rounds, "rounds", 1, "runs of the scenario on each binary, alternately (medians)")
+	cmd.Flags().SetInterspersed(false) // flags after the scenario are the scenario's
+	return cmd
 }

@@ -1,14 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/config"
-	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
 )
 
@@ -16,15 +18,15 @@ func newSandboxCmd(g *globals) *cobra.Command {
 	var (
 		listen, appID, salt, token, notify string
 		settlePeriod, delay                time.Duration
-		hang, delayMax                     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox [--listen 127.0.0.1:PORT]",
 		Short: "Run the built-in Douyin ecpay simulator",
 		Long: `sandbox serves a Douyin ecpay v1 simulator: the six endpoints with signatures, idempotency,
 settle periods, asynchronous results, signed callbacks, rate limits and fault injection, and a
-control API under /_sim/ (orders, clock, faults, ledger, check, stats). App credentials come
-from the first app of douyin.apps in the config, flags override them and the sandbox section.`,
+control API under /_sim/ (orders, clock, faults, ledger, check, stats). It serves every app of
+douyin.apps, each with its own salt and token; --app-id, --salt and --token override the first
+app (or define the only one when the config has none), the other flags the sandbox section.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
@@ -45,93 +47,107 @@ from the first app of douyin.apps in the config, flags override them and the san
 			if flags.Changed("notify-url") {
 				sb.NotifyURL = notify
 			}
-			for name, p := range map[string]*float64{
-				"err1000-no-effect": &sb.Faults.Err1000NoEffect, "err1000-after-effect": &sb.Faults.Err1000AfterEffect,
-				"http500": &sb.Faults.HTTP500, "hang-after-effect": &sb.Faults.HangAfterEffect,
-				"callback-drop": &sb.Faults.CallbackDrop, "callback-duplicate": &sb.Faults.CallbackDuplicate,
-				"callback-delay": &sb.Faults.CallbackDelay, "refund-channel-fail": &sb.Faults.RefundChannelFail,
-			} {
-				if flags.Changed(name) {
-					v, _ := flags.GetFloat64(name)
-					if v < 0 || v > 1 {
-						return fmt.Errorf("--%s %v: want a probability between 0 and 1", name, v)
-					}
-					*p = v
-				}
+			if err := faultFlags(cmd, &sb.Faults); err != nil {
+				return err
 			}
-			if flags.Changed("hang") {
-				sb.Faults.Hang = config.D(hang)
-			}
-			if flags.Changed("callback-delay-max") {
-				sb.Faults.CallbackDelayMax = config.D(delayMax)
-			}
-			app := douyinsim.App{}
-			if len(cfg.Douyin.Apps) > 0 {
-				a := cfg.Douyin.Apps[0]
-				app = douyinsim.App{AppID: a.AppID, Salt: a.Salt, Token: a.Token}
+			apps := config.SimulatorApps(cfg.Douyin.Apps)
+			if len(apps) == 0 {
+				apps = []douyinsim.App{{}}
 			}
 			if flags.Changed("app-id") {
-				app.AppID = appID
+				apps[0].AppID = appID
 			}
 			if flags.Changed("salt") {
-				app.Salt = salt
+				apps[0].Salt = salt
 			}
 			if flags.Changed("token") {
-				app.Token = token
+				apps[0].Token = token
 			}
-			log := newLogger(cfg.Log, g.stderr).WithField("component", "sandbox")
-			sim, err := douyinsim.New(simConfig(sb, []douyinsim.App{app}, log))
-			if err != nil {
-				return fmt.Errorf("sandbox: %w", err)
-			}
-			url, err := sim.Start(sb.Listen)
-			if err != nil {
-				return fmt.Errorf("sandbox: %w", err)
-			}
-			log.WithField("url", url).WithField("app", app.AppID).Info("douyin simulator listening")
-			fmt.Fprintf(g.stdout, "douyin simulator on %s (app %s); control API under %s/_sim/\n", url, app.AppID, url)
-			<-cmd.Context().Done()
-			return sim.Close()
+			return serveSandbox(cmd.Context(), g.stdout, sb, apps, newLogger(cfg.Log, g.stderr).WithField("component", "sandbox"))
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", "", "address to listen on (default sandbox.listen)")
-	fl.StringVar(&appID, "app-id", "", "app_id the simulator accepts (default: first of douyin.apps)")
-	fl.StringVar(&salt, "salt", "", "SALT requests are signed with")
-	fl.StringVar(&token, "token", "", "Token callbacks are signed with")
+	fl.StringVar(&appID, "app-id", "", "app_id of the first app (default: first of douyin.apps)")
+	fl.StringVar(&salt, "salt", "", "SALT the first app's requests are signed with")
+	fl.StringVar(&token, "token", "", "Token the first app's callbacks are signed with")
 	fl.DurationVar(&settlePeriod, "settle-period", 0, "settle period after payment (default sandbox.settle_period)")
 	fl.DurationVar(&delay, "processing-delay", 0, "how long refunds and settlements stay PROCESSING")
 	fl.StringVar(&notify, "notify-url", "", "where callbacks are sent")
-	for _, n := range []string{"err1000-no-effect", "err1000-after-effect", "http500", "hang-after-effect", "callback-drop", "callback-duplicate", "callback-delay", "refund-channel-fail"} {
-		fl.Float64(n, 0, "probability of fault "+n+" (0..1)")
+	var f douyinsim.Faults
+	for _, p := range f.Probabilities() {
+		fl.Float64(flagName(p.Key), 0, "probability of fault "+p.Key+" (0..1)")
 	}
-	fl.DurationVar(&hang, "hang", 0, "how long a hang lasts")
-	fl.DurationVar(&delayMax, "callback-delay-max", 0, "longest callback delay")
+	for _, d := range f.Durations() {
+		fl.Duration(flagName(d.Key), 0, "fault duration "+d.Key)
+	}
 	return cmd
 }
 
-// simConfig turns the sandbox section into the simulator's config.
-func simConfig(sb config.Sandbox, apps []douyinsim.App, log *logrus.Entry) douyinsim.Config {
-	limits := map[douyin.API]float64{}
-	for k, v := range sb.Limits {
-		limits[douyin.API(k)] = v
+// serveSandbox runs the simulator for apps until ctx ends.
+func serveSandbox(ctx context.Context, stdout io.Writer, sb config.Sandbox, apps []douyinsim.App, log *logrus.Entry) error {
+	simCfg := sb.Simulator(apps)
+	simCfg.Logger = log
+	sim, err := douyinsim.New(simCfg)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
 	}
-	c := douyinsim.Config{
-		Apps:            apps,
-		SettlePeriod:    sb.SettlePeriod.Duration,
-		ProcessingDelay: sb.ProcessingDelay.Duration,
-		NotifyURL:       sb.NotifyURL,
-		CallbackScale:   sb.CallbackScale,
-		Limits:          limits,
-		Seed:            sb.Seed,
-		Faults: douyinsim.Faults{
-			Err1000NoEffect: sb.Faults.Err1000NoEffect, Err1000AfterEffect: sb.Faults.Err1000AfterEffect,
-			HTTP500: sb.Faults.HTTP500, HangAfterEffect: sb.Faults.HangAfterEffect, Hang: sb.Faults.Hang.Duration,
-			CallbackDrop: sb.Faults.CallbackDrop, CallbackDuplicate: sb.Faults.CallbackDuplicate,
-			CallbackDelay: sb.Faults.CallbackDelay, CallbackDelayMax: sb.Faults.CallbackDelayMax.Duration,
-			RefundChannelFail: sb.Faults.RefundChannelFail,
-		},
+	url, err := sim.Start(sb.Listen)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
 	}
-	c.Logger = log
-	return c
+	ids := make([]string, len(apps))
+	for i, a := range apps {
+		ids[i] = a.AppID
+		log.WithField("url", url).WithField("app", a.AppID).Info("douyin simulator serves app")
+	}
+	fmt.Fprintf(stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, plural(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
+	<-ctx.Done()
+	return sim.Close()
+}
+
+// plural picks the word for n things.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// flagName is the flag of a fault key: http500_after_effect is
+// --http500-after-effect.
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+// faultFlags overrides f with the fault flags given on the command line.
+func faultFlags(cmd *cobra.Command, f *douyinsim.Faults) error {
+	flags := cmd.Flags()
+	for _, p := range f.Probabilities() {
+		name := flagName(p.Key)
+		if !flags.Changed(name) {
+			continue
+		}
+		v, err := flags.GetFloat64(name)
+		if err != nil {
+			return err
+		}
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("--%s %v: want a probability between 0 and 1", name, v)
+		}
+		*p.P = v
+	}
+	for _, d := range f.Durations() {
+		name := flagName(d.Key)
+		if !flags.Changed(name) {
+			continue
+		}
+		v, err := flags.GetDuration(name)
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return fmt.Errorf("--%s %s: must not be negative", name, v)
+		}
+		*d.D = v
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/payd/payd/internal/douyin"
+	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -255,33 +256,11 @@ type Sandbox struct {
 	// Douyin.Limits; beyond them it answers 1001. Default: Douyin's documented
 	// limits.
 	Limits map[string]float64 `yaml:"limits"`
-	// Faults are the simulator's injected failures; none by default.
-	Faults SandboxFaults `yaml:"faults"`
-}
-
-// SandboxFaults are probabilities (0..1, default 0) of the failures the
-// simulator injects, and the durations that shape them.
-type SandboxFaults struct {
-	// Err1000NoEffect answers 1000 without acting.
-	Err1000NoEffect float64 `yaml:"err1000_no_effect"`
-	// Err1000AfterEffect acts, then answers 1000.
-	Err1000AfterEffect float64 `yaml:"err1000_after_effect"`
-	// HTTP500 answers HTTP 500 without acting.
-	HTTP500 float64 `yaml:"http500"`
-	// HangAfterEffect acts, then holds the answer for Hang.
-	HangAfterEffect float64 `yaml:"hang_after_effect"`
-	// Hang is how long a hanging answer is held; default 3s.
-	Hang Duration `yaml:"hang"`
-	// CallbackDrop loses a callback (every retry of it).
-	CallbackDrop float64 `yaml:"callback_drop"`
-	// CallbackDuplicate sends a callback twice.
-	CallbackDuplicate float64 `yaml:"callback_duplicate"`
-	// CallbackDelay delays a callback by up to CallbackDelayMax.
-	CallbackDelay float64 `yaml:"callback_delay"`
-	// CallbackDelayMax is the longest callback delay; default 30s.
-	CallbackDelayMax Duration `yaml:"callback_delay_max"`
-	// RefundChannelFail makes an accepted refund end in FAIL.
-	RefundChannelFail float64 `yaml:"refund_channel_fail"`
+	// Faults are the simulator's injected failures: probabilities 0..1,
+	// default 0 (none), and the durations that shape them (hang default 3s,
+	// callback_delay_max default 2s). The type is the simulator's own, so
+	// every fault it knows can be configured.
+	Faults douyinsim.Faults `yaml:"faults"`
 }
 
 // SandboxName is the value of douyin.base_url that selects Douyin's sandbox,
@@ -378,9 +357,9 @@ func Default() *Config {
 			CallbackScale:   1,
 			Seed:            1,
 			Limits:          DefaultLimits(),
-			Faults: SandboxFaults{
-				Hang:             D(3 * time.Second),
-				CallbackDelayMax: D(30 * time.Second),
+			Faults: douyinsim.Faults{
+				Hang:             douyinsim.DefaultHang,
+				CallbackDelayMax: douyinsim.DefaultCallbackDelayMax,
 			},
 		},
 	}

@@ -300,7 +300,7 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 		c.add(n, path, "empty")
 		return
 	}
-	if t == durationType {
+	if t == durationType || t.String() == "time.Duration" { // yaml.v3 decodes both from "5s"
 		if n.Kind != yaml.ScalarNode {
 			c.add(n, path, "want a duration such as \"5s\", not a %s", kindName(n))
 		} else if _, err := parseDuration(n.Value); err != nil {

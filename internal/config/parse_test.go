@@ -94,6 +94,8 @@ sandbox:
   seed: -7
   faults:
     http500: 0.25
+    http500_after_effect: 0.5
+    callback_delay_max: 90s
 `, nil)
 	if c.Database.Driver != "postgres" || c.Database.DSN != "payd.db" || c.Database.BusyTimeout.Duration != 1500*time.Millisecond {
 		t.Errorf("database = %+v", c.Database)
@@ -120,7 +122,8 @@ sandbox:
 	if want := backoff(10*time.Second, time.Hour); !reflect.DeepEqual(c.Reconcile.Retry, want) {
 		t.Errorf("retry = %v, want %v (a list replaces the default)", c.Reconcile.Retry, want)
 	}
-	if c.Sandbox.Seed != -7 || c.Sandbox.Faults.HTTP500 != 0.25 || c.Sandbox.Faults.Hang.Duration != 3*time.Second {
+	if c.Sandbox.Seed != -7 || c.Sandbox.Faults.HTTP500 != 0.25 || c.Sandbox.Faults.Hang != 3*time.Second ||
+		c.Sandbox.Faults.HTTP500AfterEffect != 0.5 || c.Sandbox.Faults.CallbackDelayMax != 90*time.Second {
 		t.Errorf("sandbox = %+v", c.Sandbox)
 	}
 	// The defaults are not shared with the parsed config.
@@ -222,6 +225,10 @@ func TestParseWithEnv_Errors(t *testing.T) {
 			[]string{`line 2: reconcile.retry[2]: "5x": not a duration`}},
 		{"duration without unit", "douyin:\n  timeout: 10\n",
 			[]string{`line 2: douyin.timeout: "10": not a duration (missing unit, as in "10s")`}},
+		{"fault duration without unit", "sandbox:\n  faults:\n    hang: 3\n",
+			[]string{`line 3: sandbox.faults.hang: "3": not a duration (missing unit, as in "3s")`}},
+		{"unknown fault", "sandbox:\n  faults:\n    http_500: 1\n",
+			[]string{`line 3: sandbox.faults.http_500: unknown field; did you mean "http500"?`}},
 		{"duration list element empty", "reconcile:\n  poll: [5s, ~]\n",
 			[]string{`line 2: reconcile.poll[1]: empty`}},
 		{"duration as a list", "sweep:\n  stale_after: [1m]\n",

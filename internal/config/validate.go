@@ -183,25 +183,13 @@ func (s *Sandbox) validate(p *problems, path string, srv Server) {
 	}
 	p.nonNegative(path+".callback_scale", s.CallbackScale)
 	p.limits(path+".limits", s.Limits)
-	f := s.Faults
 	fp := path + ".faults"
-	for _, pr := range []struct {
-		key string
-		v   float64
-	}{
-		{"err1000_no_effect", f.Err1000NoEffect},
-		{"err1000_after_effect", f.Err1000AfterEffect},
-		{"http500", f.HTTP500},
-		{"hang_after_effect", f.HangAfterEffect},
-		{"callback_drop", f.CallbackDrop},
-		{"callback_duplicate", f.CallbackDuplicate},
-		{"callback_delay", f.CallbackDelay},
-		{"refund_channel_fail", f.RefundChannelFail},
-	} {
-		p.fraction(fp+"."+pr.key, pr.v)
+	for _, pr := range s.Faults.Probabilities() {
+		p.fraction(fp+"."+pr.Key, *pr.P)
 	}
-	p.nonNegativeDuration(fp+".hang", f.Hang)
-	p.nonNegativeDuration(fp+".callback_delay_max", f.CallbackDelayMax)
+	for _, d := range s.Faults.Durations() {
+		p.nonNegativeDuration(fp+"."+d.Key, D(*d.D))
+	}
 }
 
 // problems collects validation errors, each "path: message".

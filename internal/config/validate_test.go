@@ -180,8 +180,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"sandbox durations", func(c *Config) {
 			c.Sandbox.SettlePeriod = D(0)
 			c.Sandbox.ProcessingDelay = D(-time.Second)
-			c.Sandbox.Faults.Hang = D(-time.Second)
-			c.Sandbox.Faults.CallbackDelayMax = D(-time.Second)
+			c.Sandbox.Faults.Hang = -time.Second
+			c.Sandbox.Faults.CallbackDelayMax = -time.Second
 		}, []string{
 			`sandbox.processing_delay: -1s: must not be negative`,
 			`sandbox.faults.hang: -1s: must not be negative`,
@@ -195,9 +195,11 @@ func TestConfig_Validate(t *testing.T) {
 			f := &c.Sandbox.Faults
 			f.Err1000NoEffect, f.Err1000AfterEffect, f.HTTP500, f.HangAfterEffect = 1.01, -0.1, 1, 0.5
 			f.CallbackDrop, f.CallbackDuplicate, f.CallbackDelay, f.RefundChannelFail = 2, 3, 4, math.NaN()
+			f.HTTP500AfterEffect = 1.5
 		}, []string{
 			`sandbox.faults.err1000_no_effect: 1.01: want 0..1`,
 			`sandbox.faults.err1000_after_effect: -0.1: want 0..1`,
+			`sandbox.faults.http500_after_effect: 1.5: want 0..1`,
 			`sandbox.faults.callback_drop: 2: want 0..1`,
 			`sandbox.faults.callback_duplicate: 3: want 0..1`,
 			`sandbox.faults.callback_delay: 4: want 0..1`,

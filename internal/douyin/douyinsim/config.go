@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -32,6 +33,9 @@ type App struct {
 	AppID string
 	Salt  string // request signature SALT; secret
 	Token string // callback Token; secret
+	// SettlePeriod is this app's time from payment to settleable, as Douyin
+	// configures it per merchant; Config.SettlePeriod when zero.
+	SettlePeriod time.Duration
 }
 
 // String renders the app without its secrets.
@@ -41,36 +45,38 @@ func (a App) String() string { return "app " + a.AppID }
 func (a App) GoString() string { return a.String() }
 
 // Faults are the failures the simulator injects. Each float is a
-// probability between 0 and 1, rolled independently per request (or per
-// callback, or per refund) from the simulator's seeded generator.
+// probability between 0 and 1 (default 0), rolled independently per request
+// (or per callback, or per refund) from the simulator's seeded generator.
+// It is also the sandbox section of payd's config file (config.Sandbox),
+// hence the yaml tags: there is one definition of the faults.
 type Faults struct {
 	// Err1000NoEffect answers err_no 1000 without doing anything.
-	Err1000NoEffect float64 `json:"err1000_no_effect"`
+	Err1000NoEffect float64 `json:"err1000_no_effect" yaml:"err1000_no_effect"`
 	// Err1000AfterEffect does what was asked, then answers err_no 1000.
-	Err1000AfterEffect float64 `json:"err1000_after_effect"`
+	Err1000AfterEffect float64 `json:"err1000_after_effect" yaml:"err1000_after_effect"`
 	// HTTP500 answers HTTP 500 without doing anything.
-	HTTP500 float64 `json:"http500"`
+	HTTP500 float64 `json:"http500" yaml:"http500"`
 	// HTTP500AfterEffect does what was asked, then answers HTTP 500.
-	HTTP500AfterEffect float64 `json:"http500_after_effect"`
+	HTTP500AfterEffect float64 `json:"http500_after_effect" yaml:"http500_after_effect"`
 	// HangAfterEffect does what was asked, then holds the answer for Hang
 	// (or until the client gives up), past a client's timeout.
-	HangAfterEffect float64 `json:"hang_after_effect"`
+	HangAfterEffect float64 `json:"hang_after_effect" yaml:"hang_after_effect"`
 	// Hang is how long a hang lasts; DefaultHang when zero. JSON: a Go
 	// duration string ("3s").
-	Hang time.Duration `json:"hang"`
+	Hang time.Duration `json:"hang" yaml:"hang"`
 	// CallbackDrop never sends a callback at all.
-	CallbackDrop float64 `json:"callback_drop"`
+	CallbackDrop float64 `json:"callback_drop" yaml:"callback_drop"`
 	// CallbackDuplicate sends a callback twice (each copy retried on its own).
-	CallbackDuplicate float64 `json:"callback_duplicate"`
+	CallbackDuplicate float64 `json:"callback_duplicate" yaml:"callback_duplicate"`
 	// CallbackDelay holds a callback's first attempt back by between half
 	// and all of CallbackDelayMax.
-	CallbackDelay float64 `json:"callback_delay"`
+	CallbackDelay float64 `json:"callback_delay" yaml:"callback_delay"`
 	// CallbackDelayMax bounds a callback delay; DefaultCallbackDelayMax when
 	// zero. JSON: a Go duration string ("2s").
-	CallbackDelayMax time.Duration `json:"callback_delay_max"`
+	CallbackDelayMax time.Duration `json:"callback_delay_max" yaml:"callback_delay_max"`
 	// RefundChannelFail accepts a refund, which then FAILs at the channel
 	// with msg "channel failure".
-	RefundChannelFail float64 `json:"refund_channel_fail"`
+	RefundChannelFail float64 `json:"refund_channel_fail" yaml:"refund_channel_fail"`
 }
 
 // faultsJSON is Faults on the wire: durations as Go duration strings.
@@ -150,33 +156,55 @@ func parseDuration(field, s string) (time.Duration, error) {
 	return d, nil
 }
 
+// Probability is one fault probability of Faults, named by its key.
+type Probability struct {
+	// Key is the JSON and YAML key ("http500_after_effect").
+	Key string
+	// P points into the Faults it came from.
+	P *float64
+}
+
+// Probabilities returns every probability of f with its key, in declaration
+// order, so that validation, flags and configs never list them by hand.
+func (f *Faults) Probabilities() []Probability {
+	return []Probability{
+		{"err1000_no_effect", &f.Err1000NoEffect},
+		{"err1000_after_effect", &f.Err1000AfterEffect},
+		{"http500", &f.HTTP500},
+		{"http500_after_effect", &f.HTTP500AfterEffect},
+		{"hang_after_effect", &f.HangAfterEffect},
+		{"callback_drop", &f.CallbackDrop},
+		{"callback_duplicate", &f.CallbackDuplicate},
+		{"callback_delay", &f.CallbackDelay},
+		{"refund_channel_fail", &f.RefundChannelFail},
+	}
+}
+
+// DurationField is one duration of Faults, named by its key.
+type DurationField struct {
+	// Key is the JSON and YAML key ("hang").
+	Key string
+	// D points into the Faults it came from.
+	D *time.Duration
+}
+
+// Durations returns every duration of f with its key, in declaration order.
+func (f *Faults) Durations() []DurationField {
+	return []DurationField{{"hang", &f.Hang}, {"callback_delay_max", &f.CallbackDelayMax}}
+}
+
 // Validate reports the first probability outside [0, 1] or negative
 // duration, naming the field.
 func (f Faults) Validate() error {
-	probs := []struct {
-		name string
-		p    float64
-	}{
-		{"err1000_no_effect", f.Err1000NoEffect},
-		{"err1000_after_effect", f.Err1000AfterEffect},
-		{"http500", f.HTTP500},
-		{"http500_after_effect", f.HTTP500AfterEffect},
-		{"hang_after_effect", f.HangAfterEffect},
-		{"callback_drop", f.CallbackDrop},
-		{"callback_duplicate", f.CallbackDuplicate},
-		{"callback_delay", f.CallbackDelay},
-		{"refund_channel_fail", f.RefundChannelFail},
-	}
-	for _, p := range probs {
-		if !(p.p >= 0 && p.p <= 1) { // also rejects NaN
-			return fmt.Errorf("faults.%s: %v is not a probability in [0, 1]", p.name, p.p)
+	for _, p := range f.Probabilities() {
+		if !(*p.P >= 0 && *p.P <= 1) { // also rejects NaN
+			return fmt.Errorf("faults.%s: %v is not a probability in [0, 1]", p.Key, *p.P)
 		}
 	}
-	if f.Hang < 0 {
-		return fmt.Errorf("faults.hang: %s is negative", f.Hang)
-	}
-	if f.CallbackDelayMax < 0 {
-		return fmt.Errorf("faults.callback_delay_max: %s is negative", f.CallbackDelayMax)
+	for _, d := range f.Durations() {
+		if *d.D < 0 {
+			return fmt.Errorf("faults.%s: %s is negative", d.Key, *d.D)
+		}
 	}
 	return nil
 }
@@ -200,8 +228,8 @@ type Config struct {
 	// Apps are the mini-programs served; at least one, each with an AppID
 	// and a Salt.
 	Apps []App
-	// SettlePeriod is how long after payment an order may be settled;
-	// DefaultSettlePeriod (T+7) when zero.
+	// SettlePeriod is how long after payment an order may be settled, for
+	// apps without their own; DefaultSettlePeriod (T+7) when zero.
 	SettlePeriod time.Duration
 	// ProcessingDelay is the simulated time a refund or settlement stays
 	// PROCESSING before it succeeds or fails; DefaultProcessingDelay when
@@ -250,6 +278,8 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("douyinsim: apps[%d].salt: required", i)
 		case seen[a.AppID]:
 			return cfg, fmt.Errorf("douyinsim: apps[%d].app_id: %s configured twice", i, a.AppID)
+		case a.SettlePeriod < 0:
+			return cfg, fmt.Errorf("douyinsim: apps[%d].settle_period: negative", i)
 		}
 		seen[a.AppID] = true
 	}
@@ -273,6 +303,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SettlePeriod == 0 {
 		cfg.SettlePeriod = DefaultSettlePeriod
+	}
+	cfg.Apps = slices.Clone(cfg.Apps)
+	for i := range cfg.Apps {
+		if cfg.Apps[i].SettlePeriod == 0 {
+			cfg.Apps[i].SettlePeriod = cfg.SettlePeriod
+		}
 	}
 	if cfg.ProcessingDelay == 0 {
 		cfg.ProcessingDelay = DefaultProcessingDelay

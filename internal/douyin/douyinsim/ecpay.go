@@ -463,8 +463,8 @@ func (s *Server) settle(c *call) (answer, string) {
 	switch {
 	case o.status != douyin.StatusSuccess:
 		st.failMsg = "order status " + o.status + ": only SUCCESS orders can be settled"
-	case c.now.Before(o.paidAt.Add(s.cfg.SettlePeriod)):
-		st.failMsg = "settle period not reached: settleable from " + o.paidAt.Add(s.cfg.SettlePeriod).UTC().Format(time.RFC3339)
+	case c.now.Before(o.paidAt.Add(s.apps[o.app].SettlePeriod)):
+		st.failMsg = "settle period not reached: settleable from " + o.paidAt.Add(s.apps[o.app].SettlePeriod).UTC().Format(time.RFC3339)
 	case st.amount <= 0:
 		st.failMsg = "nothing left to settle"
 	case st.receiversTotal() > st.amount:

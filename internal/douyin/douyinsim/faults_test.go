@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,49 @@ func TestFaults_JSON(t *testing.T) {
 	}
 	if err := (Faults{HTTP500: 1.5}).Validate(); err == nil || !strings.Contains(err.Error(), "http500") {
 		t.Errorf("Validate(1.5) = %v, want an error naming http500", err)
+	}
+}
+
+// TestFaults_Fields: Probabilities and Durations list every field of
+// Faults, each under its JSON and YAML key, so config validation, the
+// sandbox's flags and the control API never miss one; Validate checks
+// each of them.
+func TestFaults_Fields(t *testing.T) {
+	var f Faults
+	keys := map[uintptr]string{}
+	for _, p := range f.Probabilities() {
+		keys[reflect.ValueOf(p.P).Pointer()] = p.Key
+	}
+	for _, d := range f.Durations() {
+		keys[reflect.ValueOf(d.D).Pointer()] = d.Key
+	}
+	v := reflect.ValueOf(&f).Elem()
+	for i := range v.NumField() {
+		field := v.Type().Field(i)
+		key, ok := keys[v.Field(i).Addr().Pointer()]
+		if !ok {
+			t.Errorf("Faults.%s is in neither Probabilities nor Durations", field.Name)
+			continue
+		}
+		if field.Tag.Get("json") != key || field.Tag.Get("yaml") != key {
+			t.Errorf("Faults.%s: key %q, tags json %q yaml %q", field.Name, key, field.Tag.Get("json"), field.Tag.Get("yaml"))
+		}
+	}
+	if len(keys) != v.NumField() {
+		t.Errorf("%d keys for %d fields", len(keys), v.NumField())
+	}
+	for i, p := range f.Probabilities() {
+		bad := Faults{}
+		*bad.Probabilities()[i].P = 1.01
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "faults."+p.Key+":") {
+			t.Errorf("Validate with %s 1.01 = %v", p.Key, err)
+		}
+	}
+	for i, d := range f.Durations() {
+		bad := Faults{}
+		*bad.Durations()[i].D = -time.Second
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "faults."+d.Key+":") {
+			t.Errorf("Validate with %s -1s = %v", d.Key, err)
+		}
 	}
 }

@@ -179,7 +179,7 @@ func (s *Server) Check() []string {
 			note(wish{kindSettle, o.app, attemptBase(st.outSettleNo)}, st.outSettleNo)
 			if o.status != douyin.StatusSuccess {
 				v = append(v, fmt.Sprintf("settlement %s of order %s succeeded while the order is %s", st.outSettleNo, o.outOrderNo, o.status))
-			} else if due := o.paidAt.Add(s.cfg.SettlePeriod); st.acceptedAt.Before(due) {
+			} else if due := o.paidAt.Add(s.apps[o.app].SettlePeriod); st.acceptedAt.Before(due) {
 				v = append(v, fmt.Sprintf("settlement %s of order %s succeeded before the settle period (requested %s, due %s)",
 					st.outSettleNo, o.outOrderNo, st.acceptedAt.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339)))
 			}

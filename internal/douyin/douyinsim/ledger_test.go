@@ -257,7 +257,7 @@ func TestNew_Config(t *testing.T) {
 	if s.cfg.SettlePeriod != DefaultSettlePeriod || s.cfg.ProcessingDelay != DefaultProcessingDelay || s.cfg.CallbackScale != 1 {
 		t.Errorf("defaults not applied: %+v", s.cfg)
 	}
-	if d := s.Now().Sub(time.Now()); d < -time.Minute || d > time.Minute {
+	if d := time.Until(s.Now()); d < -time.Minute || d > time.Minute {
 		t.Errorf("zero Start gives %v, want about the wall clock", s.Now())
 	}
 	if got := fmt.Sprintf("%v %#v", App{AppID: "a", Salt: "s3cr3t", Token: "t0k3n"}, App{AppID: "a", Salt: "s3cr3t"}); strings.Contains(got, "s3cr3t") || strings.Contains(got, "t0k3n") {
