@@ -172,7 +172,7 @@ func (c *Client) call(ctx context.Context, appID string, api API, req any) (json
 	}
 	tok, err := c.tokens.Token(ctx, appID)
 	if err != nil {
-		return nil, fmt.Errorf("douyin trade %s: access token: %w", api, err)
+		return nil, tokenError(api, err)
 	}
 	data, err := c.send(ctx, appID, api, tok, body)
 	var ae *APIError
@@ -181,9 +181,18 @@ func (c *Client) call(ctx context.Context, appID string, api API, req any) (json
 	}
 	tok, terr := c.tokens.Refused(ctx, appID, tok)
 	if terr != nil {
-		return nil, fmt.Errorf("%w; access token: %w", err, terr)
+		return nil, tokenError(api, fmt.Errorf("after err_no %d (log_id %s): %w", ae.ErrNo, ae.LogID, terr))
 	}
 	return c.send(ctx, appID, api, tok, body)
+}
+
+// tokenError is a call that could not get a token: a configuration error
+// as such, anything else a call never sent.
+func tokenError(api API, err error) error {
+	if errors.Is(err, ErrConfig) {
+		return fmt.Errorf("douyin trade %s: access token: %w", api, err)
+	}
+	return &TransportError{API: api, Err: fmt.Errorf("access token: %w", err)}
 }
 
 // send is one exchange under the rate limit, classified and observed.

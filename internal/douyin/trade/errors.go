@@ -152,10 +152,15 @@ func Classify(err error) Class {
 	if errors.As(err, &te) {
 		return te.Class()
 	}
+	var fe *TokenFetchError
 	switch {
 	case errors.Is(err, ErrConfig):
 		return douyin.ClassConfig
-	case errors.Is(err, ErrTokenLimited):
+	case errors.As(err, &fe):
+		// No business call was sent.
+		return douyin.ClassRetryable
+	}
+	if errors.Is(err, ErrTokenLimited) {
 		return douyin.ClassRetryable
 	}
 	return douyin.ClassPermanent
