@@ -249,7 +249,19 @@ func (t *Tokens) refresh(ctx context.Context, a *appToken, old Token) (string, e
 			return "", fmt.Errorf("claim client_token refresh of %s: %w", a.cred.AppID, err)
 		}
 		if claimed {
-			return t.fetchAndStore(ctx, a, old)
+			// Another refresher may have finished between our read and
+			// our claim: then use its token and hand the lease back.
+			cur, err := t.load(ctx, a)
+			if err != nil {
+				return "", err
+			}
+			if cur.Value != old.Value && cur.ExpiresAt.After(t.opts.Now()) {
+				if _, err := t.opts.Store.Replace(ctx, a.cred.AppID, cur.Value, cur); err != nil {
+					return "", fmt.Errorf("release client_token lease of %s: %w", a.cred.AppID, err)
+				}
+				return cur.Value, nil
+			}
+			return t.fetchAndStore(ctx, a, cur)
 		}
 		if now.After(deadline) {
 			return "", fmt.Errorf("refresh client_token of %s: another replica holds the refresh", a.cred.AppID)
