@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -48,6 +48,21 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{version: 5, name: "trade client tokens; callbacks wide enough for trade callbacks", up: migrateTradeTokens},
+}
+
+// migrateTradeTokens adds the shared client_token table and, on PostgreSQL,
+// widens callbacks.type (pre_create_refund has 17 characters) and
+// callbacks.signature (a base64 RSA-2048 signature has 344); SQLite does not
+// enforce varchar sizes.
+func migrateTradeTokens(tx *gorm.DB) error {
+	if err := tx.Migrator().AutoMigrate(&ClientToken{}); err != nil {
+		return err
+	}
+	if tx.Dialector.Name() != "postgres" {
+		return nil
+	}
+	return tx.Exec("ALTER TABLE callbacks ALTER COLUMN type TYPE varchar(32), ALTER COLUMN signature TYPE varchar(400)").Error
 }
 
 // schemaVersion is one applied migration step.

@@ -214,8 +214,8 @@ type Attempt struct {
 type Callback struct {
 	ID         int64  `gorm:"primaryKey"`
 	AppID      string `gorm:"size:64;not null"`
-	Type       string `gorm:"size:16;not null"`
-	Signature  string `gorm:"size:64;not null;uniqueIndex"`
+	Type       string `gorm:"size:32;not null"`
+	Signature  string `gorm:"size:400;not null;uniqueIndex"`
 	SubjectNo  string `gorm:"size:64;not null"` // out_order_no, out_refund_no or out_settle_no
 	OrderID    int64  `gorm:"index"`            // 0 when the subject is unknown to payd
 	Raw        string `gorm:"type:text;not null"`
