@@ -310,3 +310,22 @@ func TestStore_SessionContext(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrate_FailedBecomesParked: a database from before schema version 4
+// stored parked items as "failed"; migrating renames them and nothing else.
+func TestMigrate_FailedBecomesParked(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		r := e.refund(t, "mp1", "k-mp1", 100)
+		ok := e.refund(t, "mp2", "k-mp2", 100)
+		must(t, e.DB().Exec("UPDATE refunds SET phase = 'failed' WHERE id = ?", r.ID).Error)
+		must(t, e.DB().Where("version >= ?", 4).Delete(&schemaVersion{}).Error)
+		must(t, e.Migrate(ctx))
+		if got := e.getRefund(t, r.ID).Phase; got != PhaseParked {
+			t.Fatalf("a failed refund migrated to %q, want parked", got)
+		}
+		if got := e.getRefund(t, ok.ID).Phase; got != PhasePending {
+			t.Fatalf("a pending refund migrated to %q, want it unchanged", got)
+		}
+	})
+}
