@@ -74,7 +74,8 @@ type Options struct {
 // ledger violation or an event delivery problem. The report is complete.
 var ErrCheck = errors.New("demo check failed")
 
-// Run plays the scenario on a copy of cfg's apps. It returns the report
+// Run adapts cfg to the demo (Configure, in place) and plays the scenario
+// for every app of cfg.Douyin.Apps. It returns the report
 // when the run got as far as the final checks (then a failed check is an
 // error wrapping ErrCheck), and an error alone when it did not.
 func Run(ctx context.Context, cfg *config.Config, o Options) (*Report, error) {

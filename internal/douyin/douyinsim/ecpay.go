@@ -452,8 +452,19 @@ func (s *Server) settle(c *call) (answer, string) {
 	case st.receiversTotal()*10 > o.total*3:
 		return s.rejectLocked(kindSettle, key, "settle_params: receivers take more than 30% of the order"), no
 	}
-	// What is left after refunds that succeeded or may still succeed, and
-	// after the CPS share.
+	s.judgeSettlementLocked(st, c.now)
+	st.settleNo = s.nextIDLocked("S")
+	o.settlements = append(o.settlements, st)
+	s.settlements[key] = st
+	s.scheduleLocked(c.now, nil, st)
+	return okAnswer(map[string]any{"settle_no": st.settleNo}), no
+}
+
+// judgeSettlementLocked sets what an accepted settlement of st.order will
+// move (what is left after refunds that succeeded or may still succeed, and
+// after the CPS share) and, when Douyin will FAIL it, why.
+func (s *Server) judgeSettlementLocked(st *settlement, now time.Time) {
+	o := st.order
 	st.amount = o.total - o.cpsShare
 	for _, r := range o.refunds {
 		if r.status != douyin.StatusFail {
@@ -463,7 +474,7 @@ func (s *Server) settle(c *call) (answer, string) {
 	switch {
 	case o.status != douyin.StatusSuccess:
 		st.failMsg = "order status " + o.status + ": only SUCCESS orders can be settled"
-	case c.now.Before(o.paidAt.Add(s.apps[o.app].SettlePeriod)):
+	case now.Before(o.paidAt.Add(s.apps[o.app].SettlePeriod)):
 		st.failMsg = "settle period not reached: settleable from " + o.paidAt.Add(s.apps[o.app].SettlePeriod).UTC().Format(time.RFC3339)
 	case st.amount <= 0:
 		st.failMsg = "nothing left to settle"
@@ -473,11 +484,6 @@ func (s *Server) settle(c *call) (answer, string) {
 	if st.failMsg != "" {
 		st.amount = max(st.amount, 0)
 	}
-	st.settleNo = s.nextIDLocked("S")
-	o.settlements = append(o.settlements, st)
-	s.settlements[key] = st
-	s.scheduleLocked(c.now, nil, st)
-	return okAnswer(map[string]any{"settle_no": st.settleNo}), no
 }
 
 func (s *Server) querySettle(c *call) (answer, string) {

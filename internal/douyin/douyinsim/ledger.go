@@ -154,43 +154,7 @@ func (s *Server) Check() []string {
 	}
 	for _, o := range s.orderList {
 		o.refresh(now)
-		var refunded, fromFrozen, settled int64
-		for _, r := range o.refunds {
-			if r.executions > 1 {
-				v = append(v, fmt.Sprintf("refund %s of order %s executed %d times", r.outRefundNo, o.outOrderNo, r.executions))
-			}
-			if r.status != douyin.StatusSuccess {
-				continue
-			}
-			refunded += r.amount
-			if !r.allSettle {
-				fromFrozen += r.amount
-			}
-			note(wish{kindRefund, o.app, attemptBase(r.outRefundNo)}, r.outRefundNo)
-		}
-		for _, st := range o.settlements {
-			if st.executions > 1 {
-				v = append(v, fmt.Sprintf("settlement %s of order %s executed %d times", st.outSettleNo, o.outOrderNo, st.executions))
-			}
-			if st.status != douyin.StatusSuccess {
-				continue
-			}
-			settled += st.amount
-			note(wish{kindSettle, o.app, attemptBase(st.outSettleNo)}, st.outSettleNo)
-			if o.status != douyin.StatusSuccess {
-				v = append(v, fmt.Sprintf("settlement %s of order %s succeeded while the order is %s", st.outSettleNo, o.outOrderNo, o.status))
-			} else if due := o.paidAt.Add(s.apps[o.app].SettlePeriod); st.acceptedAt.Before(due) {
-				v = append(v, fmt.Sprintf("settlement %s of order %s succeeded before the settle period (requested %s, due %s)",
-					st.outSettleNo, o.outOrderNo, st.acceptedAt.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339)))
-			}
-		}
-		if refunded > o.total {
-			v = append(v, fmt.Sprintf("order %s refunded %d of a total of %d", o.outOrderNo, refunded, o.total))
-		}
-		if settled > 0 && fromFrozen+settled+o.cpsShare > o.total {
-			v = append(v, fmt.Sprintf("order %s paid out %d (refunds %d + settlements %d + cps %d) of a total of %d",
-				o.outOrderNo, fromFrozen+settled+o.cpsShare, fromFrozen, settled, o.cpsShare, o.total))
-		}
+		v = append(v, s.checkOrderLocked(o, func(k kind, no string) { note(wish{k, o.app, attemptBase(no)}, no) })...)
 	}
 	for _, w := range wishes {
 		nos := succeeded[w]
@@ -271,4 +235,52 @@ func (s *Server) Stats() Stats {
 	}
 	out.CallbacksPending = int64(len(s.deliveries) + s.inFlight)
 	return out
+}
+
+// checkOrderLocked returns the violations of one order and notes each of
+// its succeeded refunds and settlements by number.
+func (s *Server) checkOrderLocked(o *order, note func(k kind, no string)) []string {
+	var v []string
+	name := o.outOrderNo
+	if len(s.apps) > 1 {
+		name += " of app " + o.app
+	}
+	var refunded, fromFrozen, settled int64
+	for _, r := range o.refunds {
+		if r.executions > 1 {
+			v = append(v, fmt.Sprintf("refund %s of order %s executed %d times", r.outRefundNo, name, r.executions))
+		}
+		if r.status != douyin.StatusSuccess {
+			continue
+		}
+		refunded += r.amount
+		if !r.allSettle {
+			fromFrozen += r.amount
+		}
+		note(kindRefund, r.outRefundNo)
+	}
+	for _, st := range o.settlements {
+		if st.executions > 1 {
+			v = append(v, fmt.Sprintf("settlement %s of order %s executed %d times", st.outSettleNo, name, st.executions))
+		}
+		if st.status != douyin.StatusSuccess {
+			continue
+		}
+		settled += st.amount
+		note(kindSettle, st.outSettleNo)
+		if o.status != douyin.StatusSuccess {
+			v = append(v, fmt.Sprintf("settlement %s of order %s succeeded while the order is %s", st.outSettleNo, name, o.status))
+		} else if due := o.paidAt.Add(s.apps[o.app].SettlePeriod); st.acceptedAt.Before(due) {
+			v = append(v, fmt.Sprintf("settlement %s of order %s succeeded before the settle period (requested %s, due %s)",
+				st.outSettleNo, name, st.acceptedAt.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339)))
+		}
+	}
+	if refunded > o.total {
+		v = append(v, fmt.Sprintf("order %s refunded %d of a total of %d", name, refunded, o.total))
+	}
+	if settled > 0 && fromFrozen+settled+o.cpsShare > o.total {
+		v = append(v, fmt.Sprintf("order %s paid out %d (refunds %d + settlements %d + cps %d) of a total of %d",
+			name, fromFrozen+settled+o.cpsShare, fromFrozen, settled, o.cpsShare, o.total))
+	}
+	return v
 }
