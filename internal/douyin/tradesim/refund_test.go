@@ -42,7 +42,9 @@ func testRefundCap(t *testing.T, channel, limit int) {
 
 func TestSim_RefundCapWeChat50(t *testing.T) { testRefundCap(t, trade.ChannelWeChat, MaxRefundsWeChat) }
 
-func TestSim_RefundCapAlipay300(t *testing.T) { testRefundCap(t, trade.ChannelAlipay, MaxRefundsAlipay) }
+func TestSim_RefundCapAlipay300(t *testing.T) {
+	testRefundCap(t, trade.ChannelAlipay, MaxRefundsAlipay)
+}
 
 func TestSim_RefundItemRemainders(t *testing.T) {
 	b := setup(t, nil)
