@@ -117,6 +117,18 @@ func newInbox(t *testing.T) *inbox {
 	return in
 }
 
+func (in *inbox) setAnswer(f func(cb *trade.Callback) []byte) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.answer = f
+}
+
+func (in *inbox) setFailFirst(n int) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.failFirst = n
+}
+
 func (in *inbox) callbacks(typ trade.CallbackType) []*trade.Callback {
 	in.mu.Lock()
 	defer in.mu.Unlock()
