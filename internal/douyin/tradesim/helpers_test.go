@@ -254,3 +254,16 @@ func wantErrNo(t *testing.T, err error, want int) {
 }
 
 func oneItem(amount int64) []SeedItem { return []SeedItem{{SKUID: "sku", Amount: amount}} }
+
+// getControl reads a control route.
+func (b *bundle) getControl(t *testing.T, path string, out any) {
+	t.Helper()
+	resp, err := http.Get(b.url + ControlPrefix + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatal(err)
+	}
+}
