@@ -12,16 +12,20 @@ import (
 	"github.com/payd/payd/internal/douyin"
 )
 
-func TestClient_Methods(t *testing.T) {
+// methodCase is one client method: the data served, the call, the body
+// the server must see and what the call returns.
+type methodCase struct {
+	name string
+	api  API
+	data string
+	call func(c *Client) (any, error)
+	body map[string]any
+	want any
+}
+
+func methodCases() []methodCase {
 	order := `{"order_id":"motb1","out_order_no":"po-1","app_id":"tt1","merchant_uid":"7100","pay_status":"SUCCESS","pay_time":1767240000000,"pay_channel":1,"channel_pay_id":"42","trade_time":1767230000000,"total_amount":1990,"discount_amount":90,"item_order_list":[{"item_order_id":"motb2","sku_id":"s1","item_order_amount":1990}],"new_field":{"x":1}}`
-	cases := []struct {
-		name string
-		api  API
-		data string
-		call func(c *Client) (any, error)
-		body map[string]any
-		want any
-	}{
+	return []methodCase{
 		{"order_query", APIOrderQuery, order, func(c *Client) (any, error) {
 			o, err := c.QueryOrder(context.Background(), OrderQueryRequest{AppID: "tt1", OrderID: "motb1"})
 			if err != nil {
@@ -72,6 +76,10 @@ func TestClient_Methods(t *testing.T) {
 			return []any{string(v[0].OutSettleNo), string(v[0].OutOrderNo), int64(v[0].SettleAmount)}, nil
 		}, map[string]any{"order_id": "motb1"}, []any{"ps-1", "po-1", int64(1800)}},
 	}
+}
+
+func TestClient_Methods(t *testing.T) {
+	cases := methodCases()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := ok(tc.data)

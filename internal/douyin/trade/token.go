@@ -284,6 +284,14 @@ func (t *Tokens) refresh(ctx context.Context, a *appToken, old Token) (string, e
 func (t *Tokens) fetchAndStore(ctx context.Context, a *appToken, old Token) (string, error) {
 	log := t.opts.Log.WithField("app", a.cred.AppID)
 	tok, err := t.fetch(ctx, a.cred)
+	if err != nil {
+		// Hand the lease back at once: the other replicas need not wait
+		// it out to learn the same answer.
+		now := t.opts.Now()
+		if _, lerr := t.opts.Store.Claim(ctx, a.cred.AppID, t.opts.Holder, now, now); lerr != nil {
+			log.WithError(lerr).Warn("douyin trade: release the client_token lease")
+		}
+	}
 	var fe *TokenFetchError
 	switch {
 	case errors.Is(err, ErrConfig):

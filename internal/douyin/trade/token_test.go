@@ -239,3 +239,22 @@ func TestTokens_OneFetchForConcurrentCallers(t *testing.T) {
 		t.Fatalf("formatting shows a secret: %s", s)
 	}
 }
+
+func TestTokens_FailedFetchReleasesTheLease(t *testing.T) {
+	ts := newTokenServer(t)
+	ts.code.Store(TokenErrBadSecret)
+	store, clk := newMemStore(), clock.NewFake(tokenT0)
+	first := newTestTokens(t, ts.URL, store, clk, nil)
+	second := newTestTokens(t, ts.URL, store, clk, nil)
+	if _, err := first.Token(context.Background(), "tt1"); !errors.Is(err, ErrConfig) {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := second.Token(ctx, "tt1"); !errors.Is(err, ErrConfig) {
+		t.Fatalf("second replica: %v, want its own 10013 at once, not a wait for the lease", err)
+	}
+	if ts.fetches.Load() != 2 {
+		t.Fatalf("%d fetches", ts.fetches.Load())
+	}
+}
