@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
@@ -200,7 +201,7 @@ func TestRefund_unknownOrderIsParked(t *testing.T) {
 	r := e.run("apply").ok(t)
 	has(t, r.stdout, "o-ghost query_order o-ghost: not_found", "o-ghost park_refund ghost-1: local", "Apply complete: 1 orders, 2 actions, 0 errors")
 	r = e.run("status").ok(t)
-	has(t, r.stdout, "PARKED", "refund  ghost  100 fen  Douyin does not know order o-ghost (err_no 2000)")
+	has(t, r.stdout, "PARKED", "! refund ghost (100 fen) of order o-ghost: Douyin does not know order o-ghost (err_no 2000)\n      then: payd retry refund ghost\n")
 	r = e.run("status", "o-ghost").ok(t)
 	has(t, r.stdout, "status:       NOT_FOUND", "Douyin does not know order o-ghost (err_no 2000)", "refund.parked")
 	// Nothing was sent to create a refund for it.
@@ -419,11 +420,11 @@ func TestPlan(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("plan --json: exit code %d, want 2", r.code)
 	}
-	var rep reconcile.PlanReport
+	var rep api.PlanReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("plan --json is not JSON: %v\n%s", err, r.stdout)
 	}
-	if len(rep.Due) != 1 || rep.Due[0].Kind != reconcile.KindQueryOrder {
+	if len(rep.Due) != 1 || rep.Due[0].Action != string(reconcile.KindQueryOrder) {
 		t.Fatalf("due %+v", rep.Due)
 	}
 	// plan sends nothing.

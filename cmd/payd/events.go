@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/events"
@@ -46,10 +47,7 @@ event first: status (pending, delivered, dead), attempts, the last HTTP status a
 				return err
 			}
 			if asJSON {
-				if ds == nil {
-					ds = []state.Delivery{}
-				}
-				return writeJSON(g.stdout, ds)
+				return writeJSON(g.stdout, api.FromDeliveries(ds))
 			}
 			printDeliveries(g.stdout, ds)
 			return nil
@@ -79,8 +77,8 @@ after the event). The running daemon sends them on its next pass.`,
 			var from time.Time
 			if since != "" {
 				var err error
-				if from, err = time.Parse(time.RFC3339, since); err != nil {
-					return fmt.Errorf("--since %s: want an RFC 3339 time such as 2026-03-01T10:00:00Z", since)
+				if from, err = api.ParseTime(since); err != nil {
+					return fmt.Errorf("--since %s: %v", since, err)
 				}
 			}
 			cfg, err := g.loadConfig()
