@@ -30,7 +30,7 @@ orders are leased). It shows a progress bar on a terminal and one line per actio
 			}
 			clk := clock.Real{}
 			log := newLogger(cfg.Log, g.stderr)
-			st, err := openStore(cmd.Context(), cfg, clk, log)
+			st, err := g.openExisting(cmd.Context(), cfg, clk)
 			if err != nil {
 				return err
 			}

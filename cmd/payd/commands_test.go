@@ -110,7 +110,8 @@ func TestConfigErrors(t *testing.T) {
 			if tc.yaml != nil {
 				body = tc.yaml(body)
 			}
-			e := newEnv(t, body)
+			e := newEnvNoDB(t)
+			e.write("config.yaml", body)
 			if tc.unset != "" {
 				delete(e.vars, tc.unset)
 			}
@@ -268,8 +269,8 @@ func TestDeclare(t *testing.T) {
 		name, file, body, summary string
 		orders, refunds, sets     int64
 	}{
-		{"yaml", "wishes.yaml", declareYAML, "2 orders, 1 refunds, 1 settlements", 2, 1, 1},
-		{"csv", "wishes.csv", declareCSV, "1 orders, 1 refunds, 1 settlements", 1, 1, 1},
+		{"yaml", "wishes.yaml", declareYAML, "2 orders, 1 refund, 1 settlement", 2, 1, 1},
+		{"csv", "wishes.csv", declareCSV, "1 order, 1 refund, 1 settlement", 1, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

@@ -88,7 +88,7 @@ after the event). The running daemon sends them on its next pass.`,
 			if len(cfg.Events.Endpoints) == 0 {
 				return errors.New("replay: events.endpoints is empty: nothing to send to")
 			}
-			st, err := openStore(cmd.Context(), cfg, clock.Real{}, newLogger(cfg.Log, g.stderr))
+			st, err := g.openExisting(cmd.Context(), cfg, clock.Real{})
 			if err != nil {
 				return err
 			}

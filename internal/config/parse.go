@@ -95,9 +95,9 @@ func ParseWithEnv(r io.Reader, getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	data, err := io.ReadAll(r)
+	data, err := readLimited(r)
 	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
+		return nil, err
 	}
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestDeclare_limits: /dev/zero is refused with a clear error (not an
+// out-of-memory crash), as is --config /dev/zero; a YAML file with a second
+// document is refused; a CSV saved by Excel (UTF-8 BOM) is accepted.
+func TestDeclare_limits(t *testing.T) {
+	e := newEnv(t)
+	e.run("declare", "-f", "/dev/zero").fails(t, "zero: larger than 64 MiB, the most a declare file may hold: split it into several files")
+	e.runCtx(t.Context(), "--config", "/dev/zero", "status").fails(t, "config /dev/zero: larger than 1 MiB, the most a config file may hold")
+	two := e.write("two.yaml", "orders: [{out_order_no: o1, total_amount: 5}]\n---\norders: [{out_order_no: o2, total_amount: 5}]\n")
+	e.run("declare", "-f", two).fails(t, "two.yaml:2: a second YAML document (after ---): a declare file holds one; merge them or declare each file on its own")
+	if n := e.count("orders"); n != 0 {
+		t.Fatalf("%d orders after refused files", n)
+	}
+	bom := e.write("excel.csv", "\ufeffkind,order,total_amount\r\norder,x-1,100\r\n")
+	has(t, e.run("declare", "-f", bom).ok(t).stdout, "1 order, 0 refunds, 0 settlements: 1 new or changed")
+}
+
+// TestMissingDatabase: a mistyped path makes no empty database. Every
+// command but migrate and serve refuses a missing one, naming the path and
+// payd migrate, and logs nothing.
+func TestMissingDatabase(t *testing.T) {
+	e := newEnvNoDB(t)
+	wishes := e.write("w.yaml", "orders: [{out_order_no: o1, total_amount: 5}]\n")
+	want := "open database: no payd database at " + e.db + ": the file does not exist; check database.dsn (or PAYD_DSN), or create it with payd migrate"
+	for _, args := range [][]string{
+		{"plan"}, {"status"}, {"status", "o-1"}, {"apply"}, {"events"},
+		{"refund", "o-1", "--amount", "1", "--reason", "x"}, {"settle", "o-1"}, {"declare", "-f", wishes},
+		{"retry", "refund", "k1"},
+	} {
+		r := e.run(args...)
+		if r.code != 1 || r.err == nil || r.err.Error() != want {
+			t.Fatalf("%v: exit %d, error %v\nwant %s", args, r.code, r.err, want)
+		}
+		if r.stdout != "" || r.stderr != "" {
+			t.Fatalf("%v printed:\n%s\n%s", args, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(e.db); !os.IsNotExist(err) {
+			t.Fatalf("%v created the database", args)
+		}
+	}
+	r := e.run("migrate").ok(t)
+	has(t, r.stdout, "database "+e.db+" (sqlite) is at schema version")
+	r = e.run("plan").ok(t)
+	if strings.Contains(r.stderr, "migration") {
+		t.Fatalf("plan logged a migration on a migrated database: %s", r.stderr)
+	}
+}
