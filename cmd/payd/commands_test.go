@@ -199,8 +199,20 @@ func TestRefund(t *testing.T) {
 func TestRefund_unknownOrderIsParked(t *testing.T) {
 	e := newEnv(t).withSim()
 	e.run("refund", "o-ghost", "--amount", "100", "--reason", "x", "--key", "ghost").ok(t)
-	r := e.run("apply").ok(t)
-	has(t, r.stdout, "o-ghost query_order o-ghost: not_found", "o-ghost park_refund ghost-1: local", "Apply complete: 1 orders, 2 actions, 0 errors")
+	// An apply that parks an item names it and exits 2: something needs you.
+	r := e.run("apply")
+	if r.code != 2 {
+		t.Fatalf("apply that parked: exit %d (%v), want 2\n%s", r.code, r.err, r.stdout)
+	}
+	has(t, r.stdout, "o-ghost query_order o-ghost: not_found", "o-ghost park_refund ghost-1: local",
+		"Apply complete: 1 order, 2 actions, 0 errors, 1 parked in ",
+		"Parked by this pass, waiting for you (1):\n  ! refund ghost (100 fen) of order o-ghost: Douyin does not know order o-ghost (err_no 2000)\n      then: payd retry refund ghost\n")
+	// plan shows it under its own heading and exits 2, never "No changes".
+	r = e.run("plan")
+	if r.code != 2 || strings.Contains(r.stdout, "No changes") {
+		t.Fatalf("plan with a parked item: exit %d\n%s", r.code, r.stdout)
+	}
+	has(t, r.stdout, "Parked, waiting for you (1):", "then: payd retry refund ghost", "Plan: 0 to do now, 0 scheduled, 1 parked.")
 	r = e.run("status").ok(t)
 	has(t, r.stdout, "PARKED", "! refund ghost (100 fen) of order o-ghost: Douyin does not know order o-ghost (err_no 2000)\n      then: payd retry refund ghost\n")
 	r = e.run("status", "o-ghost").ok(t)
@@ -448,7 +460,7 @@ func TestApply(t *testing.T) {
 	e.run("refund", "o-1", "--amount", "100", "--reason", "x", "--key", "k1").ok(t)
 	e.run("refund", "o-2", "--amount", "500", "--reason", "all", "--key", "k2").ok(t)
 	r := e.run("apply").ok(t)
-	has(t, r.stdout, "o-1 create_refund k1-1: ok", "o-2 create_refund k2-1: ok", "Apply complete: 2 orders, 4 actions, 0 errors")
+	has(t, r.stdout, "o-1 create_refund k1-1: ok", "o-2 create_refund k2-1: ok", "Apply complete: 2 orders, 4 actions, 0 errors, 0 parked in ")
 	if n := e.count("replicas"); n != 0 {
 		t.Fatalf("%d replicas recorded after apply, want 0 (it shares the budget only while it runs)", n)
 	}
@@ -467,7 +479,7 @@ func TestApply(t *testing.T) {
 	}
 	// Nothing due: a second apply does nothing.
 	r = e.run("apply").ok(t)
-	has(t, r.stdout, "Apply complete: 0 orders, 0 actions, 0 errors")
+	has(t, r.stdout, "Apply complete: 0 orders, 0 actions, 0 errors, 0 parked in ")
 	if p := e.sim.Check(); len(p) != 0 {
 		t.Fatalf("ledger check: %v", p)
 	}

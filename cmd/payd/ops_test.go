@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDeclare_limits: /dev/zero is refused with a clear error (not an
@@ -50,5 +53,32 @@ func TestMissingDatabase(t *testing.T) {
 	r = e.run("plan").ok(t)
 	if strings.Contains(r.stderr, "migration") {
 		t.Fatalf("plan logged a migration on a migrated database: %s", r.stderr)
+	}
+}
+
+// TestApply_interrupted: an apply cut short says so, counts what is still
+// due and exits 130, whatever else happened in the pass.
+func TestApply_interrupted(t *testing.T) {
+	slow := strings.Replace(baseConfig, "  timeout: 5s\n", "  timeout: 5s\n  burst: 1\n  limits: {query_order: 4}\n", 1)
+	e := newEnv(t, slow).withSim()
+	for i := range 12 {
+		no := fmt.Sprintf("o-%d", i)
+		e.seedPaid(no, 1000)
+		e.run("refund", no, "--amount", "100", "--reason", "x", "--key", "k"+no).ok(t)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for e.sim.Stats().Calls() < 2 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	r := e.runCtx(ctx, "--config", e.config, "apply")
+	if r.code != 130 {
+		t.Fatalf("interrupted apply: exit %d (%v), want 130\n%s", r.code, r.err, r.stdout)
+	}
+	has(t, r.stdout, "Apply interrupted after ", "still due. Run payd apply again")
+	if strings.Contains(r.stdout, "Apply complete") {
+		t.Fatalf("an interrupted apply claims to be complete:\n%s", r.stdout)
 	}
 }
