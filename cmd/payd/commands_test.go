@@ -67,7 +67,7 @@ func TestConfigPath(t *testing.T) {
 	})
 	t.Run("missing file names it", func(t *testing.T) {
 		t.Chdir(t.TempDir())
-		e.runCtx(context.Background(), "migrate").fails(t, "config: open config.yaml: no such file or directory")
+		e.runCtx(context.Background(), "migrate").fails(t, "config: open config.yaml: no such file or directory (name the config file with --config FILE or PAYD_CONFIG, or run payd in the directory of config.yaml)")
 	})
 }
 
@@ -138,12 +138,12 @@ func TestConfigErrors(t *testing.T) {
 	t.Run("exact message for a missing secret", func(t *testing.T) {
 		e := newEnv(t)
 		delete(e.vars, "PAYD_SALT")
-		e.run("migrate").fails(t, "config "+e.config+": douyin.apps[0].salt: required")
+		e.run("migrate").fails(t, "config "+e.config+": douyin.apps[0].salt: required (the config reads it from PAYD_SALT: set it in the environment)")
 	})
 	t.Run("serve without admin token", func(t *testing.T) {
 		e := newEnv(t)
 		e.vars["PAYD_ADMIN_TOKEN"] = ""
-		e.run("serve").fails(t, "config: server.admin_token: required")
+		e.run("serve").fails(t, "config: server.admin_token: required (the config reads it from PAYD_ADMIN_TOKEN: set it in the environment)")
 	})
 }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +27,9 @@ import (
 func (g *globals) loadConfig() (*config.Config, error) {
 	path := config.ResolvePath(g.configPath, g.getenv)
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config: %w (name the config file with --config FILE or %s, or run payd in the directory of config.yaml)", err, config.PathEnv)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -124,6 +124,7 @@ func ParseWithEnv(r io.Reader, getenv func(string) string) (*Config, error) {
 	}
 
 	var problems []error
+	c.env = envRefs(root, "")
 	expandNode(root, "", getenv, &problems)
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
