@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/payd/payd/internal/state"
 )
 
 // TestDeclare_limits: /dev/zero is refused with a clear error (not an
@@ -80,5 +83,14 @@ func TestApply_interrupted(t *testing.T) {
 	has(t, r.stdout, "Apply interrupted after ", "still due. Run payd apply again")
 	if strings.Contains(r.stdout, "Apply complete") {
 		t.Fatalf("an interrupted apply claims to be complete:\n%s", r.stdout)
+	}
+}
+
+// TestVersion: payd version and payd --version print the version, the
+// commit, the Go version and the schema version, and need no config.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := newEnvNoDB(t).runCtx(t.Context(), args...).ok(t)
+		has(t, r.stdout, "payd ", "\ncommit ", "\n"+runtime.Version()+"\n", fmt.Sprintf("schema version %d\n", state.SchemaVersion))
 	}
 }

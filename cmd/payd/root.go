@@ -35,6 +35,8 @@ jobs reconcile it under Douyin's rate limits.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = "set"
+	root.SetVersionTemplate(versionText())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default $PAYD_CONFIG, else ./config.yaml)")
@@ -52,6 +54,7 @@ jobs reconcile it under Douyin's rate limits.`,
 		newEventsCmd(g),
 		newBenchCmd(g),
 		newRetryCmd(g),
+		newVersionCmd(g),
 	)
 	return root
 }
