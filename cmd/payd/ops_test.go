@@ -94,3 +94,40 @@ func TestVersion(t *testing.T) {
 		has(t, r.stdout, "payd ", "\ncommit ", "\n"+runtime.Version()+"\n", fmt.Sprintf("schema version %d\n", state.SchemaVersion))
 	}
 }
+
+// TestCancel: a parked refund that can never succeed is withdrawn with an
+// event and a history line; plan then has nothing to say about it. A
+// refund in flight is refused with the reason.
+func TestCancel(t *testing.T) {
+	e := newEnv(t).withSim()
+	e.run("refund", "o-ghost", "--amount", "100", "--reason", "x", "--key", "ghost").ok(t)
+	e.run("apply") // Douyin does not know o-ghost: parked
+	r := e.run("cancel", "refund", "ghost", "--reason", "order never existed").ok(t)
+	if r.stdout != "refund ghost: cancelled (100 fen, attempt 1)\n" {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	r = e.run("plan")
+	if r.code != 0 {
+		t.Fatalf("plan after the cancel: exit %d\n%s", r.code, r.stdout)
+	}
+	has(t, r.stdout, "No changes.")
+	r = e.run("status", "o-ghost").ok(t)
+	has(t, r.stdout, "ghost   100     cancelled", "cancelled: order never existed", "refund.cancelled")
+	has(t, e.run("status").ok(t).stdout, "cancelled  1", "No parked items.")
+
+	// In flight: refused, nothing changed.
+	e.seedPaid("o-1", 1000)
+	e.run("refund", "o-1", "--amount", "100", "--reason", "x", "--key", "k1").ok(t)
+	e.run("apply").ok(t)
+	before := e.tables()
+	e.run("cancel", "refund", "k1").fails(t, "cancel refund k1: refund k1 of order o-1 cannot be cancelled: attempt 1 is processing at Douyin and money may move; wait until payd status shows it succeeded or parked")
+	if e.tables() != before {
+		t.Fatal("a refused cancel changed the database")
+	}
+	e.run("cancel", "refund", "nope").fails(t, "cancel refund nope: no refund has that key (payd status ORDER lists an order's refunds)")
+	e.run("cancel", "order", "o-1").fails(t, `cancel order: want "refund KEY" or "settlement ORDER"`)
+
+	// A settlement: withdrawn, and settle_batch leaves the order alone.
+	e.run("settle", "o-1", "--at", "2030-01-02").ok(t)
+	has(t, e.run("cancel", "settlement", "o-1").ok(t).stdout, "settlement of order o-1: cancelled (number st")
+}

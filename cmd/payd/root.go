@@ -55,6 +55,7 @@ jobs reconcile it under Douyin's rate limits.`,
 		newBenchCmd(g),
 		newRetryCmd(g),
 		newVersionCmd(g),
+		newCancelCmd(g),
 	)
 	return root
 }

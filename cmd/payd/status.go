@@ -82,13 +82,13 @@ func printSummary(w io.Writer, s *state.Summary, parked []state.ParkedItem) {
 		fmt.Fprintf(tw, "\t%s\t%d\n", k, s.Orders[k])
 	}
 	fmt.Fprintln(tw, "REFUNDS\tPHASE\tCOUNT\tFEN")
-	for _, p := range state.Phases {
+	for _, p := range state.ListedPhases() {
 		if n := s.Refunds[p]; n > 0 {
 			fmt.Fprintf(tw, "\t%s\t%d\t%d\n", p, n, s.RefundAmount[p])
 		}
 	}
 	fmt.Fprintln(tw, "SETTLEMENTS\tPHASE\tCOUNT")
-	for _, p := range state.Phases {
+	for _, p := range state.ListedPhases() {
 		if n := s.Settlements[p]; n > 0 {
 			fmt.Fprintf(tw, "\t%s\t%d\n", p, n)
 		}

@@ -219,6 +219,8 @@ var EventTypes = []string{
 	string(state.EventSettlementSucceeded),
 	string(state.EventSettlementAttemptFailed),
 	string(state.EventSettlementParked),
+	string(state.EventRefundCancelled),
+	string(state.EventSettlementCancelled),
 }
 
 // Log configures logging.

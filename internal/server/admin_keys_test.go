@@ -101,3 +101,47 @@ func TestAdminHandler_bearerSchemeCaseInsensitive(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminHandler_cancel: the cancel routes withdraw a pending or parked
+// wish and refuse, with the reason, one whose money may move.
+func TestAdminHandler_cancel(t *testing.T) {
+	b := newAdminBundle(t)
+	if _, _, err := b.store.UpsertOrder(t.Context(), state.OrderInput{AppID: appID, OutOrderNo: "o-1", TotalAmount: 1000, Status: state.OrderSuccess}, b.sim.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/v1/orders/o-1/refunds", `{"key":"k1","amount":100,"reason":"size"}`},
+		{"POST", "/v1/orders/o-1/refunds", `{"key":"k2","amount":100,"reason":"size"}`},
+		{"PUT", "/v1/orders/o-1/settlement", `{}`},
+	} {
+		if status, body := b.do(t, c.method, c.path, adminToken, c.body); status != 201 {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, status, body)
+		}
+	}
+	if err := b.store.DB().Model(&state.Refund{}).Where("idem_key = ?", "k2").Update("phase", state.PhaseSubmitting).Error; err != nil {
+		t.Fatal(err)
+	}
+	status, body := b.do(t, "POST", "/v1/refunds/k1/cancel", adminToken, `{"reason":"kept it"}`)
+	if status != 200 || !strings.Contains(body, `"phase": "cancelled"`) || !strings.Contains(body, `"park_reason": "cancelled: kept it"`) {
+		t.Fatalf("cancel k1: %d %s", status, body)
+	}
+	before := fingerprint(t, b.store)
+	status, body = b.do(t, "POST", "/v1/refunds/k2/cancel", adminToken, "")
+	if status != 400 || !strings.Contains(apiError(t, body), "money may move") {
+		t.Fatalf("cancel k2 in flight: %d %s", status, body)
+	}
+	if status, body = b.do(t, "POST", "/v1/refunds/nope/cancel", adminToken, ""); status != 404 {
+		t.Fatalf("cancel unknown: %d %s", status, body)
+	}
+	if status, body = b.do(t, "POST", "/v1/refunds/k1/cancel", adminToken, `{"reasn":"x"}`); status != 400 {
+		t.Fatalf("cancel with a misspelt field: %d %s", status, body)
+	}
+	if fingerprint(t, b.store) != before {
+		t.Fatal("a refused cancel changed the database")
+	}
+	status, body = b.do(t, "POST", "/v1/orders/o-1/settlement/cancel", adminToken, "")
+	if status != 200 || !strings.Contains(body, `"phase": "cancelled"`) {
+		t.Fatalf("cancel settlement: %d %s", status, body)
+	}
+	checkKeys(t, "cancel settlement", status, body)
+}

@@ -151,10 +151,11 @@ func checkOrderOpen(o *Order, what string) error {
 	return nil
 }
 
-// refundable returns the order's total less its non-failed refunds.
+// refundable returns the order's total less its refunds that are neither
+// failed nor cancelled.
 func refundable(tx *gorm.DB, o *Order) (int64, error) {
 	var taken int64
-	err := tx.Model(&Refund{}).Where("order_id = ? AND phase <> ?", o.ID, PhaseFailed).
+	err := tx.Model(&Refund{}).Where("order_id = ? AND phase NOT IN ?", o.ID, []Phase{PhaseFailed, PhaseCancelled}).
 		Select("COALESCE(SUM(amount), 0)").Scan(&taken).Error
 	if err != nil {
 		return 0, fmt.Errorf("sum refunds: %w", err)
