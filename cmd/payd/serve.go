@@ -72,35 +72,61 @@ type daemon struct {
 	wg        sync.WaitGroup
 	callbacks string // callback listener address
 	admin     string // admin listener address
+	release   func() // gives up the SQLite serve lock
 }
 
 // startDaemon opens the database, wires the components and starts the
 // listeners, the reconcile loop and the cron schedules.
-func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*daemon, error) {
+func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (_ *daemon, err error) {
 	if o.clock == nil {
 		o.clock = clock.Real{}
 	}
 	log := o.log
 	m := metrics.New()
-	st, err := openStore(ctx, cfg, o.clock, log)
-	if err != nil {
+	release := func() {}
+	if cfg.Database.Driver != state.DriverPostgres {
+		if release, err = lockServe(cfg.Database.DSN); err != nil {
+			return nil, err
+		}
+	}
+	var st *state.Store
+	joined := false
+	started := false
+	defer func() {
+		// A failed start leaves nothing behind: no replica record, no lock.
+		if started {
+			return
+		}
+		if joined {
+			_ = st.Leave(context.WithoutCancel(ctx), processOwner())
+		}
+		if st != nil {
+			st.Close()
+		}
+		release()
+	}()
+	if st, err = openStore(ctx, cfg, o.clock, log); err != nil {
 		return nil, err
 	}
 	client, err := newClient(cfg, o.baseURL, m)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("douyin client: %w", err)
 	}
 	members, err := joinReplicas(ctx, st, client, o.clock, log, m)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("join the replicas: %w", err)
 	}
+	joined = true
 	rec := newReconciler(cfg, st, client, o.clock, log, m, o.observe)
 	m.RegisterItems(func(ctx context.Context) (metrics.Counts, error) { return itemCounts(ctx, st) }, 5*time.Second)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &daemon{cfg: cfg, log: log, store: st, rec: rec, metrics: m, cancel: cancel}
+	defer func() {
+		if !started {
+			cancel()
+		}
+	}()
+	d := &daemon{cfg: cfg, log: log, store: st, rec: rec, metrics: m, cancel: cancel, release: release}
 	d.events = newDispatcher(cfg, st, o.clock, log, m)
 
 	batch := &jobs.SettleBatch{Store: st, Clock: o.clock, Policy: policy(cfg), Limit: cfg.SettleBatch.Limit, Wake: rec.Wake, Log: log}
@@ -111,8 +137,6 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		jobs.Schedule{Name: "sweep", Spec: cfg.Sweep.Schedule, Run: func(ctx context.Context) error { _, err := sweep.RunOnce(ctx); return err }},
 	)
 	if err != nil {
-		cancel()
-		st.Close()
 		return nil, err
 	}
 	d.sched = sched
@@ -136,17 +160,14 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	})
 	cbLn, err := listen(o.callbackLn, cfg.Server.CallbackListen)
 	if err != nil {
-		cancel()
-		st.Close()
 		return nil, fmt.Errorf("callback listener: %w", err)
 	}
 	adLn, err := listen(o.adminLn, cfg.Server.AdminListen)
 	if err != nil {
 		cbLn.Close()
-		cancel()
-		st.Close()
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
+	started = true
 	d.callbacks, d.admin = cbLn.Addr().String(), adLn.Addr().String()
 	for _, p := range []struct {
 		ln net.Listener
@@ -228,6 +249,7 @@ func (d *daemon) Stop() error {
 	if err := d.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close database: %w", err))
 	}
+	d.release()
 	return errors.Join(errs...)
 }
 

@@ -24,7 +24,7 @@ import (
 type Config struct {
 	// env maps a field's YAML path to the ${NAME} variables its value
 	// names, for error messages; nil when none.
-	env map[string][]string
+	env         map[string][]string
 	Database    Database    `yaml:"database"`
 	Douyin      Douyin      `yaml:"douyin"`
 	Reconcile   Reconcile   `yaml:"reconcile"`
