@@ -230,9 +230,11 @@ func TestSettle(t *testing.T) {
 	e := newEnv(t).withSim()
 	e.seedPaid("o-1", 1000)
 	r := e.run("settle", "o-1", "--at", "2030-01-02", "--receiver", "m-1:100").ok(t)
-	has(t, r.stdout, "settlement of order o-1 declared (phase pending, number st")
+	has(t, r.stdout, "settlement of order o-1 created (phase pending, number st")
 	r = e.run("settle", "o-1", "--at", "2030-01-02", "--receiver", "m-1:100").ok(t)
-	has(t, r.stdout, "settlement of order o-1 updated or unchanged")
+	has(t, r.stdout, "settlement of order o-1 unchanged (phase pending")
+	r = e.run("settle", "o-1", "--at", "2030-01-02", "--receiver", "m-1:200").ok(t)
+	has(t, r.stdout, "settlement of order o-1 changed (phase pending")
 	if n := e.count("settlements"); n != 1 {
 		t.Fatalf("%d settlements, want 1", n)
 	}

@@ -131,3 +131,44 @@ func TestCancel(t *testing.T) {
 	e.run("settle", "o-1", "--at", "2030-01-02").ok(t)
 	has(t, e.run("cancel", "settlement", "o-1").ok(t).stdout, "settlement of order o-1: cancelled (number st")
 }
+
+// TestRefund_derivedKeyNotInErrors: a refund declared without --key is
+// named in errors by its order and amount, not by the derived key the user
+// never saw.
+func TestRefund_derivedKeyNotInErrors(t *testing.T) {
+	e := newEnv(t)
+	e.run("declare", "-f", e.write("o.yaml", "orders: [{out_order_no: o-1, total_amount: 100}]\n")).ok(t)
+	e.run("refund", "o-1", "--amount", "500", "--reason", "too much").
+		fails(t, "refund o-1: declare refund of 500 fen of order o-1: refund 500 exceeds what remains of order o-1: 100 of 100 fen")
+}
+
+// TestConfigCmd: payd config prints the effective configuration with
+// secrets masked; --log-level overrides log.level.
+func TestConfigCmd(t *testing.T) {
+	e := newEnv(t)
+	r := e.run("config").ok(t)
+	has(t, r.stdout, "app_id: "+testApp, "salt: '***'", "admin_token: '***'", "level: warn")
+	for _, s := range []string{testSalt, testToken, testAdminToken} {
+		if strings.Contains(r.stdout, s) {
+			t.Fatalf("payd config printed a secret:\n%s", r.stdout)
+		}
+	}
+	has(t, e.run("--log-level", "debug", "--log-format", "text", "config").ok(t).stdout, "level: debug", "format: text")
+	e.run("--log-level", "loud", "config").fails(t, "config "+e.config+`: log.level: "loud": want debug, info, warn or error`)
+}
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		438*time.Hour + 12*time.Minute + 4*time.Second: "18d6h",
+		6*24*time.Hour + 23*time.Hour + 59*time.Minute: "6d23h",
+		7 * 24 * time.Hour:          "7d",
+		3*time.Hour + 5*time.Minute: "3h5m",
+		10 * time.Second:            "10s",
+		90 * time.Second:            "1m30s",
+		-time.Second:                "0s",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%s) = %s, want %s", d, got, want)
+		}
+	}
+}

@@ -18,6 +18,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // globals are the flags every subcommand shares.
 type globals struct {
 	configPath string
+	logLevel   string // --log-level: overrides log.level
+	logFormat  string // --log-format: overrides log.format
 	stdout     io.Writer
 	stderr     io.Writer
 	getenv     func(string) string
@@ -40,6 +42,8 @@ jobs reconcile it under Douyin's rate limits.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default $PAYD_CONFIG, else ./config.yaml)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "json or text (overrides log.format)")
 	root.AddCommand(
 		newServeCmd(g),
 		newRefundCmd(g),
@@ -56,6 +60,7 @@ jobs reconcile it under Douyin's rate limits.`,
 		newRetryCmd(g),
 		newVersionCmd(g),
 		newCancelCmd(g),
+		newConfigCmd(g),
 	)
 	return root
 }

@@ -55,15 +55,11 @@ declaring it again.`,
 				return err
 			}
 			defer st.Close()
-			s, created, err := st.DeclareSettlement(cmd.Context(), w, clk.Now())
+			s, ch, err := st.DeclareSettlementChange(cmd.Context(), w, clk.Now())
 			if err != nil {
 				return fmt.Errorf("settle %s: %w", args[0], err)
 			}
-			verb := "declared"
-			if !created {
-				verb = "updated or unchanged"
-			}
-			fmt.Fprintf(g.stdout, "settlement of order %s %s (phase %s, number %s)\n", args[0], verb, s.Phase, s.OutSettleNo)
+			fmt.Fprintf(g.stdout, "settlement of order %s %s (phase %s, number %s)\n", args[0], ch, s.Phase, s.OutSettleNo)
 			return nil
 		},
 	}

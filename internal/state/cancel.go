@@ -138,3 +138,17 @@ func ListedPhases() []Phase {
 	}
 	return append(ps, PhaseCancelled)
 }
+
+// phaseWords says where an item stands, for errors: "has succeeded", "is
+// parked", "is processing".
+func phaseWords(p Phase) string {
+	switch p {
+	case PhaseSucceeded:
+		return "has succeeded"
+	case PhaseFailed:
+		return "is parked"
+	case PhaseCancelled:
+		return "was cancelled"
+	}
+	return "is " + string(p)
+}
