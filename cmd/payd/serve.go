@@ -14,6 +14,7 @@ import (
 
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/config"
+	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/events"
 	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/metrics"
@@ -141,6 +142,26 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (_ *d
 	}
 	d.sched = sched
 
+	cbHandler, adminHandler := d.handlers(runCtx, o, client)
+	cbLn, err := listen(o.callbackLn, cfg.Server.CallbackListen)
+	if err != nil {
+		return nil, fmt.Errorf("callback listener: %w", err)
+	}
+	adLn, err := listen(o.adminLn, cfg.Server.AdminListen)
+	if err != nil {
+		cbLn.Close()
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	started = true
+	d.serve(ctx, runCtx, cbLn, adLn, cbHandler, adminHandler, members)
+	log.WithFields(logrus.Fields{"callbacks": d.callbacks, "admin": d.admin, "db": cfg.Database.Driver}).Info("payd serving")
+	return d, nil
+}
+
+// handlers builds the callback and admin handlers; the callback inbox runs
+// until runCtx ends.
+func (d *daemon) handlers(runCtx context.Context, o daemonOptions, client *douyin.Client) (http.Handler, http.Handler) {
+	cfg, st, rec, m, log := d.cfg, d.store, d.rec, d.metrics, d.log
 	tokens := map[string]string{}
 	for _, a := range cfg.Douyin.Apps {
 		tokens[a.AppID] = a.Token
@@ -158,16 +179,13 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (_ *d
 		Log: log.WithField("component", "admin"), Token: cfg.Server.AdminToken, DefaultApp: defaultApp(cfg), Ready: ready,
 		Extra: events.AdminRoutes(st, eventEndpoints(cfg), o.clock, d.events.Wake),
 	})
-	cbLn, err := listen(o.callbackLn, cfg.Server.CallbackListen)
-	if err != nil {
-		return nil, fmt.Errorf("callback listener: %w", err)
-	}
-	adLn, err := listen(o.adminLn, cfg.Server.AdminListen)
-	if err != nil {
-		cbLn.Close()
-		return nil, fmt.Errorf("admin listener: %w", err)
-	}
-	started = true
+	return cbHandler, adminHandler
+}
+
+// serve starts the HTTP servers on their listeners, the reconcile loop,
+// the replica heartbeat, the cron schedules and the event dispatcher.
+func (d *daemon) serve(ctx, runCtx context.Context, cbLn, adLn net.Listener, cbHandler, adminHandler http.Handler, members *jobs.Membership) {
+	log, rec := d.log, d.rec
 	d.callbacks, d.admin = cbLn.Addr().String(), adLn.Addr().String()
 	for _, p := range []struct {
 		ln net.Listener
@@ -192,7 +210,7 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (_ *d
 		defer d.wg.Done()
 		members.Run(runCtx) // leaves when the daemon stops
 	}()
-	sched.Start()
+	d.sched.Start()
 	rec.Wake()
 	evCtx, evCancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.evCancel = evCancel
@@ -201,8 +219,6 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (_ *d
 		defer d.evWG.Done()
 		d.events.Run(evCtx)
 	}()
-	log.WithFields(logrus.Fields{"callbacks": d.callbacks, "admin": d.admin, "db": cfg.Database.Driver}).Info("payd serving")
-	return d, nil
 }
 
 func listen(ln net.Listener, addr string) (net.Listener, error) {

@@ -113,7 +113,7 @@ func ts(t *time.Time) string {
 func printHistory(w io.Writer, h *state.History) {
 	o := h.Order
 	fmt.Fprintf(w, "Order %s (app %s)\n", o.OutOrderNo, o.AppID)
-	fmt.Fprintf(w, "  status:       %s\n  order_id:     %s\n  total:        %d fen\n  paid_at:      %s\n  cps share:    %d fen (known: %v)\n  settle after: %s\n  next action:  %s\n",
+	fmt.Fprintf(w, "  status:       %s\n  douyin id:    %s\n  total:        %d fen\n  paid_at:      %s\n  cps share:    %d fen (known: %v)\n  settle after: %s\n  next action:  %s\n",
 		o.Status, o.OrderID, o.TotalAmount, ts(o.PaidAt), o.CPSShare, o.CPSKnown, ts(o.SettleAfter), ts(o.NextActionAt))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(h.Refunds) > 0 {

@@ -122,9 +122,8 @@ func ParseWithEnv(r io.Reader, getenv func(string) string) (*Config, error) {
 	if isNull(root) {
 		return c, nil
 	}
-
 	var problems []error
-	c.env = envRefs(root, "")
+	c.env = envRefs(root, "") // where values came from, for error messages
 	expandNode(root, "", getenv, &problems)
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
