@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
@@ -66,7 +67,7 @@ func TestConfigPath(t *testing.T) {
 	})
 	t.Run("missing file names it", func(t *testing.T) {
 		t.Chdir(t.TempDir())
-		e.runCtx(context.Background(), "migrate").fails(t, "config: open config.yaml: no such file or directory")
+		e.runCtx(context.Background(), "migrate").fails(t, "config: open config.yaml: no such file or directory (name the config file with --config FILE or PAYD_CONFIG, or run payd in the directory of config.yaml)")
 	})
 }
 
@@ -109,7 +110,8 @@ func TestConfigErrors(t *testing.T) {
 			if tc.yaml != nil {
 				body = tc.yaml(body)
 			}
-			e := newEnv(t, body)
+			e := newEnvNoDB(t)
+			e.write("config.yaml", body)
 			if tc.unset != "" {
 				delete(e.vars, tc.unset)
 			}
@@ -136,12 +138,12 @@ func TestConfigErrors(t *testing.T) {
 	t.Run("exact message for a missing secret", func(t *testing.T) {
 		e := newEnv(t)
 		delete(e.vars, "PAYD_SALT")
-		e.run("migrate").fails(t, "config "+e.config+": douyin.apps[0].salt: required")
+		e.run("migrate").fails(t, "config "+e.config+": douyin.apps[0].salt: required (the config reads it from PAYD_SALT: set it in the environment)")
 	})
 	t.Run("serve without admin token", func(t *testing.T) {
 		e := newEnv(t)
 		e.vars["PAYD_ADMIN_TOKEN"] = ""
-		e.run("serve").fails(t, "config: server.admin_token: required")
+		e.run("serve").fails(t, "config: server.admin_token: required (the config reads it from PAYD_ADMIN_TOKEN: set it in the environment)")
 	})
 }
 
@@ -197,10 +199,22 @@ func TestRefund(t *testing.T) {
 func TestRefund_unknownOrderIsParked(t *testing.T) {
 	e := newEnv(t).withSim()
 	e.run("refund", "o-ghost", "--amount", "100", "--reason", "x", "--key", "ghost").ok(t)
-	r := e.run("apply").ok(t)
-	has(t, r.stdout, "o-ghost query_order o-ghost: not_found", "o-ghost park_refund ghost-1: local", "Apply complete: 1 orders, 2 actions, 0 errors")
+	// An apply that parks an item names it and exits 2: something needs you.
+	r := e.run("apply")
+	if r.code != 2 {
+		t.Fatalf("apply that parked: exit %d (%v), want 2\n%s", r.code, r.err, r.stdout)
+	}
+	has(t, r.stdout, "o-ghost query_order o-ghost: not_found", "o-ghost park_refund ghost-1: local",
+		"Apply complete: 1 order, 2 actions, 0 errors, 1 parked in ",
+		"Parked by this pass, waiting for you (1):\n  ! refund ghost (100 fen) of order o-ghost: Douyin does not know order o-ghost (err_no 2000)\n      then: payd retry refund ghost\n")
+	// plan shows it under its own heading and exits 2, never "No changes".
+	r = e.run("plan")
+	if r.code != 2 || strings.Contains(r.stdout, "No changes") {
+		t.Fatalf("plan with a parked item: exit %d\n%s", r.code, r.stdout)
+	}
+	has(t, r.stdout, "Parked, waiting for you (1):", "then: payd retry refund ghost", "Plan: 0 to do now, 0 scheduled, 1 parked.")
 	r = e.run("status").ok(t)
-	has(t, r.stdout, "PARKED", "refund  ghost  100 fen  Douyin does not know order o-ghost")
+	has(t, r.stdout, "PARKED", "! refund ghost (100 fen) of order o-ghost: Douyin does not know order o-ghost\n      then: payd retry refund ghost\n")
 	r = e.run("status", "o-ghost").ok(t)
 	has(t, r.stdout, "status:       NOT_FOUND", "Douyin does not know order o-ghost", "refund.parked")
 	// Nothing was sent to create a refund for it.
@@ -216,9 +230,11 @@ func TestSettle(t *testing.T) {
 	e := newEnv(t).withSim()
 	e.seedPaid("o-1", 1000)
 	r := e.run("settle", "o-1", "--at", "2030-01-02", "--receiver", "m-1:100").ok(t)
-	has(t, r.stdout, "settlement of order o-1 declared (phase pending, number st")
+	has(t, r.stdout, "settlement of order o-1 created (phase pending, number st")
 	r = e.run("settle", "o-1", "--at", "2030-01-02", "--receiver", "m-1:100").ok(t)
-	has(t, r.stdout, "settlement of order o-1 updated or unchanged")
+	has(t, r.stdout, "settlement of order o-1 unchanged (phase pending")
+	r = e.run("settle", "o-1", "--at", "2030-01-02", "--receiver", "m-1:200").ok(t)
+	has(t, r.stdout, "settlement of order o-1 changed (phase pending")
 	if n := e.count("settlements"); n != 1 {
 		t.Fatalf("%d settlements, want 1", n)
 	}
@@ -267,8 +283,8 @@ func TestDeclare(t *testing.T) {
 		name, file, body, summary string
 		orders, refunds, sets     int64
 	}{
-		{"yaml", "wishes.yaml", declareYAML, "2 orders, 1 refunds, 1 settlements", 2, 1, 1},
-		{"csv", "wishes.csv", declareCSV, "1 orders, 1 refunds, 1 settlements", 1, 1, 1},
+		{"yaml", "wishes.yaml", declareYAML, "2 orders, 1 refund, 1 settlement", 2, 1, 1},
+		{"csv", "wishes.csv", declareCSV, "1 order, 1 refund, 1 settlement", 1, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -419,11 +435,11 @@ func TestPlan(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("plan --json: exit code %d, want 2", r.code)
 	}
-	var rep reconcile.PlanReport
+	var rep api.PlanReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("plan --json is not JSON: %v\n%s", err, r.stdout)
 	}
-	if len(rep.Due) != 1 || rep.Due[0].Kind != reconcile.KindQueryOrder {
+	if len(rep.Due) != 1 || rep.Due[0].Action != string(reconcile.KindQueryOrder) {
 		t.Fatalf("due %+v", rep.Due)
 	}
 	// plan sends nothing.
@@ -446,7 +462,7 @@ func TestApply(t *testing.T) {
 	e.run("refund", "o-1", "--amount", "100", "--reason", "x", "--key", "k1").ok(t)
 	e.run("refund", "o-2", "--amount", "500", "--reason", "all", "--key", "k2").ok(t)
 	r := e.run("apply").ok(t)
-	has(t, r.stdout, "o-1 create_refund k1-1: ok", "o-2 create_refund k2-1: ok", "Apply complete: 2 orders, 4 actions, 0 errors")
+	has(t, r.stdout, "o-1 create_refund k1-1: ok", "o-2 create_refund k2-1: ok", "Apply complete: 2 orders, 4 actions, 0 errors, 0 parked in ")
 	if n := e.count("replicas"); n != 0 {
 		t.Fatalf("%d replicas recorded after apply, want 0 (it shares the budget only while it runs)", n)
 	}
@@ -465,7 +481,7 @@ func TestApply(t *testing.T) {
 	}
 	// Nothing due: a second apply does nothing.
 	r = e.run("apply").ok(t)
-	has(t, r.stdout, "Apply complete: 0 orders, 0 actions, 0 errors")
+	has(t, r.stdout, "Apply complete: 0 orders, 0 actions, 0 errors, 0 parked in ")
 	if p := e.sim.Check(); len(p) != 0 {
 		t.Fatalf("ledger check: %v", p)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/events"
 	"github.com/payd/payd/internal/state"
@@ -36,10 +37,7 @@ event first: status (pending, delivered, dead), attempts, the last HTTP status a
 				return err
 			}
 			if asJSON {
-				if ds == nil {
-					ds = []state.Delivery{}
-				}
-				return writeJSON(g.stdout, ds)
+				return writeJSON(g.stdout, api.FromDeliveries(ds))
 			}
 			printDeliveries(g.stdout, ds)
 			return nil
@@ -69,8 +67,8 @@ after the event). The running daemon sends them on its next pass.`,
 			var from time.Time
 			if since != "" {
 				var err error
-				if from, err = time.Parse(time.RFC3339, since); err != nil {
-					return fmt.Errorf("--since %s: want an RFC 3339 time such as 2026-03-01T10:00:00Z", since)
+				if from, err = api.ParseTime(since); err != nil {
+					return fmt.Errorf("--since %s: %v", since, err)
 				}
 			}
 			cfg, err := g.loadConfig()
@@ -80,7 +78,7 @@ after the event). The running daemon sends them on its next pass.`,
 			if len(cfg.Events.Endpoints) == 0 {
 				return errors.New("replay: events.endpoints is empty: nothing to send to")
 			}
-			st, err := openStore(cmd.Context(), cfg, clock.Real{}, newLogger(cfg.Log, g.stderr))
+			st, err := g.openExisting(cmd.Context(), cfg, clock.Real{})
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/state"
 	"github.com/payd/payd/webhook"
 )
@@ -56,15 +57,15 @@ func TestEvents(t *testing.T) {
 	e.run("apply").ok(t)
 	has(t, e.run("events").ok(t).stdout, "No deliveries.") // no daemon has run yet
 
-	deliveries := func() []state.Delivery {
+	deliveries := func() []api.Delivery {
 		t.Helper()
-		var ds []state.Delivery
+		var ds api.Deliveries
 		if err := json.Unmarshal([]byte(e.run("events", "--json").ok(t).stdout), &ds); err != nil {
 			t.Fatal(err)
 		}
-		return ds
+		return ds.Deliveries
 	}
-	serveUntil := func(what string, cond func([]state.Delivery) bool) {
+	serveUntil := func(what string, cond func([]api.Delivery) bool) {
 		t.Helper()
 		_, stderr, cancel, done := e.background("serve")
 		defer func() {
@@ -81,7 +82,7 @@ func TestEvents(t *testing.T) {
 	// The receiver is down: one attempt each, then a retry an hour away.
 	// The endpoint is new to this database, so its first daemon starts at
 	// the end of the outbox: events from before it are sent by a replay.
-	serveUntil("a first attempt at every delivery", func(ds []state.Delivery) bool {
+	serveUntil("a first attempt at every delivery", func(ds []api.Delivery) bool {
 		for _, d := range ds {
 			if d.Attempts == 0 {
 				return false
@@ -91,12 +92,12 @@ func TestEvents(t *testing.T) {
 	})
 	ds := deliveries()
 	for _, d := range ds {
-		if d.Status != state.DeliveryPending || d.Attempts != 1 || d.LastStatus != http.StatusServiceUnavailable || d.Endpoint != "backend" {
+		if d.Status != string(state.DeliveryPending) || d.Attempts != 1 || d.LastStatus != http.StatusServiceUnavailable || d.Endpoint != "backend" {
 			t.Fatalf("delivery %+v: want pending after one 503", d)
 		}
 	}
 	table := e.run("events", "--failed").ok(t).stdout
-	has(t, table, "EVENT", "STATUS", "ATTEMPTS", string(ds[0].EventType), "o-1", "backend", "pending", "503")
+	has(t, table, "EVENT", "STATUS", "ATTEMPTS", ds[0].EventType, "o-1", "backend", "pending", "503")
 	if got := strings.Count(table, "\n") - 1; got != len(ds) {
 		t.Fatalf("--failed lists %d deliveries, want %d:\n%s", got, len(ds), table)
 	}
@@ -104,7 +105,7 @@ func TestEvents(t *testing.T) {
 	// Bad input changes nothing.
 	e.run("events", "replay").fails(t, "replay: give an event ID or --since TIME, not both")
 	e.run("events", "replay", ds[0].EventID, "--since", "2026-03-01T10:00:00Z").fails(t, "replay: give an event ID or --since TIME, not both")
-	e.run("events", "replay", "--since", "yesterday").fails(t, "--since yesterday: want an RFC 3339 time such as 2026-03-01T10:00:00Z")
+	e.run("events", "replay", "--since", "yesterday").fails(t, "--since yesterday: want RFC 3339 (2026-01-02T15:04:05Z) or YYYY-MM-DD")
 	e.run("events", "replay", "evt-nope").fails(t, "replay event evt-nope: not found")
 	e.run("events", "--limit", "x").fails(t, `invalid argument "x" for "--limit" flag: strconv.ParseInt: parsing "x": invalid syntax`)
 	for i, d := range deliveries() {
@@ -116,14 +117,15 @@ func TestEvents(t *testing.T) {
 	// Replay one event, then everything since an hour ago: that creates the
 	// deliveries of the events from before the first daemon.
 	has(t, e.run("events", "replay", ds[0].EventID).ok(t).stdout, "1 deliveries due now")
-	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	// A date means its midnight UTC, as settle --at takes it.
+	since := time.Now().Add(-time.Hour).UTC().Format("2006-01-02")
 	r := e.run("events", "replay", "--since", since).ok(t)
 	all := deliveries()
 	if len(all) <= len(ds) {
 		t.Fatalf("replay --since created no delivery for the older events: %d deliveries", len(all))
 	}
 	has(t, r.stdout, strconv.Itoa(len(all))+" deliveries due now")
-	types := map[state.EventType]bool{}
+	types := map[string]bool{}
 	for _, d := range all {
 		types[d.EventType] = true
 	}
@@ -133,9 +135,9 @@ func TestEvents(t *testing.T) {
 	mu.Lock()
 	up = true
 	mu.Unlock()
-	serveUntil("every delivery delivered", func(ds []state.Delivery) bool {
+	serveUntil("every delivery delivered", func(ds []api.Delivery) bool {
 		for _, d := range ds {
-			if d.Status != state.DeliveryDelivered {
+			if d.Status != string(state.DeliveryDelivered) {
 				return false
 			}
 		}

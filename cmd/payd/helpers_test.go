@@ -73,7 +73,32 @@ func newEnv(t *testing.T, yaml ...string) *env {
 		body = yaml[0]
 	}
 	e.write("config.yaml", body)
+	e.migrate()
 	return e
+}
+
+// newEnvNoDB is newEnv without the database: only migrate and serve may
+// create it.
+func newEnvNoDB(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t)
+	if err := os.Remove(e.db); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// migrate creates the env's database, as payd migrate does.
+func (e *env) migrate() {
+	e.t.Helper()
+	st, err := state.Open(context.Background(), state.Options{DSN: e.db, Synchronous: "NORMAL"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // write creates a file in the env's directory and returns its path.

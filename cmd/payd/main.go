@@ -30,6 +30,14 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
+// Exit codes, as Terraform's: 0 done, 1 error, 2 something needs you,
+// 130 interrupted.
+const (
+	exitFailed      = 1
+	exitNeedsYou    = 2
+	exitInterrupted = 130
+)
+
 // exitError carries a process exit code; a nil Err prints nothing.
 type exitError struct {
 	Code int

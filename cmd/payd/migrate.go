@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -14,7 +15,11 @@ func newMigrateCmd(g *globals) *cobra.Command {
 		Short: "Create or upgrade the database schema and exit",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, st, err := g.open(cmd.Context())
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			st, err := openStore(cmd.Context(), cfg, clock.Real{}, newLogger(cfg.Log, g.stderr))
 			if err != nil {
 				return err
 			}

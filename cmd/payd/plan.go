@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -9,8 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/reconcile"
+	"github.com/payd/payd/internal/state"
 )
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -18,11 +19,12 @@ func newPlanCmd(g *globals) *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "plan [--json]",
-		Short: "Show what would be done now and what is scheduled next; exit 2 when something is due",
+		Short: "Show what would be done now, what is scheduled and what is parked; exit 2 when something is due or parked",
 		Long: `plan reads the desired and observed state of every due order and prints the actions the
-reconciler would take now, with their reasons, and those scheduled for later. Nothing is
+reconciler would take now, with their reasons, those scheduled for later, and the parked
+items that wait for a person, each with the command that puts it back to work. Nothing is
 sent to Douyin. Like terraform plan -detailed-exitcode, it exits 0 when nothing is to be
-done, 2 when something is, and 1 on error.`,
+done, 2 when something is due or parked, and 1 on error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, st, err := g.open(cmd.Context())
@@ -35,36 +37,39 @@ done, 2 when something is, and 1 on error.`,
 			if err != nil {
 				return err
 			}
+			parked, err := st.ParkedItems(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			out := api.FromPlan(rep, parked)
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := writeJSON(g.stdout, out); err != nil {
 					return err
 				}
 			} else {
-				printPlan(g.stdout, rep)
+				printPlan(g.stdout, out, parked)
 			}
-			if rep.Changes() {
-				return &exitError{Code: 2}
+			if out.Changes() {
+				return &exitError{Code: exitNeedsYou}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
-	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many due and this many scheduled orders")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many due, scheduled and parked items")
 	return cmd
 }
 
 // symbols mark actions the way terraform marks changes.
-var symbols = map[reconcile.Kind]string{
-	reconcile.KindQueryOrder: "?", reconcile.KindQueryRefund: "?", reconcile.KindQuerySettle: "?",
-	reconcile.KindSubmitRefund: "+", reconcile.KindSubmitSettle: "+",
-	reconcile.KindParkRefund: "!", reconcile.KindParkSettle: "!", reconcile.KindSkipSettle: "~",
+var symbols = map[string]string{
+	string(reconcile.KindQueryOrder): "?", string(reconcile.KindQueryRefund): "?", string(reconcile.KindQuerySettle): "?",
+	string(reconcile.KindSubmitRefund): "+", string(reconcile.KindSubmitSettle): "+",
+	string(reconcile.KindParkRefund): "!", string(reconcile.KindParkSettle): "!", string(reconcile.KindSkipSettle): "~",
 }
 
-func printPlan(w io.Writer, rep *reconcile.PlanReport) {
+func printPlan(w io.Writer, rep api.PlanReport, parked []state.ParkedItem) {
 	fmt.Fprintf(w, "payd plan at %s\n\n", rep.Now.Format(time.RFC3339))
-	if len(rep.Due) == 0 && len(rep.Later) == 0 {
+	if len(rep.Due) == 0 && len(rep.Later) == 0 && len(rep.Parked) == 0 {
 		fmt.Fprintln(w, "No changes. Every order is in its desired state.")
 		return
 	}
@@ -72,23 +77,43 @@ func printPlan(w io.Writer, rep *reconcile.PlanReport) {
 	if len(rep.Due) > 0 {
 		fmt.Fprintf(tw, "Due now (%d):\n", len(rep.Due))
 		for _, a := range rep.Due {
-			fmt.Fprintf(tw, "  %s %s\t%s\t%s\t%s\n", symbols[a.Kind], a.Kind, a.Target, amount(a.Amount), a.Reason)
+			fmt.Fprintf(tw, "  %s %s\t%s\t%s\t%s\n", symbols[a.Action], a.Action, a.Target, amount(a.Amount), a.Reason)
 		}
 		fmt.Fprintln(tw)
 	}
 	if len(rep.Later) > 0 {
 		fmt.Fprintf(tw, "Scheduled (%d):\n", len(rep.Later))
 		for _, a := range rep.Later {
-			fmt.Fprintf(tw, "    %s\t%s\t%s\tin %s\t%s\n", a.Kind, a.Target, amount(a.Amount), a.At.Sub(rep.Now).Round(time.Second), a.Reason)
+			fmt.Fprintf(tw, "    %s\t%s\t%s\tin %s\t%s\n", a.Action, a.Target, amount(a.Amount), humanDuration(a.At.Sub(rep.Now)), a.Reason)
 		}
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "Plan: %d to do now, %d scheduled.", len(rep.Due), len(rep.Later))
+	if len(parked) > 0 {
+		fmt.Fprintf(w, "Parked, waiting for you (%d):\n", len(parked))
+		printParked(w, parked)
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "Plan: %d to do now, %d scheduled, %d parked.", len(rep.Due), len(rep.Later), len(rep.Parked))
 	if rep.Truncated {
 		fmt.Fprint(w, " (truncated: raise --limit to see more)")
 	}
 	fmt.Fprintln(w, "\n(? query  + write to Douyin  ! park  ~ no call needed)")
+}
+
+// printParked lists parked items with their reason and the command that
+// puts each back to work.
+func printParked(w io.Writer, parked []state.ParkedItem) {
+	for _, p := range parked {
+		what := "refund " + p.Key
+		if p.Kind == "settlement" {
+			what = "settlement " + p.Number
+		}
+		if p.Amount > 0 {
+			what += fmt.Sprintf(" (%d fen)", p.Amount)
+		}
+		fmt.Fprintf(w, "  ! %s of order %s: %s\n      then: %s\n", what, p.OutOrderNo, p.Reason, api.FixCommand(p))
+	}
 }
 
 func amount(fen int64) string {
@@ -96,4 +121,29 @@ func amount(fen int64) string {
 		return ""
 	}
 	return fmt.Sprintf("%d fen", fen)
+}
+
+// humanDuration prints d the way people read a wait: 6d23h, 3h5m, 42s.
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		return "0s"
+	}
+	d = d.Round(time.Second)
+	days, rest := d/(24*time.Hour), d%(24*time.Hour)
+	h, m, s := rest/time.Hour, rest%time.Hour/time.Minute, rest%time.Minute/time.Second
+	switch {
+	case days > 0 && h > 0:
+		return fmt.Sprintf("%dd%dh", days, h)
+	case days > 0:
+		return fmt.Sprintf("%dd", days)
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh", h)
+	case m > 0 && s > 0:
+		return fmt.Sprintf("%dm%ds", m, s)
+	case m > 0:
+		return fmt.Sprintf("%dm", m)
+	}
+	return fmt.Sprintf("%ds", s)
 }

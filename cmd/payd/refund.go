@@ -41,7 +41,7 @@ command changes nothing.`,
 				return err
 			}
 			clk := clock.Real{}
-			st, err := openStore(cmd.Context(), cfg, clk, newLogger(cfg.Log, g.stderr))
+			st, err := g.openExisting(cmd.Context(), cfg, clk)
 			if err != nil {
 				return err
 			}

@@ -10,8 +10,10 @@ func TestRetry(t *testing.T) {
 	// A short poll, so a second apply finds the refund's answer due.
 	e := newEnv(t, strings.Replace(baseConfig, "  jitter: 0\n", "  jitter: 0\n  poll: [\"10ms\"]\n", 1)).withSim()
 	e.run("refund", "o-late", "--amount", "300", "--reason", "x", "--key", "late").ok(t)
-	e.run("apply").ok(t) // Douyin does not know o-late yet: parked
-	has(t, e.run("status").ok(t).stdout, "refund  late  300 fen  Douyin does not know order o-late")
+	if r := e.run("apply"); r.code != 2 { // Douyin does not know o-late yet: parked
+		t.Fatalf("apply that parked: exit %d, want 2", r.code)
+	}
+	has(t, e.run("status").ok(t).stdout, "! refund late (300 fen) of order o-late: Douyin does not know order o-late")
 
 	// The order turns up at Douyin (it was created elsewhere); the operator retries.
 	e.seedPaid("o-late", 1000)

@@ -18,6 +18,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // globals are the flags every subcommand shares.
 type globals struct {
 	configPath string
+	logLevel   string // --log-level: overrides log.level
+	logFormat  string // --log-format: overrides log.format
 	stdout     io.Writer
 	stderr     io.Writer
 	getenv     func(string) string
@@ -35,9 +37,13 @@ jobs reconcile it under Douyin's rate limits.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = "set"
+	root.SetVersionTemplate(versionText())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default $PAYD_CONFIG, else ./config.yaml)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "json or text (overrides log.format)")
 	root.AddCommand(
 		newServeCmd(g),
 		newRefundCmd(g),
@@ -52,6 +58,9 @@ jobs reconcile it under Douyin's rate limits.`,
 		newEventsCmd(g),
 		newBenchCmd(g),
 		newRetryCmd(g),
+		newVersionCmd(g),
+		newCancelCmd(g),
+		newConfigCmd(g),
 	)
 	return root
 }

@@ -101,13 +101,13 @@ func serveSandbox(ctx context.Context, stdout io.Writer, sb config.Sandbox, apps
 		ids[i] = a.AppID
 		log.WithField("url", url).WithField("app", a.AppID).Info("douyin simulator serves app")
 	}
-	fmt.Fprintf(stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, plural(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
+	fmt.Fprintf(stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, word(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
 	<-ctx.Done()
 	return sim.Close()
 }
 
-// plural picks the word for n things.
-func plural(n int, one, many string) string {
+// word picks the word for n things.
+func word(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/config"
+	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/events"
 	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/metrics"
@@ -72,35 +73,61 @@ type daemon struct {
 	wg        sync.WaitGroup
 	callbacks string // callback listener address
 	admin     string // admin listener address
+	release   func() // gives up the SQLite serve lock
 }
 
 // startDaemon opens the database, wires the components and starts the
 // listeners, the reconcile loop and the cron schedules.
-func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*daemon, error) {
+func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (_ *daemon, err error) {
 	if o.clock == nil {
 		o.clock = clock.Real{}
 	}
 	log := o.log
 	m := metrics.New()
-	st, err := openStore(ctx, cfg, o.clock, log)
-	if err != nil {
+	release := func() {}
+	if cfg.Database.Driver != state.DriverPostgres {
+		if release, err = lockServe(cfg.Database.DSN); err != nil {
+			return nil, err
+		}
+	}
+	var st *state.Store
+	joined := false
+	started := false
+	defer func() {
+		// A failed start leaves nothing behind: no replica record, no lock.
+		if started {
+			return
+		}
+		if joined {
+			_ = st.Leave(context.WithoutCancel(ctx), processOwner())
+		}
+		if st != nil {
+			st.Close()
+		}
+		release()
+	}()
+	if st, err = openStore(ctx, cfg, o.clock, log); err != nil {
 		return nil, err
 	}
 	client, err := newClient(cfg, o.baseURL, m)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("douyin client: %w", err)
 	}
 	members, err := joinReplicas(ctx, st, client, o.clock, log, m)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("join the replicas: %w", err)
 	}
+	joined = true
 	rec := newReconciler(cfg, st, client, o.clock, log, m, o.observe)
 	m.RegisterItems(func(ctx context.Context) (metrics.Counts, error) { return itemCounts(ctx, st) }, 5*time.Second)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &daemon{cfg: cfg, log: log, store: st, rec: rec, metrics: m, cancel: cancel}
+	defer func() {
+		if !started {
+			cancel()
+		}
+	}()
+	d := &daemon{cfg: cfg, log: log, store: st, rec: rec, metrics: m, cancel: cancel, release: release}
 	d.events = newDispatcher(cfg, st, o.clock, log, m)
 
 	batch := &jobs.SettleBatch{Store: st, Clock: o.clock, Policy: policy(cfg), Limit: cfg.SettleBatch.Limit, Wake: rec.Wake, Log: log}
@@ -111,12 +138,30 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		jobs.Schedule{Name: "sweep", Spec: cfg.Sweep.Schedule, Run: func(ctx context.Context) error { _, err := sweep.RunOnce(ctx); return err }},
 	)
 	if err != nil {
-		cancel()
-		st.Close()
 		return nil, err
 	}
 	d.sched = sched
 
+	cbHandler, adminHandler := d.handlers(runCtx, o, client)
+	cbLn, err := listen(o.callbackLn, cfg.Server.CallbackListen)
+	if err != nil {
+		return nil, fmt.Errorf("callback listener: %w", err)
+	}
+	adLn, err := listen(o.adminLn, cfg.Server.AdminListen)
+	if err != nil {
+		cbLn.Close()
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	started = true
+	d.serve(ctx, runCtx, cbLn, adLn, cbHandler, adminHandler, members)
+	log.WithFields(logrus.Fields{"callbacks": d.callbacks, "admin": d.admin, "db": cfg.Database.Driver}).Info("payd serving")
+	return d, nil
+}
+
+// handlers builds the callback and admin handlers; the callback inbox runs
+// until runCtx ends.
+func (d *daemon) handlers(runCtx context.Context, o daemonOptions, client *douyin.Client) (http.Handler, http.Handler) {
+	cfg, st, rec, m, log := d.cfg, d.store, d.rec, d.metrics, d.log
 	tokens := map[string]string{}
 	for _, a := range cfg.Douyin.Apps {
 		tokens[a.AppID] = a.Token
@@ -134,19 +179,13 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		Log: log.WithField("component", "admin"), Token: cfg.Server.AdminToken, DefaultApp: defaultApp(cfg), Ready: ready,
 		Extra: events.AdminRoutes(st, eventEndpoints(cfg), o.clock, d.events.Wake),
 	})
-	cbLn, err := listen(o.callbackLn, cfg.Server.CallbackListen)
-	if err != nil {
-		cancel()
-		st.Close()
-		return nil, fmt.Errorf("callback listener: %w", err)
-	}
-	adLn, err := listen(o.adminLn, cfg.Server.AdminListen)
-	if err != nil {
-		cbLn.Close()
-		cancel()
-		st.Close()
-		return nil, fmt.Errorf("admin listener: %w", err)
-	}
+	return cbHandler, adminHandler
+}
+
+// serve starts the HTTP servers on their listeners, the reconcile loop,
+// the replica heartbeat, the cron schedules and the event dispatcher.
+func (d *daemon) serve(ctx, runCtx context.Context, cbLn, adLn net.Listener, cbHandler, adminHandler http.Handler, members *jobs.Membership) {
+	log, rec := d.log, d.rec
 	d.callbacks, d.admin = cbLn.Addr().String(), adLn.Addr().String()
 	for _, p := range []struct {
 		ln net.Listener
@@ -171,7 +210,7 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		defer d.wg.Done()
 		members.Run(runCtx) // leaves when the daemon stops
 	}()
-	sched.Start()
+	d.sched.Start()
 	rec.Wake()
 	evCtx, evCancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.evCancel = evCancel
@@ -180,8 +219,6 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		defer d.evWG.Done()
 		d.events.Run(evCtx)
 	}()
-	log.WithFields(logrus.Fields{"callbacks": d.callbacks, "admin": d.admin, "db": cfg.Database.Driver}).Info("payd serving")
-	return d, nil
 }
 
 func listen(ln net.Listener, addr string) (net.Listener, error) {
@@ -228,6 +265,7 @@ func (d *daemon) Stop() error {
 	if err := d.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close database: %w", err))
 	}
+	d.release()
 	return errors.Join(errs...)
 }
 

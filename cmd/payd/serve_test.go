@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -302,4 +304,59 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo wrote %d events for 20 paid orders, want at least 20", n)
 	}
 	e.run("demo", "--orders", "0").fails(t, "--orders: want at least 1")
+}
+
+// TestServe_secondOnSQLite: SQLite is single-replica. A second payd serve
+// on the same file refuses to start, naming the running one (pid, host)
+// and pointing to PostgreSQL, and leaves no replica record behind; once
+// the first stops, a new one starts.
+func TestServe_secondOnSQLite(t *testing.T) {
+	e := newEnv(t).withSim()
+	g := &globals{configPath: e.config, getenv: e.getenv, stdout: io.Discard, stderr: io.Discard}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := daemonOptions{log: newLogger(cfg.Log, io.Discard)}
+	d, err := startDaemon(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	_, err = startDaemon(context.Background(), cfg, opts)
+	want := fmt.Sprintf("database %s is in use by another payd serve (pid %d on host %s): SQLite allows one payd serve at a time; stop that one, or set database.driver: postgres to run several replicas (payd apply beside it is fine)", e.db, os.Getpid(), host)
+	if err == nil || err.Error() != want {
+		t.Fatalf("second serve: %v\nwant %s", err, want)
+	}
+	if n := e.count("replicas"); n != 1 {
+		t.Fatalf("%d replicas recorded, want the first alone", n)
+	}
+	// apply beside serve stays allowed.
+	e.run("apply").ok(t)
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := startDaemon(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatalf("serve after the first stopped: %v", err)
+	}
+	if err := d2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("a failed start leaves no replica record", func(t *testing.T) {
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		c := *cfg
+		c.Server.AdminListen = busy.Addr().String()
+		if _, err := startDaemon(context.Background(), &c, opts); err == nil {
+			t.Fatal("started on a busy admin listener")
+		}
+		if n := e.count("replicas"); n != 0 {
+			t.Fatalf("%d replicas left behind by a failed start", n)
+		}
+	})
 }

@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/declfile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -30,18 +29,18 @@ declaring it again.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := state.SettlementWish{OutOrderNo: args[0], Desc: desc}
 			if at != "" {
-				t, err := parseTime(at)
+				t, err := api.ParseTime(at)
 				if err != nil {
 					return fmt.Errorf("--at %q: %w", at, err)
 				}
 				w.DueAt = &t
 			}
 			for _, r := range receivers {
-				rc, err := parseReceiver(r)
+				rc, err := declfile.ParseReceiver(r)
 				if err != nil {
 					return fmt.Errorf("--receiver %q: %w", r, err)
 				}
-				w.Receivers = append(w.Receivers, rc)
+				w.Receivers = append(w.Receivers, state.Receiver{MerchantUID: rc.MerchantUID, Amount: rc.Amount})
 			}
 			cfg, err := g.loadConfig()
 			if err != nil {
@@ -51,20 +50,16 @@ declaring it again.`,
 				return err
 			}
 			clk := clock.Real{}
-			st, err := openStore(cmd.Context(), cfg, clk, newLogger(cfg.Log, g.stderr))
+			st, err := g.openExisting(cmd.Context(), cfg, clk)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			s, created, err := st.DeclareSettlement(cmd.Context(), w, clk.Now())
+			s, ch, err := st.DeclareSettlementChange(cmd.Context(), w, clk.Now())
 			if err != nil {
 				return fmt.Errorf("settle %s: %w", args[0], err)
 			}
-			verb := "declared"
-			if !created {
-				verb = "updated or unchanged"
-			}
-			fmt.Fprintf(g.stdout, "settlement of order %s %s (phase %s, number %s)\n", args[0], verb, s.Phase, s.OutSettleNo)
+			fmt.Fprintf(g.stdout, "settlement of order %s %s (phase %s, number %s)\n", args[0], ch, s.Phase, s.OutSettleNo)
 			return nil
 		},
 	}
@@ -73,29 +68,4 @@ declaring it again.`,
 	cmd.Flags().StringVar(&desc, "desc", "", "settle_desc (at most 80 characters); default from the app's config")
 	cmd.Flags().StringVar(&app, "app", "", "app_id (default: the only configured app)")
 	return cmd
-}
-
-// parseTime accepts RFC 3339 or a bare date (midnight UTC).
-func parseTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
-	}
-	t, err := time.Parse("2006-01-02", s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("want RFC 3339 (2026-01-02T15:04:05Z) or YYYY-MM-DD")
-	}
-	return t, nil
-}
-
-// parseReceiver parses UID:FEN.
-func parseReceiver(s string) (state.Receiver, error) {
-	uid, fen, ok := strings.Cut(s, ":")
-	if !ok || strings.TrimSpace(uid) == "" {
-		return state.Receiver{}, fmt.Errorf("want MERCHANT_UID:FEN")
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(fen), 10, 64)
-	if err != nil || n <= 0 {
-		return state.Receiver{}, fmt.Errorf("amount %q: want a positive whole number of fen", fen)
-	}
-	return state.Receiver{MerchantUID: strings.TrimSpace(uid), Amount: n}, nil
 }

@@ -10,6 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/payd/payd/internal/api"
+	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -21,7 +24,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Counts by phase and parked items, or one order's full history",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, err := g.open(cmd.Context())
+			cfg, st, err := g.open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -32,7 +35,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("status %s: %w", args[0], err)
 				}
 				if asJSON {
-					return writeJSON(g.stdout, h)
+					return writeJSON(g.stdout, api.FromHistory(h, reconcile.Plan(h.OrderView, clock.Real{}.Now(), policy(cfg))))
 				}
 				printHistory(g.stdout, h)
 				return nil
@@ -41,14 +44,14 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			refunds, settlements, err := st.Parked(cmd.Context(), 50)
+			parked, err := st.ParkedItems(cmd.Context(), 50)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return writeJSON(g.stdout, map[string]any{"summary": sum, "parked_refunds": refunds, "parked_settlements": settlements})
+				return writeJSON(g.stdout, api.Status{Summary: api.FromSummary(sum), Parked: api.FromParked(parked)})
 			}
-			printSummary(g.stdout, sum, refunds, settlements)
+			printSummary(g.stdout, sum, parked)
 			return nil
 		},
 	}
@@ -72,39 +75,32 @@ func sortedKeys[K ~string, V any](m map[K]V) []K {
 	return keys
 }
 
-func printSummary(w io.Writer, s *state.Summary, refunds []state.Refund, settlements []state.Settlement) {
+func printSummary(w io.Writer, s *state.Summary, parked []state.ParkedItem) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORDERS\tSTATUS\tCOUNT")
 	for _, k := range sortedKeys(s.Orders) {
 		fmt.Fprintf(tw, "\t%s\t%d\n", k, s.Orders[k])
 	}
 	fmt.Fprintln(tw, "REFUNDS\tPHASE\tCOUNT\tFEN")
-	for _, p := range state.Phases {
+	for _, p := range state.ListedPhases() {
 		if n := s.Refunds[p]; n > 0 {
 			fmt.Fprintf(tw, "\t%s\t%d\t%d\n", p, n, s.RefundAmount[p])
 		}
 	}
 	fmt.Fprintln(tw, "SETTLEMENTS\tPHASE\tCOUNT")
-	for _, p := range state.Phases {
+	for _, p := range state.ListedPhases() {
 		if n := s.Settlements[p]; n > 0 {
 			fmt.Fprintf(tw, "\t%s\t%d\n", p, n)
 		}
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "settled: %d fen; events written: %d\n", s.SettledAmount, s.Events)
-	if len(refunds)+len(settlements) == 0 {
+	if len(parked) == 0 {
 		fmt.Fprintln(w, "\nNo parked items.")
 		return
 	}
-	fmt.Fprintln(w, "\nPARKED (need a person; fix the cause, then declare again or retry):")
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, r := range refunds {
-		fmt.Fprintf(tw, "  refund\t%s\t%d fen\t%s\n", r.Key, r.Amount, r.ParkReason)
-	}
-	for _, st := range settlements {
-		fmt.Fprintf(tw, "  settlement\t%s\t\t%s\n", st.OutSettleNo, st.ParkReason)
-	}
-	tw.Flush()
+	fmt.Fprintln(w, "\nPARKED (need a person; fix the cause, then retry):")
+	printParked(w, parked)
 }
 
 func ts(t *time.Time) string {
@@ -117,7 +113,7 @@ func ts(t *time.Time) string {
 func printHistory(w io.Writer, h *state.History) {
 	o := h.Order
 	fmt.Fprintf(w, "Order %s (app %s)\n", o.OutOrderNo, o.AppID)
-	fmt.Fprintf(w, "  status:       %s\n  order_id:     %s\n  total:        %d fen\n  paid_at:      %s\n  cps share:    %d fen (known: %v)\n  settle after: %s\n  next action:  %s\n",
+	fmt.Fprintf(w, "  status:       %s\n  douyin id:    %s\n  total:        %d fen\n  paid_at:      %s\n  cps share:    %d fen (known: %v)\n  settle after: %s\n  next action:  %s\n",
 		o.Status, o.DouyinOrderID, o.TotalAmount, ts(o.PaidAt), o.CPSShare, o.CPSKnown, ts(o.SettleAfter), ts(o.NextActionAt))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(h.Refunds) > 0 {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +28,9 @@ import (
 func (g *globals) loadConfig() (*config.Config, error) {
 	path := config.ResolvePath(g.configPath, g.getenv)
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config: %w (name the config file with --config FILE or %s, or run payd in the directory of config.yaml)", err, config.PathEnv)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -33,6 +38,12 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	cfg, err := config.ParseWithEnv(f, g.getenv)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if g.logLevel != "" {
+		cfg.Log.Level = g.logLevel
+	}
+	if g.logFormat != "" {
+		cfg.Log.Format = g.logFormat
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
@@ -47,11 +58,44 @@ func (g *globals) open(ctx context.Context) (*config.Config, *state.Store, error
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openStore(ctx, cfg, clock.Real{}, newLogger(cfg.Log, g.stderr))
+	st, err := g.openExisting(ctx, cfg, clock.Real{})
 	if err != nil {
 		return nil, nil, err
 	}
 	return cfg, st, nil
+}
+
+// openExisting opens the configured database for any command but migrate
+// and serve: a missing one is refused (naming the path and payd migrate),
+// never created. One at an older schema is brought up to date.
+func (g *globals) openExisting(ctx context.Context, cfg *config.Config, clk clock.Clock) (*state.Store, error) {
+	log := newLogger(cfg.Log, g.stderr)
+	st, err := state.Open(ctx, storeOptions(cfg, clk, log, true))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	v, err := st.AppliedVersion(ctx)
+	if err == nil && v < state.SchemaVersion {
+		err = st.Migrate(ctx)
+	}
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return st, nil
+}
+
+// storeOptions are the state.Options of cfg.
+func storeOptions(cfg *config.Config, clk clock.Clock, log *logrus.Entry, mustExist bool) state.Options {
+	return state.Options{
+		Driver:      cfg.Database.Driver,
+		DSN:         cfg.Database.DSN,
+		Synchronous: cfg.Database.Synchronous,
+		BusyTimeout: cfg.Database.BusyTimeout.Duration,
+		Now:         clk.Now,
+		Logger:      log,
+		MustExist:   mustExist,
+	}
 }
 
 // newLogger builds the logger of cfg.Log writing to w.
@@ -71,16 +115,10 @@ func newLogger(c config.Log, w io.Writer) *logrus.Entry {
 	return logrus.NewEntry(l)
 }
 
-// openStore opens the configured database and brings its schema up to date.
+// openStore opens the configured database, creating it if need be, and
+// brings its schema up to date: for migrate and serve only.
 func openStore(ctx context.Context, cfg *config.Config, clk clock.Clock, log *logrus.Entry) (*state.Store, error) {
-	st, err := state.Open(ctx, state.Options{
-		Driver:      cfg.Database.Driver,
-		DSN:         cfg.Database.DSN,
-		Synchronous: cfg.Database.Synchronous,
-		BusyTimeout: cfg.Database.BusyTimeout.Duration,
-		Now:         clk.Now,
-		Logger:      log,
-	})
+	st, err := state.Open(ctx, storeOptions(cfg, clk, log, false))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

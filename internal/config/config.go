@@ -23,6 +23,9 @@ import (
 // Config is the whole of config.yaml. Its zero value is not useful: start
 // from Default.
 type Config struct {
+	// env maps a field's YAML path to the ${NAME} variables its value
+	// names, for error messages; nil when none.
+	env         map[string][]string
 	Database    Database    `yaml:"database"`
 	Douyin      Douyin      `yaml:"douyin"`
 	Reconcile   Reconcile   `yaml:"reconcile"`
@@ -223,6 +226,8 @@ var EventTypes = []string{
 	string(state.EventSettlementSucceeded),
 	string(state.EventSettlementAttemptFailed),
 	string(state.EventSettlementParked),
+	string(state.EventRefundCancelled),
+	string(state.EventSettlementCancelled),
 }
 
 // Log configures logging.

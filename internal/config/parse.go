@@ -95,9 +95,9 @@ func ParseWithEnv(r io.Reader, getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	data, err := io.ReadAll(r)
+	data, err := readLimited(r)
 	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
+		return nil, err
 	}
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -122,8 +122,8 @@ func ParseWithEnv(r io.Reader, getenv func(string) string) (*Config, error) {
 	if isNull(root) {
 		return c, nil
 	}
-
 	var problems []error
+	c.env = envRefs(root, "") // where values came from, for error messages
 	expandNode(root, "", getenv, &problems)
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -390,5 +391,22 @@ douyin:
 	}
 	if err := c.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestParse_sizeLimit: a config file of more than MaxSize is refused
+// without being read whole (/dev/zero would never end).
+func TestParse_sizeLimit(t *testing.T) {
+	z, err := os.Open("/dev/zero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	if _, err := ParseWithEnv(z, func(string) string { return "" }); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("ParseWithEnv(/dev/zero): %v, want ErrTooLarge", err)
+	}
+	ok := "log:\n  level: info\n" + strings.Repeat("# padding\n", (MaxSize-30)/10)
+	if _, err := ParseWithEnv(strings.NewReader(ok), func(string) string { return "" }); err != nil {
+		t.Fatalf("a config just under 1 MiB: %v", err)
 	}
 }

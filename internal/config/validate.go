@@ -28,7 +28,7 @@ const (
 // messages never hold a secret. It does not check what only `payd serve`
 // needs: see ValidateServe.
 func (c *Config) Validate() error {
-	var p problems
+	p := problems{env: c.env}
 	c.Database.validate(&p, "database")
 	c.Douyin.validate(&p, "douyin")
 	c.Reconcile.validate(&p, "reconcile", c.Douyin.Timeout)
@@ -48,8 +48,12 @@ func (c *Config) Validate() error {
 // which exposes the admin API: a missing, short or space-padded admin
 // token. Call it after Validate (Load calls Validate).
 func (c *Config) ValidateServe() error {
-	var p problems
+	p := problems{env: c.env}
 	p.secret("server.admin_token", c.Server.AdminToken, minSecretLength)
+	// Only the daemon signs events: read-only commands need no secret.
+	for i, e := range c.Events.Endpoints {
+		p.secret(index("events.endpoints", i)+".secret", e.Secret, minSecretLength)
+	}
 	return p.err()
 }
 
@@ -150,7 +154,6 @@ func (e *Endpoint) validate(p *problems, path string) {
 	if p.required(path+".url", e.URL) {
 		p.url(path+".url", e.URL, anyHTTP)
 	}
-	p.secret(path+".secret", e.Secret, minSecretLength)
 	seen := make(map[string]bool)
 	for i, t := range e.Types {
 		tp := index(path+".types", i)
@@ -195,10 +198,17 @@ func (s *Sandbox) validate(p *problems, path string, srv Server) {
 // problems collects validation errors, each "path: message".
 type problems struct {
 	errs []error
+	// env maps a field's path to the environment variables its value
+	// came from, so that an error names the way out.
+	env map[string][]string
 }
 
 func (p *problems) add(path, format string, args ...any) {
-	p.errs = append(p.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	msg := fmt.Sprintf(format, args...)
+	if vars := p.env[path]; len(vars) > 0 {
+		msg += fmt.Sprintf(" (the config reads it from %s: set it in the environment)", strings.Join(vars, ", "))
+	}
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", path, msg))
 }
 
 // err returns every problem joined, or nil.

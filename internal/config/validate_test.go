@@ -142,15 +142,14 @@ func TestConfig_Validate(t *testing.T) {
 		{"endpoint", func(c *Config) { c.Events.Endpoints[0] = Endpoint{Secret: "short"} }, []string{
 			`events.endpoints[0].name: required`,
 			`events.endpoints[0].url: required`,
-			`events.endpoints[0].secret: too short: at least 16 characters`,
 		}},
 		{"endpoint url", func(c *Config) { c.Events.Endpoints[0].URL = "mailto:a@b" }, []string{`events.endpoints[0].url: want an http:// or https:// URL with a host`}},
 		{"endpoint http", func(c *Config) { c.Events.Endpoints[0].URL = "http://10.0.0.2:9000/events?k=v" }, nil},
-		{"endpoint secret", func(c *Config) { c.Events.Endpoints[0].Secret = "" }, []string{`events.endpoints[0].secret: required`}},
+		{"endpoint secret is for serve only", func(c *Config) { c.Events.Endpoints[0].Secret = "" }, nil},
 		{"endpoint types", func(c *Config) {
 			c.Events.Endpoints[0].Types = []string{"refund.succeeded", "refund.failed", "refund.succeeded"}
 		}, []string{
-			`events.endpoints[0].types[1]: "refund.failed": unknown event type; want one of order.paid, order.closed, refund.succeeded, refund.attempt_failed, refund.parked, settlement.succeeded, settlement.attempt_failed, settlement.parked`,
+			`events.endpoints[0].types[1]: "refund.failed": unknown event type; want one of order.paid, order.closed, refund.succeeded, refund.attempt_failed, refund.parked, settlement.succeeded, settlement.attempt_failed, settlement.parked, refund.cancelled, settlement.cancelled`,
 			`events.endpoints[0].types[2]: "refund.succeeded": repeated`,
 		}},
 		{"endpoint names", func(c *Config) {
@@ -273,5 +272,25 @@ func TestConfig_ValidateHidesSecrets(t *testing.T) {
 		if strings.Contains(text, strings.TrimSpace(s)) {
 			t.Errorf("a secret %q is shown in:\n%s", s, text)
 		}
+	}
+}
+
+// TestConfig_ValidateServe_eventSecrets: the events secret matters only to
+// payd serve, which signs the events; read-only commands run without it.
+func TestConfig_ValidateServe_eventSecrets(t *testing.T) {
+	c := valid()
+	c.Server.AdminToken = "admin-token-0123456789"
+	c.Events.Endpoints[0].Secret = ""
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate without an events secret: %v", err)
+	}
+	want := []string{`events.endpoints[0].secret: required`}
+	if got := lines(c.ValidateServe()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("ValidateServe: got %q, want %q", got, want)
+	}
+	c.Events.Endpoints[0].Secret = "short"
+	want = []string{`events.endpoints[0].secret: too short: at least 16 characters`}
+	if got := lines(c.ValidateServe()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("ValidateServe: got %q, want %q", got, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/state"
 )
@@ -40,7 +41,7 @@ func AdminRoutes(st AdminStore, endpoints []Endpoint, clk clock.Clock, wake func
 		if wake != nil {
 			wake()
 		}
-		writeJSON(w, http.StatusOK, map[string]int{"replayed": n})
+		writeJSON(w, http.StatusOK, api.Replayed{Replayed: n})
 	}
 	return func(mux *http.ServeMux, wrap func(http.HandlerFunc) http.HandlerFunc) {
 		mux.HandleFunc("GET /v1/events", wrap(func(w http.ResponseWriter, r *http.Request) {
@@ -67,10 +68,7 @@ func AdminRoutes(st AdminStore, endpoints []Endpoint, clk clock.Clock, wake func
 				writeError(w, http.StatusInternalServerError, "%v", err)
 				return
 			}
-			if ds == nil {
-				ds = []state.Delivery{}
-			}
-			writeJSON(w, http.StatusOK, map[string]any{"deliveries": ds})
+			writeJSON(w, http.StatusOK, api.FromDeliveries(ds))
 		}))
 		mux.HandleFunc("POST /v1/events/{id}/replay", wrap(func(w http.ResponseWriter, r *http.Request) {
 			n, err := st.ReplayEvent(r.Context(), subs, r.PathValue("id"), clk.Now())
@@ -85,9 +83,9 @@ func AdminRoutes(st AdminStore, endpoints []Endpoint, clk clock.Clock, wake func
 			replayed(w, n)
 		}))
 		mux.HandleFunc("POST /v1/events/replay", wrap(func(w http.ResponseWriter, r *http.Request) {
-			since, err := time.Parse(time.RFC3339, r.URL.Query().Get("since"))
+			since, err := api.ParseTime(r.URL.Query().Get("since"))
 			if err != nil {
-				writeError(w, http.StatusBadRequest, "since: want an RFC 3339 time such as 2026-03-01T10:00:00Z")
+				writeError(w, http.StatusBadRequest, "since: %v", err)
 				return
 			}
 			n, err := st.ReplaySince(r.Context(), subs, since, clk.Now())
@@ -109,5 +107,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, format string, args ...any) {
-	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
+	writeJSON(w, status, api.Error{Error: fmt.Sprintf(format, args...)})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/metrics"
@@ -30,6 +31,9 @@ type AdminStore interface {
 	DeclareSettlement(ctx context.Context, w state.SettlementWish, now time.Time) (*state.Settlement, bool, error)
 	History(ctx context.Context, appID, outOrderNo string) (*state.History, error)
 	Summary(ctx context.Context) (*state.Summary, error)
+	ParkedItems(ctx context.Context, limit int) ([]state.ParkedItem, error)
+	CancelRefund(ctx context.Context, key, reason string, now time.Time) (*state.Refund, error)
+	CancelSettlement(ctx context.Context, appID, outOrderNo, reason string, now time.Time) (*state.Settlement, error)
 	reconcile.PlanStore
 }
 
@@ -72,6 +76,8 @@ func NewAdminHandler(o AdminOptions) http.Handler {
 	mux.HandleFunc("GET /v1/orders/{no}", a.auth(a.getOrder))
 	mux.HandleFunc("POST /v1/orders/{no}/refunds", a.auth(a.declareRefund))
 	mux.HandleFunc("PUT /v1/orders/{no}/settlement", a.auth(a.declareSettlement))
+	mux.HandleFunc("POST /v1/refunds/{key}/cancel", a.auth(a.cancelRefund))
+	mux.HandleFunc("POST /v1/orders/{no}/settlement/cancel", a.auth(a.cancelSettlement))
 	mux.HandleFunc("GET /v1/plan", a.auth(a.plan))
 	mux.HandleFunc("GET /v1/status", a.auth(a.status))
 	if o.Extra != nil {
@@ -90,9 +96,7 @@ type admin struct{ o AdminOptions }
 const maxAdminBody = 1 << 20
 
 // APIError is the JSON shape of every admin error.
-type APIError struct {
-	Error string `json:"error"`
-}
+type APIError = api.Error
 
 // WriteJSON writes v with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
@@ -110,7 +114,7 @@ func WriteError(w http.ResponseWriter, status int, format string, args ...any) {
 
 func (a *admin) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(r.Header.Get("Authorization"))
 		if !ok || a.o.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(a.o.Token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="payd"`)
 			WriteError(w, http.StatusUnauthorized, "missing or wrong bearer token")
@@ -118,6 +122,16 @@ func (a *admin) auth(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// bearer returns the credentials of an Authorization header in the Bearer
+// scheme, whose name is case-insensitive (RFC 7235 section 2.1).
+func bearer(h string) (string, bool) {
+	scheme, cred, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(cred, " "), true
 }
 
 // decode reads a JSON body strictly: unknown fields and trailing data are errors.
@@ -186,11 +200,7 @@ type CreateOrderRequest struct {
 }
 
 // CreateOrderResponse is what the mini-program's tt.pay needs.
-type CreateOrderResponse struct {
-	OutOrderNo string `json:"out_order_no"`
-	OrderID    string `json:"order_id"`
-	OrderToken string `json:"order_token"`
-}
+type CreateOrderResponse = api.CreatedOrder
 
 func (a *admin) createOrder(w http.ResponseWriter, r *http.Request) {
 	var req CreateOrderRequest
@@ -251,7 +261,7 @@ func (a *admin) createOrder(w http.ResponseWriter, r *http.Request) {
 			a.o.Log.WithError(err).Warn("record order_id")
 		}
 	}
-	WriteJSON(w, http.StatusCreated, CreateOrderResponse{OutOrderNo: req.OutOrderNo, OrderID: resp.OrderID, OrderToken: resp.OrderToken})
+	WriteJSON(w, http.StatusCreated, CreateOrderResponse{OutOrderNo: req.OutOrderNo, DouyinOrderID: resp.OrderID, OrderToken: resp.OrderToken})
 }
 
 func (a *admin) getOrder(w http.ResponseWriter, r *http.Request) {
@@ -260,12 +270,7 @@ func (a *admin) getOrder(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	v := h.OrderView
-	WriteJSON(w, http.StatusOK, map[string]any{
-		"order": h.Order, "refunds": h.Refunds, "settlement": h.Settlement,
-		"attempts": h.Attempts, "callbacks": h.Callbacks, "events": h.Events,
-		"plan": reconcile.Plan(v, a.o.Clock.Now(), a.o.Policy),
-	})
+	WriteJSON(w, http.StatusOK, api.FromHistory(h, reconcile.Plan(h.OrderView, a.o.Clock.Now(), a.o.Policy)))
 }
 
 // RefundRequest is the body of POST /v1/orders/{no}/refunds.
@@ -294,7 +299,11 @@ func (a *admin) declareRefund(w http.ResponseWriter, r *http.Request) {
 	rf, created, err := a.o.Store.DeclareRefund(r.Context(), state.RefundWish{
 		AppID: appID, OutOrderNo: no, Key: req.Key, Amount: req.Amount, Reason: req.Reason,
 	}, a.o.Clock.Now())
-	a.declared(w, rf, created, err)
+	var row any
+	if rf != nil {
+		row = api.FromRefund(*rf, appID, no)
+	}
+	a.declared(w, row, created, err)
 }
 
 // declared answers a declaration: the error, or the row (201 when new, 200
@@ -316,10 +325,10 @@ func (a *admin) declared(w http.ResponseWriter, row any, created bool, err error
 
 // SettlementRequest is the body of PUT /v1/orders/{no}/settlement.
 type SettlementRequest struct {
-	AppID     string           `json:"app_id"`
-	At        *time.Time       `json:"at"`
-	Receivers []state.Receiver `json:"receivers"`
-	Desc      string           `json:"desc"`
+	AppID     string         `json:"app_id"`
+	At        *time.Time     `json:"at"`
+	Receivers []api.Receiver `json:"receivers"`
+	Desc      string         `json:"desc"`
 }
 
 func (a *admin) declareSettlement(w http.ResponseWriter, r *http.Request) {
@@ -333,10 +342,19 @@ func (a *admin) declareSettlement(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	var receivers []state.Receiver
+	for _, rc := range req.Receivers {
+		receivers = append(receivers, state.Receiver{MerchantUID: rc.MerchantUID, Amount: rc.Amount})
+	}
+	no := r.PathValue("no")
 	st, created, err := a.o.Store.DeclareSettlement(r.Context(), state.SettlementWish{
-		AppID: appID, OutOrderNo: r.PathValue("no"), DueAt: req.At, Receivers: req.Receivers, Desc: req.Desc,
+		AppID: appID, OutOrderNo: no, DueAt: req.At, Receivers: receivers, Desc: req.Desc,
 	}, a.o.Clock.Now())
-	a.declared(w, st, created, err)
+	var row any
+	if st != nil {
+		row = api.FromSettlement(*st, appID, no)
+	}
+	a.declared(w, row, created, err)
 }
 
 func (a *admin) plan(w http.ResponseWriter, r *http.Request) {
@@ -345,7 +363,12 @@ func (a *admin) plan(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, rep)
+	parked, err := a.o.Store.ParkedItems(r.Context(), 1000)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, api.FromPlan(rep, parked))
 }
 
 func (a *admin) status(w http.ResponseWriter, r *http.Request) {
@@ -354,5 +377,70 @@ func (a *admin) status(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, s)
+	parked, err := a.o.Store.ParkedItems(r.Context(), 50)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, api.Status{Summary: api.FromSummary(s), Parked: api.FromParked(parked)})
+}
+
+// CancelRequest is the optional body of the cancel routes.
+type CancelRequest struct {
+	AppID  string `json:"app_id"`
+	Reason string `json:"reason"`
+}
+
+// cancelRequest reads an optional CancelRequest; an empty body is one
+// with the default reason.
+func cancelRequest(w http.ResponseWriter, r *http.Request) (CancelRequest, error) {
+	var req CancelRequest
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &req); err != nil && !errors.Is(err, io.EOF) {
+			return req, err
+		}
+	}
+	if req.Reason == "" {
+		req.Reason = "withdrawn through the admin API"
+	}
+	return req, nil
+}
+
+func (a *admin) cancelRefund(w http.ResponseWriter, r *http.Request) {
+	req, err := cancelRequest(w, r)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	rf, err := a.o.Store.CancelRefund(r.Context(), r.PathValue("key"), req.Reason, a.o.Clock.Now())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if a.o.Waker != nil {
+		a.o.Waker.Wake()
+	}
+	WriteJSON(w, http.StatusOK, api.FromRefund(*rf, "", ""))
+}
+
+func (a *admin) cancelSettlement(w http.ResponseWriter, r *http.Request) {
+	req, err := cancelRequest(w, r)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	appID := req.AppID
+	if appID == "" {
+		appID = a.o.DefaultApp
+	}
+	no := r.PathValue("no")
+	st, err := a.o.Store.CancelSettlement(r.Context(), appID, no, req.Reason, a.o.Clock.Now())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if a.o.Waker != nil {
+		a.o.Waker.Wake()
+	}
+	WriteJSON(w, http.StatusOK, api.FromSettlement(*st, appID, no))
 }

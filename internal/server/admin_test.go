@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
@@ -18,10 +19,11 @@ import (
 )
 
 type adminBundle struct {
-	store *state.Store
-	sim   *douyinsim.Server
-	srv   *httptest.Server
-	wakes *wakes
+	store  *state.Store
+	sim    *douyinsim.Server
+	srv    *httptest.Server
+	wakes  *wakes
+	policy reconcile.Policy
 }
 
 func newAdminBundle(t *testing.T) *adminBundle {
@@ -47,6 +49,7 @@ func newAdminBundle(t *testing.T) *adminBundle {
 		Store: b.store, Douyin: client, Waker: b.wakes, Policy: p, Clock: fc, Metrics: metrics.New(),
 		Token: adminToken, DefaultApp: appID,
 	})
+	b.policy = p
 	b.srv = httptest.NewServer(h)
 	t.Cleanup(b.srv.Close)
 	return b
@@ -82,11 +85,11 @@ func TestAdminHandler_routes(t *testing.T) {
 		t.Fatalf("create order: %d %s", status, body)
 	}
 	var co CreateOrderResponse
-	if err := json.Unmarshal([]byte(body), &co); err != nil || co.OrderID == "" || co.OrderToken == "" || co.OutOrderNo != "o-1" {
+	if err := json.Unmarshal([]byte(body), &co); err != nil || co.DouyinOrderID == "" || co.OrderToken == "" || co.OutOrderNo != "o-1" {
 		t.Fatalf("create order answer %s", body)
 	}
 	o, err := b.store.GetOrder(ctx, appID, "o-1")
-	if err != nil || o.DouyinOrderID != co.OrderID || o.TotalAmount != 1000 {
+	if err != nil || o.DouyinOrderID != co.DouyinOrderID || o.TotalAmount != 1000 {
 		t.Fatalf("order recorded as %+v (%v)", o, err)
 	}
 	if err := b.sim.Pay(appID, "o-1"); err != nil {
@@ -116,19 +119,20 @@ func TestAdminHandler_routes(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"order", "refunds", "settlement", "attempts", "callbacks", "events", "plan"} {
+	for _, k := range []string{"order", "refunds", "settlement", "calls", "callbacks", "events", "plan"} {
 		if _, ok := got[k]; !ok {
 			t.Fatalf("get order lacks %q: %s", k, body)
 		}
 	}
 	status, body = b.do(t, "GET", "/v1/plan", adminToken, "")
-	var rep reconcile.PlanReport
+	var rep api.PlanReport
 	if status != 200 || json.Unmarshal([]byte(body), &rep) != nil || len(rep.Due) == 0 {
 		t.Fatalf("plan: %d %s", status, body)
 	}
 	status, body = b.do(t, "GET", "/v1/status", adminToken, "")
-	var sum state.Summary
-	if status != 200 || json.Unmarshal([]byte(body), &sum) != nil || sum.Refunds[state.PhasePending] != 1 {
+	var sum api.Status
+	if status != 200 || json.Unmarshal([]byte(body), &sum) != nil || len(sum.Summary.Refunds) != 1 ||
+		sum.Summary.Refunds[0] != (api.Count{Phase: string(state.PhasePending), Count: 1, Amount: 100}) {
 		t.Fatalf("status: %d %s", status, body)
 	}
 	if status, body = b.do(t, "GET", "/healthz", "", ""); status != 200 {

@@ -78,7 +78,7 @@ func (w RefundWish) validate() error {
 func (s *Store) DeclareRefund(ctx context.Context, w RefundWish, now time.Time) (*Refund, bool, error) {
 	now = utc(now)
 	if err := w.validate(); err != nil {
-		return nil, false, fmt.Errorf("declare refund %s: %w", w.Key, err)
+		return nil, false, fmt.Errorf("declare %s: %w", w.name(), err)
 	}
 	var r Refund
 	err := s.write(ctx, func(tx *gorm.DB) error {
@@ -127,9 +127,19 @@ func (s *Store) DeclareRefund(ctx context.Context, w RefundWish, now time.Time) 
 	case errors.Is(err, errNoop):
 		return &r, false, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("declare refund %s: %w", w.Key, err)
+		return nil, false, fmt.Errorf("declare %s: %w", w.name(), err)
 	}
 	return &r, true, nil
+}
+
+// name names the refund in errors: by its key when the caller gave one,
+// by its order and amount when the key was derived (DefaultRefundKey),
+// since the user never saw that key.
+func (w RefundWish) name() string {
+	if w.Key == DefaultRefundKey(w.AppID, w.OutOrderNo, w.Amount, w.Reason) {
+		return fmt.Sprintf("refund of %d fen of order %s", w.Amount, w.OutOrderNo)
+	}
+	return "refund " + w.Key
 }
 
 // keyReused says what the key was first declared with.
@@ -151,10 +161,11 @@ func checkOrderOpen(o *Order, what string) error {
 	return nil
 }
 
-// refundable returns the order's total less its non-failed refunds.
+// refundable returns the order's total less its refunds that are neither
+// failed nor cancelled.
 func refundable(tx *gorm.DB, o *Order) (int64, error) {
 	var taken int64
-	err := tx.Model(&Refund{}).Where("order_id = ? AND phase <> ?", o.ID, PhaseParked).
+	err := tx.Model(&Refund{}).Where("order_id = ? AND phase NOT IN ?", o.ID, []Phase{PhaseParked, PhaseCancelled}).
 		Select("COALESCE(SUM(amount), 0)").Scan(&taken).Error
 	if err != nil {
 		return 0, fmt.Errorf("sum refunds: %w", err)
@@ -249,10 +260,30 @@ func (w SettlementWish) validate() error {
 // the same). One that is no longer pending cannot change: the same wish is
 // a no-op, a different one ErrInvalid.
 func (s *Store) DeclareSettlement(ctx context.Context, w SettlementWish, now time.Time) (*Settlement, bool, error) {
+	st, ch, err := s.DeclareSettlementChange(ctx, w, now)
+	return st, ch == Created, err
+}
+
+// Change is what a declaration did to its row.
+type Change string
+
+// The changes a declaration makes.
+const (
+	// Created: there was no row; one was made.
+	Created Change = "created"
+	// Changed: the pending row took the new wish.
+	Changed Change = "changed"
+	// Unchanged: the row already stood as declared.
+	Unchanged Change = "unchanged"
+)
+
+// DeclareSettlementChange is DeclareSettlement telling apart a changed
+// settlement from an unchanged one.
+func (s *Store) DeclareSettlementChange(ctx context.Context, w SettlementWish, now time.Time) (*Settlement, Change, error) {
 	now = utc(now)
 	w.DueAt = utcPtr(w.DueAt)
 	if err := w.validate(); err != nil {
-		return nil, false, fmt.Errorf("declare settlement of order %s: %w", w.OutOrderNo, err)
+		return nil, Unchanged, fmt.Errorf("declare settlement of order %s: %w", w.OutOrderNo, err)
 	}
 	receivers := encodeReceivers(w.Receivers)
 	var st Settlement
@@ -277,7 +308,7 @@ func (s *Store) DeclareSettlement(ctx context.Context, w SettlementWish, now tim
 			return errNoop
 		}
 		if found && st.Phase != PhasePending {
-			return invalidf("settlement of order %s is %s: cannot change", o.OutOrderNo, st.Phase)
+			return invalidf("settlement of order %s %s: it cannot change", o.OutOrderNo, phaseWords(st.Phase))
 		}
 		if err := checkOrderOpen(o, "settle"); err != nil {
 			return err
@@ -315,11 +346,13 @@ func (s *Store) DeclareSettlement(ctx context.Context, w SettlementWish, now tim
 	})
 	switch {
 	case errors.Is(err, errNoop):
-		return &st, false, nil
+		return &st, Unchanged, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("declare settlement of order %s: %w", w.OutOrderNo, err)
+		return nil, Unchanged, fmt.Errorf("declare settlement of order %s: %w", w.OutOrderNo, err)
+	case created:
+		return &st, Created, nil
 	}
-	return &st, created, nil
+	return &st, Changed, nil
 }
 
 func sameTime(a, b *time.Time) bool {

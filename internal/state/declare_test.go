@@ -225,7 +225,7 @@ func TestStore_DeclareSettlement(t *testing.T) {
 			w2 := w
 			w2.Desc = "other"
 			_, _, err = e.DeclareSettlement(ctx, w2, now)
-			wantErr(t, err, ErrInvalid, "declare settlement of order o1: settlement of order o1 is submitting: cannot change")
+			wantErr(t, err, ErrInvalid, "declare settlement of order o1: settlement of order o1 is submitting: it cannot change")
 		})
 		t.Run("closed order", func(t *testing.T) {
 			c := e.order(t, "c1", 500)

@@ -211,13 +211,14 @@ type OrderView struct {
 	Settlement *Settlement
 }
 
-// Remaining returns what is left of the order's total after its non-failed
-// refunds, leaving out the refund with id except (0 leaves out none). It is
+// Remaining returns what is left of the order's total after its refunds
+// that are neither failed nor cancelled, leaving out the refund with id
+// except (0 leaves out none). It is
 // meaningful only once TotalAmount is known.
 func (v *OrderView) Remaining(except int64) int64 {
 	left := v.Order.TotalAmount
 	for _, r := range v.Refunds {
-		if r.ID != except && r.Phase != PhaseParked {
+		if r.ID != except && r.Phase != PhaseParked && r.Phase != PhaseCancelled {
 			left -= r.Amount
 		}
 	}

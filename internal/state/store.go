@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -30,6 +33,9 @@ var (
 	// ErrSchemaTooNew: the database was migrated by a newer payd than this
 	// binary; Open refuses it rather than misread it.
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	// ErrNoDatabase: Options.MustExist was set and the database is missing
+	// (SQLite: no such file; PostgreSQL: no payd schema in it).
+	ErrNoDatabase = errors.New("no payd database")
 )
 
 // invalidError is an ErrInvalid whose text is only its message, so that
@@ -74,6 +80,11 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives migration progress; discarded when nil.
 	Logger *logrus.Entry
+	// MustExist makes Open refuse, with ErrNoDatabase, a database payd has
+	// not created: a SQLite file that does not exist (it is not created) or
+	// a database without payd's schema. Every command but migrate and serve
+	// sets it, so a mistyped path is an error, not a new empty database.
+	MustExist bool
 }
 
 // Store is payd's database: every query and transition the reconciler, the
@@ -92,6 +103,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if o.MustExist && o.Driver == DriverSQLite {
+		if _, err := os.Stat(o.DSN); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s: the file does not exist; check database.dsn (or PAYD_DSN), or create it with payd migrate", ErrNoDatabase, o.DSN)
+		}
 	}
 	clock := o.Now
 	now := func() time.Time { return utc(clock()) }
@@ -119,6 +135,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if v == 0 && o.MustExist {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("%w in %s: it has no payd schema; check database.dsn (or PAYD_DSN), or create it with payd migrate", ErrNoDatabase, redactDSN(o))
 	}
 	if v > SchemaVersion {
 		_ = sqlDB.Close()
@@ -226,4 +246,16 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := utc(*t)
 	return &u
+}
+
+// redactDSN names the database of o without a password.
+func redactDSN(o Options) string {
+	if o.Driver != DriverPostgres {
+		return o.DSN
+	}
+	u, err := url.Parse(o.DSN)
+	if err != nil || u.Host == "" {
+		return "the configured PostgreSQL database"
+	}
+	return u.Redacted()
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/state"
+)
+
+func newCancelCmd(g *globals) *cobra.Command {
+	var app, reason string
+	cmd := &cobra.Command{
+		Use:   "cancel (refund KEY | settlement ORDER) [--reason TEXT]",
+		Short: "Withdraw a pending or parked refund or settlement",
+		Long: `cancel withdraws a wish that has nothing in flight: a refund or settlement that is pending
+or parked becomes cancelled, with an event (refund.cancelled, settlement.cancelled) and a line
+in payd status ORDER. It is refused, with the reason, while an attempt is at Douyin (money may
+move: wait until it has succeeded or parked). A cancelled settlement is never re-created by
+settle_batch.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, id := args[0], args[1]
+			if kind != "refund" && kind != "settlement" {
+				return fmt.Errorf("cancel %s: want \"refund KEY\" or \"settlement ORDER\"", kind)
+			}
+			cfg, st, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			now := clock.Real{}.Now()
+			if kind == "refund" {
+				r, err := st.CancelRefund(cmd.Context(), id, reason, now)
+				if errors.Is(err, state.ErrNotFound) {
+					return fmt.Errorf("cancel refund %s: no refund has that key (payd status ORDER lists an order's refunds)", id)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "refund %s: %s (%d fen, attempt %d)\n", r.Key, r.Phase, r.Amount, r.Attempt)
+				return nil
+			}
+			appID := app
+			if appID == "" {
+				appID = defaultApp(cfg)
+			}
+			s, err := st.CancelSettlement(cmd.Context(), appID, id, reason, now)
+			if errors.Is(err, state.ErrNotFound) {
+				return fmt.Errorf("cancel settlement of order %s: no such order or no settlement declared for it", id)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "settlement of order %s: %s (number %s)\n", id, s.Phase, s.OutSettleNo)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&app, "app", "", "app_id of ORDER (default: the only configured app)")
+	cmd.Flags().StringVar(&reason, "reason", "withdrawn by the operator", "why, kept with the item and sent in the event")
+	return cmd
+}

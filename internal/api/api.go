@@ -1,0 +1,224 @@
+// Package api holds the shapes payd shows the outside world: the answers of
+// the admin API and of every `--json` output. They are snake_case JSON
+// built from state rows by pure functions, so that a change of a table
+// never changes a public answer by accident, and internal bookkeeping
+// (row versions, leases, hint counters) never leaks out.
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Order is one Douyin order as payd knows it.
+type Order struct {
+	AppID      string `json:"app_id"`
+	OutOrderNo string `json:"out_order_no"`
+	// DouyinOrderID is Douyin's order_id, "" until Douyin answered.
+	DouyinOrderID string     `json:"douyin_order_id"`
+	TotalAmount   int64      `json:"total_amount"` // fen; 0 while unknown
+	Status        string     `json:"status"`
+	PaidAt        *time.Time `json:"paid_at"`
+	CPSShare      int64      `json:"cps_share"` // fen
+	CPSKnown      bool       `json:"cps_known"`
+	SettleAfter   *time.Time `json:"settle_after"`
+	NextActionAt  *time.Time `json:"next_action_at"`
+	CheckedAt     *time.Time `json:"checked_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// CreatedOrder answers POST /v1/orders: what the mini-program's tt.pay
+// needs.
+type CreatedOrder struct {
+	OutOrderNo    string `json:"out_order_no"`
+	DouyinOrderID string `json:"douyin_order_id"`
+	OrderToken    string `json:"order_token"`
+}
+
+// Refund is a wish to refund part of an order.
+type Refund struct {
+	Key          string     `json:"key"`
+	AppID        string     `json:"app_id,omitempty"`
+	OutOrderNo   string     `json:"out_order_no,omitempty"`
+	Amount       int64      `json:"amount"` // fen
+	Reason       string     `json:"reason"`
+	Phase        string     `json:"phase"`
+	Attempt      int        `json:"attempt"`
+	OutRefundNo  string     `json:"out_refund_no"`
+	RefundNo     string     `json:"refund_no"` // Douyin's, once accepted
+	AllSettle    bool       `json:"all_settle"`
+	NextActionAt *time.Time `json:"next_action_at"`
+	ErrNo        int        `json:"err_no"`
+	ErrTips      string     `json:"err_tips"`
+	ParkReason   string     `json:"park_reason"`
+	DoneAt       *time.Time `json:"done_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+}
+
+// Receiver is one third-party receiver of a settlement.
+type Receiver struct {
+	MerchantUID string `json:"merchant_uid"`
+	Amount      int64  `json:"amount"` // fen
+}
+
+// Settlement is a wish to settle an order.
+type Settlement struct {
+	AppID        string     `json:"app_id,omitempty"`
+	OutOrderNo   string     `json:"out_order_no,omitempty"`
+	OutSettleNo  string     `json:"out_settle_no"`
+	SettleNo     string     `json:"settle_no"` // Douyin's, once accepted
+	DueAt        *time.Time `json:"due_at"`
+	Receivers    []Receiver `json:"receivers"`
+	Desc         string     `json:"desc"`
+	Auto         bool       `json:"auto"` // created by settle_batch
+	Phase        string     `json:"phase"`
+	Attempt      int        `json:"attempt"`
+	Amount       int64      `json:"amount"` // fen, once submitted
+	NextActionAt *time.Time `json:"next_action_at"`
+	ErrNo        int        `json:"err_no"`
+	ErrTips      string     `json:"err_tips"`
+	ParkReason   string     `json:"park_reason"`
+	DoneAt       *time.Time `json:"done_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+}
+
+// Call is one Douyin call made for an order.
+type Call struct {
+	API        string    `json:"api"`
+	Resource   string    `json:"resource"`
+	MerchantNo string    `json:"merchant_no"`
+	ErrNo      int       `json:"err_no"`
+	ErrTips    string    `json:"err_tips"`
+	Outcome    string    `json:"outcome"`
+	LatencyMS  int64     `json:"latency_ms"`
+	At         time.Time `json:"at"`
+}
+
+// Callback is a verified Douyin callback about an order (its body is not
+// shown).
+type Callback struct {
+	Type       string    `json:"type"`
+	SubjectNo  string    `json:"subject_no"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// Event is an outbox event, as POSTed to the merchant's endpoints.
+type Event struct {
+	ID         string          `json:"id"`
+	Seq        int64           `json:"seq"`
+	Type       string          `json:"type"`
+	AppID      string          `json:"app_id"`
+	OutOrderNo string          `json:"out_order_no"`
+	Data       json.RawMessage `json:"data"`
+	CreatedAt  time.Time       `json:"created_at"`
+}
+
+// Action is one step the reconciler would take.
+type Action struct {
+	OutOrderNo string    `json:"out_order_no"`
+	AppID      string    `json:"app_id"`
+	Action     string    `json:"action"`
+	Target     string    `json:"target"` // the merchant number the call uses
+	Amount     int64     `json:"amount"` // fen; 0 when none
+	At         time.Time `json:"at"`
+	Reason     string    `json:"reason"`
+}
+
+// OrderDetail is everything payd knows of one order (payd status ORDER,
+// GET /v1/orders/{no}).
+type OrderDetail struct {
+	Order      Order       `json:"order"`
+	Refunds    []Refund    `json:"refunds"`
+	Settlement *Settlement `json:"settlement"`
+	Calls      []Call      `json:"calls"`
+	Callbacks  []Callback  `json:"callbacks"`
+	Events     []Event     `json:"events"`
+	Plan       []Action    `json:"plan"`
+}
+
+// Parked is a refund or settlement that needs a person.
+type Parked struct {
+	Kind       string `json:"kind"` // refund or settlement
+	AppID      string `json:"app_id"`
+	OutOrderNo string `json:"out_order_no"`
+	// Key is the refund's key; "" for a settlement.
+	Key string `json:"key,omitempty"`
+	// Number is the merchant number of the last attempt.
+	Number string `json:"number"`
+	Amount int64  `json:"amount"` // fen
+	Reason string `json:"reason"`
+	// Fix is the command that puts it back to work once the cause is fixed.
+	Fix string    `json:"fix"`
+	At  time.Time `json:"parked_at"`
+}
+
+// PlanReport is what would be done now, what is scheduled next and what
+// waits for a person.
+type PlanReport struct {
+	Now    time.Time `json:"now"`
+	Due    []Action  `json:"due"`
+	Later  []Action  `json:"later"`
+	Parked []Parked  `json:"parked"`
+	// Truncated is set when more was due or scheduled than shown.
+	Truncated bool `json:"truncated"`
+}
+
+// Count is one row of a summary.
+type Count struct {
+	Status string `json:"status,omitempty"`
+	Phase  string `json:"phase,omitempty"`
+	Count  int64  `json:"count"`
+	Amount int64  `json:"amount,omitempty"` // fen
+}
+
+// Summary counts what payd holds.
+type Summary struct {
+	Orders        []Count `json:"orders"`
+	Refunds       []Count `json:"refunds"`
+	Settlements   []Count `json:"settlements"`
+	SettledAmount int64   `json:"settled_amount"` // fen
+	Events        int64   `json:"events"`
+}
+
+// Status is payd status and GET /v1/status.
+type Status struct {
+	Summary Summary  `json:"summary"`
+	Parked  []Parked `json:"parked"`
+}
+
+// Delivery is one event's delivery to one endpoint.
+type Delivery struct {
+	Endpoint      string     `json:"endpoint"`
+	EventSeq      int64      `json:"event_seq"`
+	EventID       string     `json:"event_id"`
+	EventType     string     `json:"event_type"`
+	AppID         string     `json:"app_id"`
+	OutOrderNo    string     `json:"out_order_no"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	LastStatus    int        `json:"last_status"`
+	LastError     string     `json:"last_error"`
+	LatencyMS     int64      `json:"latency_ms"`
+	DeliveredAt   *time.Time `json:"delivered_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// Deliveries is GET /v1/events and payd events --json.
+type Deliveries struct {
+	Deliveries []Delivery `json:"deliveries"`
+}
+
+// Replayed answers an event replay.
+type Replayed struct {
+	Replayed int `json:"replayed"`
+}
+
+// Error is the shape of every admin API error.
+type Error struct {
+	Error string `json:"error"`
+}

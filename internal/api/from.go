@@ -1,0 +1,182 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/payd/payd/internal/reconcile"
+	"github.com/payd/payd/internal/state"
+)
+
+// FromOrder is the public shape of an order row.
+func FromOrder(o state.Order) Order {
+	return Order{
+		AppID: o.AppID, OutOrderNo: o.OutOrderNo, DouyinOrderID: o.DouyinOrderID, TotalAmount: o.TotalAmount,
+		Status: string(o.Status), PaidAt: o.PaidAt, CPSShare: o.CPSShare, CPSKnown: o.CPSKnown,
+		SettleAfter: o.SettleAfter, NextActionAt: o.NextActionAt, CheckedAt: o.CheckedAt,
+		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+	}
+}
+
+// FromRefund is the public shape of a refund row of order (appID,
+// outOrderNo); both may be "" when the context names the order.
+func FromRefund(r state.Refund, appID, outOrderNo string) Refund {
+	return Refund{
+		Key: r.Key, AppID: appID, OutOrderNo: outOrderNo, Amount: r.Amount, Reason: r.Reason,
+		Phase: string(r.Phase), Attempt: r.Attempt, OutRefundNo: r.OutRefundNo, RefundNo: r.RefundNo,
+		AllSettle: r.AllSettle, NextActionAt: r.NextActionAt, ErrNo: r.ErrNo, ErrTips: r.ErrTips,
+		ParkReason: r.ParkReason, DoneAt: r.DoneAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+// FromSettlement is the public shape of a settlement row; its receivers
+// become a JSON array (an unreadable column gives none).
+func FromSettlement(s state.Settlement, appID, outOrderNo string) Settlement {
+	receivers := []Receiver{}
+	if s.Receivers != "" {
+		var rs []state.Receiver
+		if err := json.Unmarshal([]byte(s.Receivers), &rs); err == nil {
+			for _, r := range rs {
+				receivers = append(receivers, Receiver{MerchantUID: r.MerchantUID, Amount: r.Amount})
+			}
+		}
+	}
+	return Settlement{
+		AppID: appID, OutOrderNo: outOrderNo, OutSettleNo: s.OutSettleNo, SettleNo: s.SettleNo, DueAt: s.DueAt,
+		Receivers: receivers, Desc: s.Desc, Auto: s.Auto, Phase: string(s.Phase), Attempt: s.Attempt,
+		Amount: s.Amount, NextActionAt: s.NextActionAt, ErrNo: s.ErrNo, ErrTips: s.ErrTips,
+		ParkReason: s.ParkReason, DoneAt: s.DoneAt, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+}
+
+// FromEvent is the public shape of an outbox event.
+func FromEvent(e state.Event) Event {
+	data := json.RawMessage(e.Payload)
+	if !json.Valid(data) {
+		data = json.RawMessage("null")
+	}
+	return Event{ID: e.ID, Seq: e.Seq, Type: string(e.Type), AppID: e.AppID, OutOrderNo: e.OutOrderNo, Data: data, CreatedAt: e.CreatedAt}
+}
+
+// FromActions is the public shape of the actions planned for an order.
+func FromActions(o state.Order, acts []reconcile.Action) []Action {
+	out := make([]Action, 0, len(acts))
+	for _, a := range acts {
+		out = append(out, Action{OutOrderNo: o.OutOrderNo, AppID: o.AppID, Action: string(a.Kind), Target: a.MerchantNo, Amount: a.Amount, At: a.At, Reason: a.Reason})
+	}
+	return out
+}
+
+// FromHistory is the public shape of an order's history with its plan.
+func FromHistory(h *state.History, plan []reconcile.Action) OrderDetail {
+	o := h.Order
+	d := OrderDetail{
+		Order: FromOrder(o), Refunds: make([]Refund, 0, len(h.Refunds)), Calls: make([]Call, 0, len(h.Attempts)),
+		Callbacks: make([]Callback, 0, len(h.Callbacks)), Events: make([]Event, 0, len(h.Events)), Plan: FromActions(o, plan),
+	}
+	for _, r := range h.Refunds {
+		d.Refunds = append(d.Refunds, FromRefund(r, "", ""))
+	}
+	if h.Settlement != nil {
+		s := FromSettlement(*h.Settlement, "", "")
+		d.Settlement = &s
+	}
+	for _, a := range h.Attempts {
+		d.Calls = append(d.Calls, Call{API: a.API, Resource: a.Resource, MerchantNo: a.MerchantNo, ErrNo: a.ErrNo,
+			ErrTips: a.ErrTips, Outcome: a.Outcome, LatencyMS: a.LatencyMS, At: a.CreatedAt})
+	}
+	for _, c := range h.Callbacks {
+		d.Callbacks = append(d.Callbacks, Callback{Type: c.Type, SubjectNo: c.SubjectNo, ReceivedAt: c.ReceivedAt})
+	}
+	for _, e := range h.Events {
+		d.Events = append(d.Events, FromEvent(e))
+	}
+	return d
+}
+
+// FixCommand is the command that puts a parked item back to work once its
+// cause is fixed.
+func FixCommand(p state.ParkedItem) string {
+	if p.Kind == "refund" {
+		return "payd retry refund " + p.Key
+	}
+	return fmt.Sprintf("payd retry settlement %s --app %s", p.OutOrderNo, p.AppID)
+}
+
+// FromParked is the public shape of parked items.
+func FromParked(items []state.ParkedItem) []Parked {
+	out := make([]Parked, 0, len(items))
+	for _, p := range items {
+		out = append(out, Parked{Kind: p.Kind, AppID: p.AppID, OutOrderNo: p.OutOrderNo, Key: p.Key, Number: p.Number,
+			Amount: p.Amount, Reason: p.Reason, Fix: FixCommand(p), At: p.At})
+	}
+	return out
+}
+
+// FromPlan is the public shape of a plan report and the parked items.
+func FromPlan(rep *reconcile.PlanReport, parked []state.ParkedItem) PlanReport {
+	conv := func(as []reconcile.PlannedAction) []Action {
+		out := make([]Action, 0, len(as))
+		for _, a := range as {
+			out = append(out, Action{OutOrderNo: a.Order, AppID: a.AppID, Action: string(a.Kind), Target: a.Target, Amount: a.Amount, At: a.At, Reason: a.Reason})
+		}
+		return out
+	}
+	return PlanReport{Now: rep.Now, Due: conv(rep.Due), Later: conv(rep.Later), Parked: FromParked(parked), Truncated: rep.Truncated}
+}
+
+// Changes reports whether anything is due now or parked: plan's exit 2.
+func (r PlanReport) Changes() bool { return len(r.Due) > 0 || len(r.Parked) > 0 }
+
+// FromSummary is the public shape of a store summary, counts in
+// state-machine order.
+func FromSummary(s *state.Summary) Summary {
+	out := Summary{Orders: []Count{}, Refunds: []Count{}, Settlements: []Count{}, SettledAmount: s.SettledAmount, Events: s.Events}
+	for _, st := range []state.OrderStatus{state.OrderUnknown, state.OrderProcessing, state.OrderSuccess, state.OrderFail, state.OrderTimeout, state.OrderNotFound} {
+		if n := s.Orders[st]; n > 0 {
+			out.Orders = append(out.Orders, Count{Status: string(st), Count: n})
+		}
+	}
+	for _, p := range allPhases(s) {
+		if n := s.Refunds[p]; n > 0 {
+			out.Refunds = append(out.Refunds, Count{Phase: string(p), Count: n, Amount: s.RefundAmount[p]})
+		}
+		if n := s.Settlements[p]; n > 0 {
+			out.Settlements = append(out.Settlements, Count{Phase: string(p), Count: n})
+		}
+	}
+	return out
+}
+
+// allPhases is state.Phases followed by any other phase the summary holds
+// (one a newer binary wrote), so nothing counted is dropped.
+func allPhases(s *state.Summary) []state.Phase {
+	ps := append([]state.Phase(nil), state.Phases...)
+	known := map[state.Phase]bool{}
+	for _, p := range ps {
+		known[p] = true
+	}
+	for _, m := range []map[state.Phase]int64{s.Refunds, s.Settlements} {
+		for p := range m {
+			if !known[p] {
+				known[p] = true
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps
+}
+
+// FromDeliveries is the public shape of event deliveries.
+func FromDeliveries(ds []state.Delivery) Deliveries {
+	out := Deliveries{Deliveries: make([]Delivery, 0, len(ds))}
+	for _, d := range ds {
+		out.Deliveries = append(out.Deliveries, Delivery{
+			Endpoint: d.Endpoint, EventSeq: d.EventSeq, EventID: d.EventID, EventType: string(d.EventType),
+			AppID: d.AppID, OutOrderNo: d.OutOrderNo, Status: string(d.Status), Attempts: d.Attempts,
+			NextAttemptAt: d.NextAttemptAt, LastStatus: d.LastStatus, LastError: d.LastError, LatencyMS: d.LatencyMS,
+			DeliveredAt: d.DeliveredAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		})
+	}
+	return out
+}
