@@ -130,7 +130,7 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 	var pendingAhead int64
 	for _, r := range refunds {
 		switch r.Phase {
-		case state.PhaseSucceeded, state.PhaseParked:
+		case state.PhaseSucceeded, state.PhaseParked, state.PhaseCancelled:
 			continue
 		case state.PhaseSubmitting:
 			refundOpen = true
@@ -171,7 +171,7 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 		return acts
 	}
 	switch st.Phase {
-	case state.PhaseSucceeded, state.PhaseParked:
+	case state.PhaseSucceeded, state.PhaseParked, state.PhaseCancelled:
 	case state.PhaseSubmitting:
 		add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, now),
 			Reason: fmt.Sprintf("settlement attempt %d: outcome of settle not known: query before any resend", st.Attempt)})

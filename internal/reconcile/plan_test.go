@@ -227,3 +227,20 @@ func TestNextAfter(t *testing.T) {
 		t.Fatal("NextAfter(nil) should be nil")
 	}
 }
+
+// TestPlan_CancelledIsDone: a cancelled refund is neither sent nor counted
+// against what remains, and does not hold the settlement back; a cancelled
+// settlement is never submitted.
+func TestPlan_CancelledIsDone(t *testing.T) {
+	o := paidOrder()
+	now := t0.Add(8 * 24 * time.Hour)
+	v := state.OrderView{Order: o, Refunds: []state.Refund{refund(1, "r1", 1000, state.PhaseCancelled)}, Settlement: settlement(state.PhasePending)}
+	acts := Plan(v, now, DefaultPolicy())
+	if len(acts) != 1 || acts[0].Kind != KindSubmitSettle || acts[0].Amount != 1000 {
+		t.Fatalf("want one settle of 1000 fen, got %+v", acts)
+	}
+	v.Settlement = settlement(state.PhaseCancelled)
+	if acts := Plan(v, now, DefaultPolicy()); len(acts) != 0 {
+		t.Fatalf("a cancelled settlement planned %+v", acts)
+	}
+}

@@ -70,7 +70,7 @@ const (
 // Final reports whether the reconciler will not move the item any more.
 func (p Phase) Final() bool {
 	switch p {
-	case PhaseSucceeded, PhaseParked:
+	case PhaseSucceeded, PhaseParked, PhaseCancelled:
 		return true
 	case PhasePending, PhaseSubmitting, PhaseProcessing:
 		return false
