@@ -65,6 +65,7 @@ func TestCrash_SIGKILLDuringWork(t *testing.T) {
 	if err := os.WriteFile(file, []byte(decl.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	w.run("migrate") // only migrate and serve create the database
 	out := w.run("declare", "-f", file)
 	if want := fmt.Sprintf("%d refunds, %d settlements", n, n); !strings.Contains(out, want) {
 		t.Fatalf("declare: %q, want %q", out, want)

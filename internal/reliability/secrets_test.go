@@ -47,6 +47,7 @@ func TestSecrets_NotInDebugLogs(t *testing.T) {
 	if err := os.WriteFile(file, []byte(decl.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	w.run("migrate") // only migrate and serve create the database
 	w.run("declare", "-f", file)
 	serve := w.start("serve")
 
