@@ -206,7 +206,7 @@ func TestRefund_unknownOrderIsParked(t *testing.T) {
 	}
 	has(t, r.stdout, "o-ghost query_order o-ghost: not_found", "o-ghost park_refund ghost-1: local",
 		"Apply complete: 1 order, 2 actions, 0 errors, 1 parked in ",
-		"Parked by this pass, waiting for you (1):\n  ! refund ghost (100 fen) of order o-ghost: Douyin does not know order o-ghost (err_no 2000)\n      then: payd retry refund ghost\n")
+		"Parked by this pass, waiting for you (1):\n  ! refund ghost (100 fen) of order o-ghost: Douyin does not know order o-ghost\n      then: payd retry refund ghost\n")
 	// plan shows it under its own heading and exits 2, never "No changes".
 	r = e.run("plan")
 	if r.code != 2 || strings.Contains(r.stdout, "No changes") {
