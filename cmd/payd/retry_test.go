@@ -27,7 +27,7 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("ledger refunded %d, want 300", got)
 	}
 
-	e.run("retry", "refund", "late").fails(t, "retry refund late: refund late is succeeded: only a failed refund can be retried")
+	e.run("retry", "refund", "late").fails(t, "retry refund late: refund late has succeeded: only a parked refund can be retried")
 	e.run("retry", "refund", "nope").fails(t, "retry refund nope: no refund has that key")
 	e.run("retry", "order", "o-late").fails(t, `retry order: want "refund KEY" or "settlement ORDER"`)
 	e.run("retry", "settlement", "o-late").fails(t, "retry settlement of order o-late: no such order or no settlement declared for it")

@@ -496,7 +496,7 @@ func TestStore_RetryParked(t *testing.T) {
 		}
 
 		_, err = e.RetryParked(ctx, "p1", now)
-		wantErr(t, err, ErrInvalid, "retry refund p1: refund p1 is pending: only a failed refund can be retried")
+		wantErr(t, err, ErrInvalid, "retry refund p1: refund p1 is pending: only a parked refund can be retried")
 		_, err = e.RetryParked(ctx, "nope", now)
 		wantErr(t, err, ErrNotFound, "retry refund nope: not found")
 
@@ -542,7 +542,7 @@ func TestStore_RetryParkedSettlement(t *testing.T) {
 		st, _, err := e.DeclareSettlement(ctx, SettlementWish{OutOrderNo: "s1", Receivers: []Receiver{{"m", 300}}}, now)
 		must(t, err)
 		_, err = e.RetryParkedSettlement(ctx, "", "s1", now)
-		wantErr(t, err, ErrInvalid, "retry settlement of order s1: settlement of order s1 is pending: only a failed settlement can be retried")
+		wantErr(t, err, ErrInvalid, "retry settlement of order s1: settlement of order s1 is pending: only a parked settlement can be retried")
 		st.Phase, st.ParkReason = PhaseParked, "settle rejected"
 		must(t, e.UpdateSettlement(ctx, st, PhasePending))
 		got, err := e.RetryParkedSettlement(ctx, "", "s1", now)

@@ -21,7 +21,7 @@ func (s *Store) RetryParked(ctx context.Context, key string, now time.Time) (*Re
 			return err
 		}
 		if r.Phase != PhaseParked {
-			return invalidf("refund %s is %s: only a failed refund can be retried", key, r.Phase)
+			return invalidf("refund %s %s: only a parked refund can be retried", key, phaseWords(r.Phase))
 		}
 		o, err := s.reopenOrder(tx, r.OrderID, "refund", now)
 		if err != nil {
@@ -97,7 +97,7 @@ func (s *Store) RetryParkedSettlement(ctx context.Context, appID, outOrderNo str
 			return fmt.Errorf("settlement: %w", err)
 		}
 		if st.Phase != PhaseParked {
-			return invalidf("settlement of order %s is %s: only a failed settlement can be retried", outOrderNo, st.Phase)
+			return invalidf("settlement of order %s %s: only a parked settlement can be retried", outOrderNo, phaseWords(st.Phase))
 		}
 		o, err := s.reopenOrder(tx, found.ID, "settle", now)
 		if err != nil {
