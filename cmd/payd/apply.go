@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
@@ -35,13 +36,13 @@ counted; run apply again).`,
 				return err
 			}
 			clk := clock.Real{}
-			log := newLogger(cfg.Log, g.stderr)
+			log := daemon.NewLogger(cfg.Log, g.stderr)
 			st, err := g.openExisting(ctx, cfg, clk)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			client, err := newClient(cfg, "", nil)
+			client, err := daemon.NewClient(cfg, "", nil)
 			if err != nil {
 				return fmt.Errorf("douyin client: %w", err)
 			}
@@ -55,7 +56,7 @@ counted; run apply again).`,
 			}
 			// A payd serve on the same database shares the budgets with
 			// this pass while it runs.
-			members, err := joinReplicas(ctx, st, client, clk, log, nil)
+			members, err := daemon.JoinReplicas(ctx, st, client, clk, log, nil)
 			if err != nil {
 				return fmt.Errorf("join the replicas: %w", err)
 			}
@@ -64,7 +65,7 @@ counted; run apply again).`,
 			go func() { defer close(beating); members.Run(beat) }()
 			defer func() { stopBeat(); <-beating }()
 			p := newProgress(g.stdout, len(due))
-			rec := newReconciler(cfg, st, client, clk, log, nil, p.action)
+			rec := daemon.NewReconciler(cfg, st, client, clk, log, nil, p.action)
 			stats, err := rec.RunOnce(ctx)
 			p.done()
 			return applySummary(context.WithoutCancel(ctx), g.stdout, st, clk.Now(), stats, p, before, err, ctx.Err() != nil)

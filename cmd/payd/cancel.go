@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -45,7 +46,7 @@ settle_batch.`,
 			}
 			appID := app
 			if appID == "" {
-				appID = defaultApp(cfg)
+				appID = daemon.DefaultAppID(cfg)
 			}
 			s, err := st.CancelSettlement(cmd.Context(), appID, id, reason, now)
 			if errors.Is(err, state.ErrNotFound) {

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/config"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/demo"
-	"github.com/payd/payd/internal/state"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -39,7 +39,7 @@ app and the simulator's ledger check is clean.`,
 			if verbose {
 				logOut = g.stderr
 			}
-			o.Out, o.Log = g.stdout, newLogger(cfg.Log, logOut)
+			o.Out, o.Log = g.stdout, daemon.NewLogger(cfg.Log, logOut)
 			o.Start = demoStarter(o.Log)
 			report, err := demo.Run(cmd.Context(), cfg, o)
 			if report != nil {
@@ -61,21 +61,12 @@ app and the simulator's ledger check is clean.`,
 // demoStarter starts payd's daemon for the demo, logging to log.
 func demoStarter(log *logrus.Entry) demo.StartFunc {
 	return func(ctx context.Context, cfg *config.Config, env demo.Env) (demo.Daemon, error) {
-		d, err := startDaemon(ctx, cfg, daemonOptions{
-			log: log, clock: env.Clock, baseURL: env.BaseURL, callbackLn: env.CallbackLn, adminLn: env.AdminLn,
+		d, err := daemon.Start(ctx, cfg, daemon.Options{
+			Log: log, Clock: env.Clock, BaseURL: env.BaseURL, CallbackLn: env.CallbackLn, AdminLn: env.AdminLn,
 		})
 		if err != nil {
 			return nil, err
 		}
-		return demoDaemon{d}, nil
+		return d, nil
 	}
 }
-
-// demoDaemon is the daemon as the demo drives it.
-type demoDaemon struct{ *daemon }
-
-var _ demo.Daemon = demoDaemon{}
-
-func (d demoDaemon) Store() *state.Store { return d.store }
-func (d demoDaemon) Wake()               { d.rec.Wake() }
-func (d demoDaemon) WakeEvents()         { d.events.Wake() }

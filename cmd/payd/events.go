@@ -11,6 +11,7 @@ import (
 
 	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/events"
 	"github.com/payd/payd/internal/state"
 )
@@ -83,7 +84,7 @@ after the event). The running daemon sends them on its next pass.`,
 				return err
 			}
 			defer st.Close()
-			subs := events.Subscriptions(eventEndpoints(cfg))
+			subs := events.Subscriptions(daemon.EventEndpoints(cfg))
 			now := clock.Real{}.Now()
 			var n int
 			if since != "" {

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -19,7 +20,7 @@ func newMigrateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cmd.Context(), cfg, clock.Real{}, newLogger(cfg.Log, g.stderr))
+			st, err := daemon.OpenStore(cmd.Context(), cfg, clock.Real{}, daemon.NewLogger(cfg.Log, g.stderr))
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
@@ -33,7 +34,7 @@ done, 2 when something is due or parked, and 1 on error.`,
 			}
 			defer st.Close()
 			clk := clock.Real{}
-			rep, err := reconcile.Report(cmd.Context(), st, clk.Now(), policy(cfg), limit)
+			rep, err := reconcile.Report(cmd.Context(), st, clk.Now(), daemon.Policy(cfg), limit)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -44,7 +45,7 @@ queried again first.`,
 			}
 			appID := app
 			if appID == "" {
-				appID = defaultApp(cfg)
+				appID = daemon.DefaultAppID(cfg)
 			}
 			s, err := st.RetryParkedSettlement(cmd.Context(), appID, id, clk.Now())
 			if err != nil {

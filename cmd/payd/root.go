@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/payd/payd/internal/bench"
 	"github.com/spf13/cobra"
 )
 
@@ -56,7 +57,7 @@ jobs reconcile it under Douyin's rate limits.`,
 		newMigrateCmd(g),
 		newDemoCmd(g),
 		newEventsCmd(g),
-		newBenchCmd(g),
+		bench.NewCommand(g.stdout, g.stderr),
 		newRetryCmd(g),
 		newVersionCmd(g),
 		newCancelCmd(g),

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/config"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/douyin/douyinsim"
 )
 
@@ -63,7 +64,7 @@ app (or define the only one when the config has none), the other flags the sandb
 			if flags.Changed("token") {
 				apps[0].Token = token
 			}
-			return serveSandbox(cmd.Context(), g.stdout, sb, apps, newLogger(cfg.Log, g.stderr).WithField("component", "sandbox"))
+			return serveSandbox(cmd.Context(), g.stdout, sb, apps, daemon.NewLogger(cfg.Log, g.stderr).WithField("component", "sandbox"))
 		},
 	}
 	fl := cmd.Flags()

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -195,14 +196,14 @@ func TestServe_startDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := startDaemon(context.Background(), cfg, daemonOptions{log: newLogger(cfg.Log, io.Discard), callbackLn: cbLn, adminLn: adLn})
+	d, err := daemon.Start(context.Background(), cfg, daemon.Options{Log: daemon.NewLogger(cfg.Log, io.Discard), CallbackLn: cbLn, AdminLn: adLn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.callbacks != cbLn.Addr().String() || d.admin != adLn.Addr().String() {
-		t.Fatalf("daemon listens on %s and %s, not the listeners given", d.callbacks, d.admin)
+	if d.CallbackAddr() != cbLn.Addr().String() || d.AdminAddr() != adLn.Addr().String() {
+		t.Fatalf("daemon listens on %s and %s, not the listeners given", d.CallbackAddr(), d.AdminAddr())
 	}
-	code, body := call(t, "GET", "http://"+d.admin+"/metrics", "", "")
+	code, body := call(t, "GET", "http://"+d.AdminAddr()+"/metrics", "", "")
 	if code != 200 || !strings.Contains(body, "payd_") {
 		t.Fatalf("/metrics: %d", code)
 	}
@@ -210,7 +211,7 @@ func TestServe_startDaemon(t *testing.T) {
 		t.Fatalf("/metrics does not report this replica alone: want payd_replicas 1")
 	}
 	// A forged callback is refused and stored nowhere.
-	code, _ = call(t, "POST", "http://"+d.callbacks+"/douyin/notify", "", `{"timestamp":"1","nonce":"n","type":"refund","msg":"{\"appid\":\"`+testApp+`\",\"cp_refundno\":\"x-1\"}","msg_signature":"00"}`)
+	code, _ = call(t, "POST", "http://"+d.CallbackAddr()+"/douyin/notify", "", `{"timestamp":"1","nonce":"n","type":"refund","msg":"{\"appid\":\"`+testApp+`\",\"cp_refundno\":\"x-1\"}","msg_signature":"00"}`)
 	if code != http.StatusUnauthorized {
 		t.Fatalf("forged callback: %d", code)
 	}
@@ -221,7 +222,7 @@ func TestServe_startDaemon(t *testing.T) {
 		t.Fatalf("%d callbacks stored", n)
 	}
 	// A second daemon on the same database starts again after a clean stop.
-	d2, err := startDaemon(context.Background(), cfg, daemonOptions{log: newLogger(cfg.Log, io.Discard)})
+	d2, err := daemon.Start(context.Background(), cfg, daemon.Options{Log: daemon.NewLogger(cfg.Log, io.Discard)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestServe_startDaemon(t *testing.T) {
 		defer busy.Close()
 		c := *cfg
 		c.Server.CallbackListen = busy.Addr().String()
-		_, err = startDaemon(context.Background(), &c, daemonOptions{log: newLogger(cfg.Log, io.Discard)})
+		_, err = daemon.Start(context.Background(), &c, daemon.Options{Log: daemon.NewLogger(cfg.Log, io.Discard)})
 		if err == nil || !strings.HasPrefix(err.Error(), "callback listener: listen tcp "+busy.Addr().String()+": bind: address already in use") {
 			t.Fatalf("want a callback listener error, got %v", err)
 		}
@@ -317,13 +318,13 @@ func TestServe_secondOnSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := daemonOptions{log: newLogger(cfg.Log, io.Discard)}
-	d, err := startDaemon(context.Background(), cfg, opts)
+	opts := daemon.Options{Log: daemon.NewLogger(cfg.Log, io.Discard)}
+	d, err := daemon.Start(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	host, _ := os.Hostname()
-	_, err = startDaemon(context.Background(), cfg, opts)
+	_, err = daemon.Start(context.Background(), cfg, opts)
 	want := fmt.Sprintf("database %s is in use by another payd serve (pid %d on host %s): SQLite allows one payd serve at a time; stop that one, or set database.driver: postgres to run several replicas (payd apply beside it is fine)", e.db, os.Getpid(), host)
 	if err == nil || err.Error() != want {
 		t.Fatalf("second serve: %v\nwant %s", err, want)
@@ -336,7 +337,7 @@ func TestServe_secondOnSQLite(t *testing.T) {
 	if err := d.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	d2, err := startDaemon(context.Background(), cfg, opts)
+	d2, err := daemon.Start(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatalf("serve after the first stopped: %v", err)
 	}
@@ -352,7 +353,7 @@ func TestServe_secondOnSQLite(t *testing.T) {
 		defer busy.Close()
 		c := *cfg
 		c.Server.AdminListen = busy.Addr().String()
-		if _, err := startDaemon(context.Background(), &c, opts); err == nil {
+		if _, err := daemon.Start(context.Background(), &c, opts); err == nil {
 			t.Fatal("started on a busy admin listener")
 		}
 		if n := e.count("replicas"); n != 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 )
@@ -35,7 +36,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("status %s: %w", args[0], err)
 				}
 				if asJSON {
-					return writeJSON(g.stdout, api.FromHistory(h, reconcile.Plan(h.OrderView, clock.Real{}.Now(), policy(cfg))))
+					return writeJSON(g.stdout, api.FromHistory(h, reconcile.Plan(h.OrderView, clock.Real{}.Now(), daemon.Policy(cfg))))
 				}
 				printHistory(g.stdout, h)
 				return nil

@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package daemon
 
 import (
 	"errors"
@@ -31,7 +31,7 @@ func lockServe(dsn string) (release func(), err error) {
 		return nil, fmt.Errorf("serve lock %s: %w", path, err)
 	}
 	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(processOwner()+"\n"), 0)
+		_, _ = f.WriteAt([]byte(ProcessOwner()+"\n"), 0)
 	}
 	return func() {
 		_ = f.Truncate(0)

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package daemon
 
 // lockServe takes no lock where flock is missing: two payd serve on one
 // SQLite file are not detected there.

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -16,11 +16,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/payd/payd/internal/bench"
 	"github.com/payd/payd/internal/douyin"
 )
 
-func newBenchCmd(g *globals) *cobra.Command {
+// cli is where the bench commands write.
+type cli struct{ stdout, stderr io.Writer }
+
+// NewCommand returns `payd bench` and its scenarios, writing results to
+// stdout and progress to stderr.
+func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	g := &cli{stdout: stdout, stderr: stderr}
 	var runs int
 	cmd := &cobra.Command{
 		Use:   "bench <scenario>",
@@ -82,8 +87,8 @@ func benchHeader(w io.Writer, scenario string) {
 	fmt.Fprintf(w, "payd bench %s: %s, %s/%s, %d CPUs\n", scenario, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 }
 
-func newBenchBudgetCmd(g *globals, runs *int, mix bool) *cobra.Command {
-	var o bench.BudgetOptions
+func newBenchBudgetCmd(g *cli, runs *int, mix bool) *cobra.Command {
+	var o BudgetOptions
 	name := "budget"
 	short := "Settle N due orders at the simulator's limit L: share of the limit used, 1001s"
 	if mix {
@@ -105,7 +110,7 @@ func newBenchBudgetCmd(g *globals, runs *int, mix bool) *cobra.Command {
 					return err
 				}
 				o.Dir = dir
-				r, err := bench.Budget(cmd.Context(), o)
+				r, err := Budget(cmd.Context(), o)
 				done()
 				if err != nil {
 					return err
@@ -114,7 +119,7 @@ func newBenchBudgetCmd(g *globals, runs *int, mix bool) *cobra.Command {
 					i+1, r.N, o.Blocked, r.Limit, r.Wall.Round(time.Millisecond), r.Ideal.Round(time.Millisecond), r.Use, r.Busy, callsText(r.Calls))
 				uses = append(uses, r.Use)
 			}
-			fmt.Fprintf(w, "median use of the limit: %.3f (%d runs)\n", bench.Median(uses), len(uses))
+			fmt.Fprintf(w, "median use of the limit: %.3f (%d runs)\n", Median(uses), len(uses))
 			return nil
 		},
 	}
@@ -139,8 +144,8 @@ func callsText(m map[douyin.API]int64) string {
 	return "[" + s + " ]"
 }
 
-func newBenchScriptCmd(g *globals, runs *int) *cobra.Command {
-	var o bench.ScriptOptions
+func newBenchScriptCmd(g *cli, runs *int) *cobra.Command {
+	var o ScriptOptions
 	cmd := &cobra.Command{
 		Use:   "script",
 		Short: "payd against the one-order-at-a-time script on the same simulator: speed-up",
@@ -155,7 +160,7 @@ func newBenchScriptCmd(g *globals, runs *int) *cobra.Command {
 					return err
 				}
 				o.Dir = dir
-				r, err := bench.Script(cmd.Context(), o)
+				r, err := Script(cmd.Context(), o)
 				done()
 				if err != nil {
 					return err
@@ -165,7 +170,7 @@ func newBenchScriptCmd(g *globals, runs *int) *cobra.Command {
 					r.ScriptWall.Round(time.Millisecond), r.ScriptCalls, r.ScriptBusy, r.Speedup)
 				ups = append(ups, r.Speedup)
 			}
-			fmt.Fprintf(w, "median speed-up: %.1fx (%d runs)\n", bench.Median(ups), len(ups))
+			fmt.Fprintf(w, "median speed-up: %.1fx (%d runs)\n", Median(ups), len(ups))
 			return nil
 		},
 	}
@@ -177,8 +182,8 @@ func newBenchScriptCmd(g *globals, runs *int) *cobra.Command {
 	return cmd
 }
 
-func newBenchHintCmd(g *globals, runs *int) *cobra.Command {
-	var o bench.HintOptions
+func newBenchHintCmd(g *cli, runs *int) *cobra.Command {
+	var o HintOptions
 	cmd := &cobra.Command{
 		Use:   "hint",
 		Short: "From a verified callback arriving to the confirmed state committed: p50, p99",
@@ -193,7 +198,7 @@ func newBenchHintCmd(g *globals, runs *int) *cobra.Command {
 					return err
 				}
 				o.Dir = dir
-				r, err := bench.Hint(cmd.Context(), o)
+				r, err := Hint(cmd.Context(), o)
 				done()
 				if err != nil {
 					return err
@@ -203,7 +208,7 @@ func newBenchHintCmd(g *globals, runs *int) *cobra.Command {
 				p50s = append(p50s, r.P50.Seconds())
 				p99s = append(p99s, r.P99.Seconds())
 			}
-			fmt.Fprintf(w, "median p50 %s, median p99 %s (%d runs)\n", ms(secs(bench.Median(p50s))), ms(secs(bench.Median(p99s))), len(p50s))
+			fmt.Fprintf(w, "median p50 %s, median p99 %s (%d runs)\n", ms(secs(Median(p50s))), ms(secs(Median(p99s))), len(p50s))
 			return nil
 		},
 	}
@@ -218,9 +223,9 @@ func secs(f float64) time.Duration { return time.Duration(f * float64(time.Secon
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
 
-func newBenchIntakeCmd(g *globals, runs *int) *cobra.Command {
-	var o bench.IntakeOptions
-	var lo bench.LoadOptions
+func newBenchIntakeCmd(g *cli, runs *int) *cobra.Command {
+	var o IntakeOptions
+	var lo LoadOptions
 	cmd := &cobra.Command{
 		Use:   "intake",
 		Short: "Verified, stored and acknowledged callbacks per second, load from a second process",
@@ -233,7 +238,7 @@ func newBenchIntakeCmd(g *globals, runs *int) *cobra.Command {
 				return fmt.Errorf("bench intake: %w", err)
 			}
 			lo.Orders = o.Orders
-			o.Load = func(ctx context.Context, url string) (*bench.LoadResult, error) {
+			o.Load = func(ctx context.Context, url string) (*LoadResult, error) {
 				c := exec.CommandContext(ctx, self, "bench", "loadgen", "--url", url,
 					"--n", fmt.Sprint(lo.N), "--concurrency", fmt.Sprint(lo.Concurrency),
 					"--duration", lo.Duration.String(), "--orders", fmt.Sprint(lo.Orders))
@@ -242,7 +247,7 @@ func newBenchIntakeCmd(g *globals, runs *int) *cobra.Command {
 				if err != nil {
 					return nil, fmt.Errorf("load generator: %w", err)
 				}
-				return bench.UnmarshalLoad(out)
+				return UnmarshalLoad(out)
 			}
 			var rates []float64
 			for i := 0; i < *runs; i++ {
@@ -251,7 +256,7 @@ func newBenchIntakeCmd(g *globals, runs *int) *cobra.Command {
 					return err
 				}
 				o.Dir = dir
-				r, err := bench.Intake(cmd.Context(), o)
+				r, err := Intake(cmd.Context(), o)
 				done()
 				if err != nil {
 					return err
@@ -263,11 +268,11 @@ func newBenchIntakeCmd(g *globals, runs *int) *cobra.Command {
 					fmt.Fprintf(w, "  first failure: %s\n", r.Load.FirstError)
 				}
 				if r.Lost > 0 {
-					return &exitError{Code: 1, Err: fmt.Errorf("bench intake: %d acknowledged callbacks were not stored", r.Lost)}
+					return fmt.Errorf("bench intake: %d acknowledged callbacks were not stored", r.Lost)
 				}
 				rates = append(rates, r.PerSecond)
 			}
-			fmt.Fprintf(w, "median: %.0f callbacks/s (%d runs)\n", bench.Median(rates), len(rates))
+			fmt.Fprintf(w, "median: %.0f callbacks/s (%d runs)\n", Median(rates), len(rates))
 			return nil
 		},
 	}
@@ -282,19 +287,19 @@ func newBenchIntakeCmd(g *globals, runs *int) *cobra.Command {
 
 // newBenchLoadgenCmd is the load generator `bench intake` starts as a
 // second process; it prints its LoadResult as JSON.
-func newBenchLoadgenCmd(g *globals) *cobra.Command {
-	var lo bench.LoadOptions
+func newBenchLoadgenCmd(g *cli) *cobra.Command {
+	var lo LoadOptions
 	cmd := &cobra.Command{
 		Use:    "loadgen",
 		Short:  "Post signed callbacks to a callback endpoint (started by bench intake)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := bench.LoadGen(cmd.Context(), lo)
+			r, err := LoadGen(cmd.Context(), lo)
 			if err != nil {
 				return err
 			}
-			b, err := bench.MarshalLoad(r)
+			b, err := MarshalLoad(r)
 			if err != nil {
 				return err
 			}
@@ -310,7 +315,7 @@ func newBenchLoadgenCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func newBenchScaleCmd(g *globals) *cobra.Command {
+func newBenchScaleCmd(g *cli) *cobra.Command {
 	var sizes []int
 	var due, passes int
 	var settle time.Duration
@@ -330,7 +335,7 @@ func newBenchScaleCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				r, err := bench.Scale(cmd.Context(), bench.ScaleOptions{Dir: dir, Orders: n, Due: due, Passes: passes})
+				r, err := Scale(cmd.Context(), ScaleOptions{Dir: dir, Orders: n, Due: due, Passes: passes})
 				if err != nil {
 					done()
 					return err
@@ -360,7 +365,7 @@ func newBenchScaleCmd(g *globals) *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(w, "orders=%d due=%d (seeded in %s): claim %s, no-op reconcile pass %s, payd plan %s (process, median of %d), payd serve RSS %.1f MB (peak %.1f MB) after %s\n",
-					r.Orders, r.Due, r.Seed.Round(time.Millisecond), ms(r.Claim), ms(r.Pass), ms(secs(bench.Median(plans))), passes, rss, hwm, settle)
+					r.Orders, r.Due, r.Seed.Round(time.Millisecond), ms(r.Claim), ms(r.Pass), ms(secs(Median(plans))), passes, rss, hwm, settle)
 			}
 			return nil
 		},
@@ -381,7 +386,7 @@ func scaleConfig(db string) string {
 douyin:
   base_url: http://127.0.0.1:9
   apps:
-    - app_id: ` + bench.AppID + `
+    - app_id: ` + AppID + `
       salt: bench-salt
       token: bench-token
 reconcile:
@@ -428,8 +433,8 @@ func serveMemory(ctx context.Context, self, cfg string, env []string, d time.Dur
 	return rss, hwm, nil
 }
 
-func newBenchSideBySideCmd(g *globals) *cobra.Command {
-	var o bench.SideBySideOptions
+func newBenchSideBySideCmd(g *cli) *cobra.Command {
+	var o SideBySideOptions
 	cmd := &cobra.Command{
 		Use:   "sidebyside --old BIN --new BIN <scenario> [scenario flags]",
 		Short: "Run one scenario on two built payd binaries, alternately, and print new/old ratios",
@@ -443,11 +448,11 @@ new/old as a Markdown table. Flags after the scenario go to it: --runs is the sc
 			}
 			o.Args, o.Stderr = args, g.stderr
 			fmt.Fprintf(g.stdout, "payd bench sidebyside: %s, old %s, new %s, %d rounds\n", strings.Join(args, " "), o.Old, o.New, max(o.Rounds, 1))
-			cs, err := bench.SideBySide(cmd.Context(), o)
+			cs, err := SideBySide(cmd.Context(), o)
 			if err != nil {
 				return fmt.Errorf("bench sidebyside: %w", err)
 			}
-			bench.PrintComparisons(g.stdout, cs)
+			PrintComparisons(g.stdout, cs)
 			return nil
 		},
 	}
