@@ -60,34 +60,14 @@ func Hint(ctx context.Context, o HintOptions) (*HintResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-
-	var mu sync.Mutex
-	arrived := map[string]time.Time{}
-	var lat []time.Duration
-	all := make(chan struct{})
-	observe := func(r reconcile.ActionResult) {
-		if r.Action.Kind != reconcile.KindQueryRefund || r.Outcome != douyin.ClassOK.String() {
-			return
-		}
-		t := time.Now()
-		mu.Lock()
-		defer mu.Unlock()
-		if a, ok := arrived[r.Action.MerchantNo]; ok {
-			delete(arrived, r.Action.MerchantNo)
-			lat = append(lat, t.Sub(a))
-			if len(lat) == o.Samples {
-				close(all)
-			}
-		}
-	}
-
+	lt := &latencies{arrived: map[string]time.Time{}, samples: o.Samples, all: make(chan struct{})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("hint: listen: %w", err)
 	}
 	rig, err := NewRig(ctx, RigOptions{
 		Dir: o.Dir, Synchronous: o.Synchronous, ProcessingDelay: 20 * time.Millisecond,
-		NotifyURL: "http://" + ln.Addr().String() + "/douyin/notify", Observe: observe,
+		NotifyURL: "http://" + ln.Addr().String() + "/douyin/notify", Observe: lt.observe,
 		Limits: map[douyin.API]float64{douyin.APICreateRefund: 300, douyin.APIQueryRefund: 300},
 	})
 	if err != nil {
@@ -95,78 +75,118 @@ func Hint(ctx context.Context, o HintOptions) (*HintResult, error) {
 		return nil, fmt.Errorf("hint: %w", err)
 	}
 	defer rig.Close()
-
-	var inbox server.Inbox = rig.Store
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	if o.Batch {
-		b := server.NewBatchInbox(rig.Store, server.BatchInboxOptions{})
-		inbox = b
-		wg.Add(1)
-		go func() { defer wg.Done(); b.Run(runCtx) }()
+	defer serveHints(ctx, rig, ln, o.Batch, lt)()
+	if err := declareHinted(ctx, rig, o); err != nil {
+		return nil, err
 	}
-	h := server.NewCallbackHandler(server.CallbackOptions{
-		Inbox: inbox, Tokens: map[string]string{AppID: token}, Waker: rig.Rec, Rate: 1e6, Burst: 1e6,
-	})
-	// Record when each refund callback arrives, before anything else.
-	stamp := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-lt.all:
+	case <-ctx.Done():
+		lt.mu.Lock()
+		n := len(lt.lat)
+		lt.mu.Unlock()
+		return nil, fmt.Errorf("hint: %d of %d callbacks turned into a committed state before the timeout", n, o.Samples)
+	}
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return &HintResult{Samples: len(lt.lat), P50: Percentile(lt.lat, 50), P99: Percentile(lt.lat, 99), Max: Percentile(lt.lat, 100)}, nil
+}
+
+// latencies pairs each refund callback's arrival with the committed query
+// that it caused.
+type latencies struct {
+	mu      sync.Mutex
+	arrived map[string]time.Time // out_refund_no → first callback's arrival
+	lat     []time.Duration
+	samples int
+	all     chan struct{} // closed once samples latencies are in
+}
+
+// observe is the reconciler's action observer: a successful refund query
+// ends the latency of its callback.
+func (l *latencies) observe(r reconcile.ActionResult) {
+	if r.Action.Kind != reconcile.KindQueryRefund || r.Outcome != douyin.ClassOK.String() {
+		return
+	}
+	t := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a, ok := l.arrived[r.Action.MerchantNo]; ok {
+		delete(l.arrived, r.Action.MerchantNo)
+		l.lat = append(l.lat, t.Sub(a))
+		if len(l.lat) == l.samples {
+			close(l.all)
+		}
+	}
+}
+
+// stamp records when a refund callback arrived, before anything else.
+func (l *latencies) stamp(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := time.Now()
 		body, err := io.ReadAll(io.LimitReader(r.Body, douyin.MaxCallbackBody+1))
 		if err == nil {
 			if cb, perr := douyin.ParseCallback(body); perr == nil && cb.Type == douyin.CallbackRefund {
-				mu.Lock()
-				if _, seen := arrived[cb.SubjectNo]; !seen {
-					arrived[cb.SubjectNo] = t
+				l.mu.Lock()
+				if _, seen := l.arrived[cb.SubjectNo]; !seen {
+					l.arrived[cb.SubjectNo] = t
 				}
-				mu.Unlock()
+				l.mu.Unlock()
 			}
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.ServeHTTP(w, r)
 	})
-	srv := &http.Server{Handler: stamp, ReadHeaderTimeout: 10 * time.Second}
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = srv.Serve(ln) }()
-	go func() { defer wg.Done(); rig.Rec.Run(runCtx) }()
-	defer func() {
-		_ = srv.Close()
-		stop()
-		wg.Wait()
-	}()
+}
 
-	// Paid orders, already known to payd with nothing due.
+// serveHints serves payd's callback handler on ln and runs the reconcile
+// loop; the function it returns stops both.
+func serveHints(ctx context.Context, rig *Rig, ln net.Listener, batch bool, lt *latencies) (stop func()) {
+	var inbox server.Inbox = rig.Store
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	if batch {
+		b := server.NewBatchInbox(rig.Store, server.BatchInboxOptions{})
+		inbox = b
+		wg.Go(func() { b.Run(runCtx) })
+	}
+	h := server.NewCallbackHandler(server.CallbackOptions{
+		Inbox: inbox, Tokens: map[string]string{AppID: token}, Waker: rig.Rec, Rate: 1e6, Burst: 1e6,
+	})
+	srv := &http.Server{Handler: lt.stamp(h), ReadHeaderTimeout: 10 * time.Second}
+	wg.Go(func() { _ = srv.Serve(ln) })
+	wg.Go(func() { rig.Rec.Run(runCtx) })
+	return func() {
+		_ = srv.Close()
+		cancel()
+		wg.Wait()
+	}
+}
+
+// declareHinted seeds paid orders known to payd with nothing due, then
+// declares one refund every o.Every.
+func declareHinted(ctx context.Context, rig *Rig, o HintOptions) error {
 	if err := rig.Seed(ctx, "h", o.Samples, Refund, time.Now()); err != nil {
-		return nil, fmt.Errorf("hint: %w", err)
+		return fmt.Errorf("hint: %w", err)
 	}
-	if err := rig.Store.DB().WithContext(ctx).Exec("DELETE FROM refunds").Error; err != nil {
-		return nil, fmt.Errorf("hint: %w", err)
-	}
-	if err := rig.Store.DB().WithContext(ctx).Exec("UPDATE orders SET next_action_at = NULL").Error; err != nil {
-		return nil, fmt.Errorf("hint: %w", err)
+	for _, q := range []string{"DELETE FROM refunds", "UPDATE orders SET next_action_at = NULL"} {
+		if err := rig.Store.DB().WithContext(ctx).Exec(q).Error; err != nil {
+			return fmt.Errorf("hint: %w", err)
+		}
 	}
 	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
 	for i := 0; i < o.Samples; i++ {
 		no := orderNo("h", i)
 		if _, _, err := rig.Store.DeclareRefund(ctx, state.RefundWish{AppID: AppID, OutOrderNo: no, Key: "hk" + no, Amount: 100, Reason: "hint"}, time.Now()); err != nil {
-			return nil, fmt.Errorf("hint: declare refund of %s: %w", no, err)
+			return fmt.Errorf("hint: declare refund of %s: %w", no, err)
 		}
 		rig.Rec.Wake()
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("hint: %w", ctx.Err())
+			return fmt.Errorf("hint: %w", ctx.Err())
 		}
 	}
-	select {
-	case <-all:
-	case <-ctx.Done():
-		mu.Lock()
-		n := len(lat)
-		mu.Unlock()
-		return nil, fmt.Errorf("hint: %d of %d callbacks turned into a committed state before the timeout", n, o.Samples)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return &HintResult{Samples: len(lat), P50: Percentile(lat, 50), P99: Percentile(lat, 99), Max: Percentile(lat, 100)}, nil
+	return nil
 }

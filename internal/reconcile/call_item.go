@@ -23,7 +23,7 @@ func (r *Reconciler) submitRefund(ctx context.Context, v *state.OrderView, a Act
 	rf.AllSettle = a.AfterSettlement
 	rf.Checks = 0
 	rf.NextActionAt = r.jittered(r.clock.Now(), r.policy.Poll, 0)
-	if err := r.store.UpdateRefund(ctx, rf, state.PhasePending); err != nil {
+	if err := r.store.InTx(ctx, func(tx *state.Store) error { return tx.UpdateRefund(ctx, rf, state.PhasePending) }); err != nil {
 		return ActionResult{}, fmt.Errorf("persist intent of refund %s: %w", rf.OutRefundNo, err)
 	}
 	return r.sendRefund(ctx, v, rf)
@@ -93,7 +93,7 @@ func (r *Reconciler) submitSettle(ctx context.Context, v *state.OrderView, a Act
 	st.Amount = a.Amount
 	st.Checks = 0
 	st.NextActionAt = r.jittered(r.clock.Now(), r.policy.Poll, 0)
-	if err := r.store.UpdateSettlement(ctx, &st, state.PhasePending); err != nil {
+	if err := r.store.InTx(ctx, func(tx *state.Store) error { return tx.UpdateSettlement(ctx, &st, state.PhasePending) }); err != nil {
 		return ActionResult{}, fmt.Errorf("persist intent of settlement %s: %w", st.OutSettleNo, err)
 	}
 	return r.sendSettle(ctx, v, &st)

@@ -20,75 +20,93 @@ func (r *Reconciler) RunOnce(ctx context.Context) (PassStats, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := time.Now()
-	stats := PassStats{Actions: map[Kind]int{}, Outcomes: map[string]int{}}
-	var smu sync.Mutex
+	p := &pass{stats: PassStats{Actions: map[Kind]int{}, Outcomes: map[string]int{}}}
 	work := make(chan claimedOrder)
 	pk := &waitRoom{q: map[budgetKey][]claimedOrder{}}
 	var wg sync.WaitGroup
 	for i := 0; i < r.workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				cw, last, ok := r.nextOrder(ctx, work, pk)
-				if !ok {
-					return
-				}
-				c := cw.claim
-				if ctx.Err() != nil {
-					// Shutting down: hand the claim back untouched.
-					r.release(c, &[]time.Time{r.clock.Now()}[0])
-					continue
-				}
-				canWait := func(k budgetKey) bool {
-					return !last && pk.room(k, r.budget.Rate(k.app, k.call), r.lease)
-				}
-				ps, waitingOn := r.reconcileOrder(ctx, c, cw.view, canWait)
-				if waitingOn != nil {
-					pk.put(*waitingOn, claimedOrder{claim: c})
-					continue
-				}
-				smu.Lock()
-				stats.Orders++
-				for k, v := range ps.Actions {
-					stats.Actions[k] += v
-				}
-				for k, v := range ps.Outcomes {
-					stats.Outcomes[k] += v
-				}
-				stats.Errors += ps.Errors
-				smu.Unlock()
-			}
-		}()
+		wg.Go(func() { r.work(ctx, work, pk, p) })
 	}
-	var err error
+	err := r.feed(ctx, work, p)
+	close(work)
+	wg.Wait()
+	p.stats.Duration = time.Since(start)
+	if r.onPass != nil {
+		r.onPass(p.stats)
+	}
+	return p.stats, err
+}
+
+// pass is one RunOnce's tally, shared by its workers.
+type pass struct {
+	mu    sync.Mutex
+	stats PassStats
+}
+
+func (p *pass) add(ps PassStats, orders int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.Orders += orders
+	for k, v := range ps.Actions {
+		p.stats.Actions[k] += v
+	}
+	for k, v := range ps.Outcomes {
+		p.stats.Outcomes[k] += v
+	}
+	p.stats.Errors += ps.Errors
+}
+
+// work is one worker: it takes claimed orders until there are none left.
+func (r *Reconciler) work(ctx context.Context, work <-chan claimedOrder, pk *waitRoom, p *pass) {
+	for {
+		cw, last, ok := r.nextOrder(ctx, work, pk)
+		if !ok {
+			return
+		}
+		c := cw.claim
+		if ctx.Err() != nil {
+			// Shutting down: hand the claim back untouched.
+			r.release(c, &[]time.Time{r.clock.Now()}[0])
+			continue
+		}
+		canWait := func(k budgetKey) bool {
+			return !last && pk.room(k, r.budget.Rate(k.app, k.call), r.lease)
+		}
+		ps, waitingOn := r.reconcileOrder(ctx, c, cw.view, canWait)
+		if waitingOn != nil {
+			pk.put(*waitingOn, claimedOrder{claim: c})
+			continue
+		}
+		p.add(ps, 1)
+	}
+}
+
+// feed claims due orders and hands those with work to the workers, until
+// none is due, MaxOrders were claimed or ctx ends.
+func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass) error {
 	claimed := 0
 	chunk := r.workers
 	for claimed < r.max && ctx.Err() == nil {
 		n := min(chunk, r.max-claimed)
 		now := r.clock.Now()
 		views := map[int64]*state.OrderView{}
-		busy, idle, cerr := r.store.ClaimDueTriaged(ctx, now, n, r.lease, r.owner, r.triage(now, views))
-		if cerr != nil {
-			err = fmt.Errorf("claim due orders: %w", cerr)
-			break
+		busy, idle, err := r.store.ClaimDueTriaged(ctx, now, n, r.lease, r.owner, r.triage(now, views))
+		if err != nil {
+			return fmt.Errorf("claim due orders: %w", err)
 		}
 		if len(busy)+idle == 0 {
-			break
+			return nil
 		}
 		claimed += len(busy) + idle
-		smu.Lock()
-		stats.Orders += idle
-		smu.Unlock()
+		p.add(PassStats{}, idle)
 		for _, c := range busy {
-			v := views[c.OrderID]
-			if v != nil {
+			if v := views[c.OrderID]; v != nil {
 				// The view was read before the lease was written: give it
 				// the row's leased state.
 				lease := c.LeaseUntil
 				v.Order.Version, v.Order.LeaseUntil, v.Order.NextActionAt, v.Order.LeaseOwner = c.Version, &lease, &lease, c.Owner
 			}
-			work <- claimedOrder{c, v}
+			work <- claimedOrder{c, views[c.OrderID]}
 		}
 		// Mostly nothing to do (hints that came to nothing, schedules not
 		// yet due): take bigger bites; otherwise one order per worker, so
@@ -99,13 +117,7 @@ func (r *Reconciler) RunOnce(ctx context.Context) (PassStats, error) {
 			chunk = r.workers
 		}
 	}
-	close(work)
-	wg.Wait()
-	stats.Duration = time.Since(start)
-	if r.onPass != nil {
-		r.onPass(stats)
-	}
-	return stats, err
+	return nil
 }
 
 // maxChunk bounds how many orders one claim takes.

@@ -17,14 +17,14 @@ func (r *Reconciler) parkRefund(ctx context.Context, v *state.OrderView, a Actio
 	}
 	from := rf.Phase
 	rf.SetLifecycle(parked(rf.Lifecycle(), a.Reason, r.clock.Now()))
-	return ActionResult{Outcome: "local"}, r.store.UpdateRefund(ctx, rf, from, refundEvent(Parked, v, rf))
+	return ActionResult{Outcome: "local"}, r.store.InTx(ctx, func(tx *state.Store) error { return tx.UpdateRefund(ctx, rf, from, refundEvent(Parked, v, rf)) })
 }
 
 func (r *Reconciler) parkSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
 	st := *v.Settlement
 	from := st.Phase
 	st.SetLifecycle(parked(st.Lifecycle(), a.Reason, r.clock.Now()), v.Order.AppID, v.Order.OutOrderNo)
-	return ActionResult{Outcome: "local"}, r.store.UpdateSettlement(ctx, &st, from, settleEvent(Parked, v, &st))
+	return ActionResult{Outcome: "local"}, r.store.InTx(ctx, func(tx *state.Store) error { return tx.UpdateSettlement(ctx, &st, from, settleEvent(Parked, v, &st)) })
 }
 
 func (r *Reconciler) skipSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
@@ -34,7 +34,9 @@ func (r *Reconciler) skipSettle(ctx context.Context, v *state.OrderView, a Actio
 	l.Phase = state.PhaseSucceeded
 	st.SetLifecycle(l, v.Order.AppID, v.Order.OutOrderNo)
 	st.Amount = 0
-	return ActionResult{Outcome: "local"}, r.store.UpdateSettlement(ctx, &st, from, settleEvent(Succeeded, v, &st))
+	return ActionResult{Outcome: "local"}, r.store.InTx(ctx, func(tx *state.Store) error {
+		return tx.UpdateSettlement(ctx, &st, from, settleEvent(Succeeded, v, &st))
+	})
 }
 
 // parked is l parked now for reason.

@@ -68,170 +68,208 @@ func (a Action) String() string {
 // plan. Actions come in the order they should run; those with At > now are
 // scheduled for later. An order with nothing left to do has no actions.
 func Plan(v state.OrderView, now time.Time, p Policy) []Action {
-	o := v.Order
-	var acts []Action
-	add := func(a Action) {
-		if a.At.IsZero() {
-			a.At = now
-		}
-		acts = append(acts, a)
-	}
-
-	refunds := append([]state.Refund(nil), v.Refunds...)
-	sort.Slice(refunds, func(i, j int) bool { return refunds[i].ID < refunds[j].ID })
-	st := v.Settlement
-
-	switch o.Status {
+	pl := &planner{o: v.Order, st: v.Settlement, now: now}
+	pl.refunds = append([]state.Refund(nil), v.Refunds...)
+	sort.Slice(pl.refunds, func(i, j int) bool { return pl.refunds[i].ID < pl.refunds[j].ID })
+	switch pl.o.Status {
 	case state.OrderUnknown, state.OrderProcessing:
-		reason := "order status not known yet: first query"
-		if o.Status == state.OrderProcessing {
-			reason = fmt.Sprintf("order PROCESSING at Douyin (buyer has not paid): check %d", o.Checks+1)
-		}
-		if o.Status == state.OrderUnknown && o.Checks > 0 {
-			reason = fmt.Sprintf("order status still unknown after %d tries: query again", o.Checks)
-		}
-		add(Action{Kind: KindQueryOrder, At: timeOr(o.CheckAt, now), MerchantNo: o.OutOrderNo, Reason: reason})
-		// In-flight items keep being resolved whatever the order's status.
-		planInFlight(refunds, st, add)
-		return acts
+		pl.queryUnpaid()
 	case state.OrderFail, state.OrderTimeout, state.OrderNotFound:
-		why := fmt.Sprintf("order %s is %s at Douyin", o.OutOrderNo, o.Status)
-		if o.Status == state.OrderNotFound {
-			why = fmt.Sprintf("Douyin does not know order %s", o.OutOrderNo)
-		}
-		for _, r := range refunds {
-			if r.Phase == state.PhasePending {
-				add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, Reason: why})
-			}
-		}
-		if st != nil && st.Phase == state.PhasePending {
-			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: why})
-		}
-		planInFlight(refunds, st, add)
-		return acts
+		pl.parkClosed()
 	case state.OrderSuccess:
-	default:
-		return acts
+		committed, open := pl.planRefunds()
+		pl.planSettlement(committed, open)
 	}
+	return pl.acts
+}
+
+// planner collects one order's actions.
+type planner struct {
+	o       state.Order
+	refunds []state.Refund // in id order
+	st      *state.Settlement
+	now     time.Time
+	acts    []Action
+}
+
+func (pl *planner) add(a Action) {
+	if a.At.IsZero() {
+		a.At = pl.now
+	}
+	pl.acts = append(pl.acts, a)
+}
+
+// queryUnpaid: the order is not known to be paid; query it, and keep
+// resolving the items already in flight.
+func (pl *planner) queryUnpaid() {
+	o := pl.o
+	reason := "order status not known yet: first query"
+	if o.Status == state.OrderProcessing {
+		reason = fmt.Sprintf("order PROCESSING at Douyin (buyer has not paid): check %d", o.Checks+1)
+	}
+	if o.Status == state.OrderUnknown && o.Checks > 0 {
+		reason = fmt.Sprintf("order status still unknown after %d tries: query again", o.Checks)
+	}
+	pl.add(Action{Kind: KindQueryOrder, At: timeOr(o.CheckAt, pl.now), MerchantNo: o.OutOrderNo, Reason: reason})
+	planInFlight(pl.refunds, pl.st, pl.add)
+}
+
+// parkClosed: the order will never be paid; park what waits, resolve what
+// is in flight.
+func (pl *planner) parkClosed() {
+	o := pl.o
+	why := fmt.Sprintf("order %s is %s at Douyin", o.OutOrderNo, o.Status)
+	if o.Status == state.OrderNotFound {
+		why = fmt.Sprintf("Douyin does not know order %s", o.OutOrderNo)
+	}
+	for _, r := range pl.refunds {
+		if r.Phase == state.PhasePending {
+			pl.add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, Reason: why})
+		}
+	}
+	if st := pl.st; st != nil && st.Phase == state.PhasePending {
+		pl.add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: why})
+	}
+	planInFlight(pl.refunds, pl.st, pl.add)
+}
+
+// planRefunds plans a paid order's refunds, the buyer's money before the
+// merchant's. It returns what is refunded or on its way, and whether any
+// refund is still open (the settlement waits for them all).
+func (pl *planner) planRefunds() (committed int64, open bool) {
+	o, st := pl.o, pl.st
 	settleBusy := st != nil && (st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing)
 	// settled: Douyin moved the order's money to the merchant, so a refund
 	// must come from the withdrawable balance.
 	settled := st != nil && st.Phase == state.PhaseSucceeded && st.SettleNo != ""
-
-	// Refunds first: the buyer's money before the merchant's.
-	var committed int64 // refunded or on its way, in id order
-	refundOpen := false
-	for _, r := range refunds {
+	for _, r := range pl.refunds {
 		switch r.Phase {
 		case state.PhaseSucceeded, state.PhaseSubmitting, state.PhaseProcessing:
 			committed += r.Amount
 		}
 	}
 	var pendingAhead int64
-	for _, r := range refunds {
+	for _, r := range pl.refunds {
 		switch r.Phase {
 		case state.PhaseSucceeded, state.PhaseParked, state.PhaseCancelled:
 			continue
 		case state.PhaseSubmitting:
-			refundOpen = true
-			add(Action{Kind: KindQueryRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: timeOr(r.NextActionAt, now),
+			open = true
+			pl.add(Action{Kind: KindQueryRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: timeOr(r.NextActionAt, pl.now),
 				Reason: fmt.Sprintf("refund %s attempt %d: outcome of create_refund not known: query before any resend", r.Key, r.Attempt)})
 		case state.PhaseProcessing:
-			refundOpen = true
-			add(Action{Kind: KindQueryRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: timeOr(r.NextActionAt, now),
+			open = true
+			pl.add(Action{Kind: KindQueryRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: timeOr(r.NextActionAt, pl.now),
 				Reason: fmt.Sprintf("refund %s attempt %d: PROCESSING at Douyin: check %d", r.Key, r.Attempt, r.Checks+1)})
 		case state.PhasePending:
-			refundOpen = true
+			open = true
 			remaining := o.TotalAmount - committed - pendingAhead
 			if o.TotalAmount > 0 && r.Amount > remaining {
-				add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount,
+				pl.add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount,
 					Reason: fmt.Sprintf("refund %d exceeds what remains of order %s: %d of %d fen", r.Amount, o.OutOrderNo, max(remaining, 0), o.TotalAmount)})
 				continue
 			}
 			pendingAhead += r.Amount
 			if settleBusy {
-				continue // waits for the settlement in flight; its answer decides all_settle
+				continue // waits for the settlement in flight; its answer decides how the refund is sent
 			}
-			reason := fmt.Sprintf("refund %s: submit %d fen (attempt %d)", r.Key, r.Amount, r.Attempt)
-			if r.Attempt > 1 {
-				reason = fmt.Sprintf("refund %s attempt %d: attempt %d FAILED (%s), back-off passed", r.Key, r.Attempt, r.Attempt-1, orText(r.ErrTips, "no message"))
-			}
-			if r.ErrNo != 0 { // the last answer said it was not executed
-				reason = fmt.Sprintf("refund %s attempt %d: resend the same number after err_no %d", r.Key, r.Attempt, r.ErrNo)
-			}
-			if settled {
-				reason += "; order already settled: refund from the settled balance"
-			}
-			add(Action{Kind: KindSubmitRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, AfterSettlement: settled,
-				At: timeOr(r.NextActionAt, now), Reason: reason})
+			pl.add(Action{Kind: KindSubmitRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, AfterSettlement: settled,
+				At: timeOr(r.NextActionAt, pl.now), Reason: refundReason(r, settled)})
 		}
 	}
+	return committed, open
+}
 
+// refundReason says why a pending refund is sent now.
+func refundReason(r state.Refund, settled bool) string {
+	reason := fmt.Sprintf("refund %s: submit %d fen (attempt %d)", r.Key, r.Amount, r.Attempt)
+	if r.Attempt > 1 {
+		reason = fmt.Sprintf("refund %s attempt %d: attempt %d FAILED (%s), back-off passed", r.Key, r.Attempt, r.Attempt-1, orText(r.ErrTips, "no message"))
+	}
+	if r.ErrNo != 0 { // the last answer said it was not executed
+		reason = fmt.Sprintf("refund %s attempt %d: resend the same number after err_no %d", r.Key, r.Attempt, r.ErrNo)
+	}
+	if settled {
+		reason += "; order already settled: refund from the settled balance"
+	}
+	return reason
+}
+
+// planSettlement plans a paid order's settlement once its refunds are done.
+func (pl *planner) planSettlement(committed int64, refundOpen bool) {
+	o, st := pl.o, pl.st
 	if st == nil {
-		return acts
+		return
 	}
 	switch st.Phase {
 	case state.PhaseSucceeded, state.PhaseParked, state.PhaseCancelled:
 	case state.PhaseSubmitting:
-		add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, now),
+		pl.add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, pl.now),
 			Reason: fmt.Sprintf("settlement attempt %d: outcome of settle not known: query before any resend", st.Attempt)})
 	case state.PhaseProcessing:
-		add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, now),
+		pl.add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, pl.now),
 			Reason: fmt.Sprintf("settlement attempt %d: PROCESSING at Douyin: check %d", st.Attempt, st.Checks+1)})
 	case state.PhasePending:
 		if refundOpen {
-			return acts // waits until every refund of the order is final
+			return // waits until every refund of the order is final
 		}
 		if o.SettleAfter == nil || o.TotalAmount <= 0 {
-			add(Action{Kind: KindQueryOrder, At: timeOr(o.CheckAt, now), MerchantNo: o.OutOrderNo,
+			pl.add(Action{Kind: KindQueryOrder, At: timeOr(o.CheckAt, pl.now), MerchantNo: o.OutOrderNo,
 				Reason: "pay time or amount unknown: query the order before settling"})
-			return acts
+			return
 		}
-		due := *o.SettleAfter
-		if st.DueAt != nil && st.DueAt.After(due) {
-			due = *st.DueAt
-		}
-		receivers, err := st.ReceiverList()
-		if err != nil {
-			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: err.Error()})
-			return acts
-		}
-		var share int64
-		for _, rc := range receivers {
-			share += rc.Amount
-		}
-		if state.OverReceiverCap(share, o.TotalAmount) {
-			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo,
-				Reason: fmt.Sprintf("receivers take %d of %d fen: more than 30%% of the order", share, o.TotalAmount)})
-			return acts
-		}
-		left := o.TotalAmount - committed - o.CPSShare
-		if left <= 0 {
-			add(Action{Kind: KindSkipSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: due,
-				Reason: fmt.Sprintf("nothing left to settle: %d fen refunded, %d fen CPS share", committed, o.CPSShare)})
-			return acts
-		}
-		if share > left {
-			add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo,
-				Reason: fmt.Sprintf("receivers take %d fen but only %d fen is left to settle", share, left)})
-			return acts
-		}
-		if !o.CPSKnown && (o.CheckedAt == nil || o.CheckedAt.Before(due)) {
-			add(Action{Kind: KindQueryOrder, At: laterOf(due, o.CheckAt), MerchantNo: o.OutOrderNo,
-				Reason: "refresh cps_info before settling: the CPS share is not settled to the merchant"})
-			return acts
-		}
-		reason := fmt.Sprintf("settle %d fen, due %s", left, due.Format(time.RFC3339))
-		if o.PaidAt != nil {
-			reason = fmt.Sprintf("settle %d fen at T+%s (due %s)", left, fmtPeriod(due.Sub(*o.PaidAt)), due.Format(time.RFC3339))
-		}
-		if st.Attempt > 1 {
-			reason = fmt.Sprintf("settlement attempt %d: attempt %d FAILED (%s), back-off passed", st.Attempt, st.Attempt-1, orText(st.ErrTips, "no message"))
-		}
-		add(Action{Kind: KindSubmitSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: left,
-			At: laterOf(due, st.NextActionAt), Reason: reason})
+		pl.settlePending(committed)
 	}
-	return acts
+}
+
+// settlePending plans a pending settlement of a paid order whose refunds
+// are final: park it if it cannot be carried out, skip it if nothing is
+// left, refresh the CPS share if need be, else settle when due.
+func (pl *planner) settlePending(committed int64) {
+	o, st := pl.o, pl.st
+	due := *o.SettleAfter
+	if st.DueAt != nil && st.DueAt.After(due) {
+		due = *st.DueAt
+	}
+	park := func(reason string) {
+		pl.add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: reason})
+	}
+	receivers, err := st.ReceiverList()
+	if err != nil {
+		park(err.Error())
+		return
+	}
+	var share int64
+	for _, rc := range receivers {
+		share += rc.Amount
+	}
+	left := o.TotalAmount - committed - o.CPSShare
+	switch {
+	case state.OverReceiverCap(share, o.TotalAmount):
+		park(fmt.Sprintf("receivers take %d of %d fen: more than 30%% of the order", share, o.TotalAmount))
+	case left <= 0:
+		pl.add(Action{Kind: KindSkipSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: due,
+			Reason: fmt.Sprintf("nothing left to settle: %d fen refunded, %d fen CPS share", committed, o.CPSShare)})
+	case share > left:
+		park(fmt.Sprintf("receivers take %d fen but only %d fen is left to settle", share, left))
+	case !o.CPSKnown && (o.CheckedAt == nil || o.CheckedAt.Before(due)):
+		pl.add(Action{Kind: KindQueryOrder, At: laterOf(due, o.CheckAt), MerchantNo: o.OutOrderNo,
+			Reason: "refresh cps_info before settling: the CPS share is not settled to the merchant"})
+	default:
+		pl.add(Action{Kind: KindSubmitSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: left,
+			At: laterOf(due, st.NextActionAt), Reason: settleReason(st, o, left, due)})
+	}
+}
+
+// settleReason says why a settlement is sent.
+func settleReason(st *state.Settlement, o state.Order, left int64, due time.Time) string {
+	if st.Attempt > 1 {
+		return fmt.Sprintf("settlement attempt %d: attempt %d FAILED (%s), back-off passed", st.Attempt, st.Attempt-1, orText(st.ErrTips, "no message"))
+	}
+	if o.PaidAt != nil {
+		return fmt.Sprintf("settle %d fen at T+%s (due %s)", left, fmtPeriod(due.Sub(*o.PaidAt)), due.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("settle %d fen, due %s", left, due.Format(time.RFC3339))
 }
 
 // planInFlight adds the queries that resolve items already sent to Douyin.

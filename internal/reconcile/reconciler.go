@@ -20,13 +20,12 @@ import (
 // Store is what the reconciler needs of the database. *state.Store
 // satisfies it.
 type Store interface {
+	// ClaimDueTriaged, LoadOrder and Release find and hold the orders due.
+	ClaimDueTriaged(ctx context.Context, now time.Time, limit int, lease time.Duration, owner string, triage state.Triage) ([]state.Claim, int, error)
 	LoadOrder(ctx context.Context, id int64) (*state.OrderView, error)
 	Release(ctx context.Context, c state.Claim, next *time.Time, now time.Time) error
-	ClaimDueTriaged(ctx context.Context, now time.Time, limit int, lease time.Duration, owner string, triage state.Triage) ([]state.Claim, int, error)
-	UpdateOrder(ctx context.Context, o *state.Order, events ...state.NewEvent) error
-	UpdateRefund(ctx context.Context, r *state.Refund, from state.Phase, events ...state.NewEvent) error
-	UpdateSettlement(ctx context.Context, st *state.Settlement, from state.Phase, events ...state.NewEvent) error
-	AppendAttempt(ctx context.Context, a *state.Attempt) error
+	// InTx runs every write: an intent, an answer with its attempt row and
+	// events, a parking.
 	InTx(ctx context.Context, fn func(tx *state.Store) error) error
 }
 

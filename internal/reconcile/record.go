@@ -47,7 +47,7 @@ func (r *Reconciler) save(ctx context.Context, att *state.Attempt, apply func(tx
 	}
 	if err != nil && (errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrInvalid)) {
 		att.ID = 0
-		if aerr := r.store.AppendAttempt(ctx, att); aerr != nil {
+		if aerr := r.store.InTx(ctx, func(tx *state.Store) error { return tx.AppendAttempt(ctx, att) }); aerr != nil {
 			return errors.Join(err, fmt.Errorf("append attempt %s %s: %w", att.API, att.MerchantNo, aerr))
 		}
 	}

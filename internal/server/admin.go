@@ -22,21 +22,6 @@ import (
 	"github.com/payd/payd/internal/state"
 )
 
-// AdminStore is what the admin API reads and writes. *state.Store satisfies it.
-type AdminStore interface {
-	UpsertOrder(ctx context.Context, in state.OrderInput, now time.Time) (*state.Order, bool, error)
-	GetOrder(ctx context.Context, appID, outOrderNo string) (*state.Order, error)
-	UpdateOrder(ctx context.Context, o *state.Order, events ...state.NewEvent) error
-	DeclareRefund(ctx context.Context, w state.RefundWish, now time.Time) (*state.Refund, bool, error)
-	DeclareSettlement(ctx context.Context, w state.SettlementWish, now time.Time) (*state.Settlement, bool, error)
-	History(ctx context.Context, appID, outOrderNo string) (*state.History, error)
-	Summary(ctx context.Context) (*state.Summary, error)
-	ParkedItems(ctx context.Context, limit int) ([]state.ParkedItem, error)
-	CancelRefund(ctx context.Context, key, reason string, now time.Time) (*state.Refund, error)
-	CancelSettlement(ctx context.Context, appID, outOrderNo, reason string, now time.Time) (*state.Settlement, error)
-	reconcile.PlanStore
-}
-
 // OrderCreator calls create_order. *douyin.Client satisfies it.
 type OrderCreator interface {
 	CreateOrder(ctx context.Context, req douyin.CreateOrderRequest) (*douyin.CreateOrderResponse, error)
@@ -44,7 +29,7 @@ type OrderCreator interface {
 
 // AdminOptions configure the admin API.
 type AdminOptions struct {
-	Store   AdminStore
+	Store   *state.Store
 	Douyin  OrderCreator
 	Waker   Waker
 	Policy  reconcile.Policy
