@@ -127,6 +127,11 @@ type Reconcile struct {
 	// Retry is the back-off after a FAIL or a retryable error, one entry per
 	// attempt, the last repeating; default 1m, 5m, 30m, 2h, 12h.
 	Retry Backoff `yaml:"retry"`
+	// SettleRetry is the back-off after a settlement attempt FAILed, one
+	// entry per attempt, the last repeating; default [1h, 3h, 8h, 12h], so
+	// that five attempts span a day: a settle FAIL is most often a period
+	// not yet passed, which minutes do not change.
+	SettleRetry Backoff `yaml:"settle_retry"`
 	// Jitter spreads every delay by up to this fraction either way; default
 	// 0.2, 0..1.
 	Jitter float64 `yaml:"jitter"`
@@ -334,6 +339,7 @@ func Default() *Config {
 			RefundAttempts: 5,
 			SettleAttempts: 5,
 			Retry:          backoff(time.Minute, 5*time.Minute, 30*time.Minute, 2*time.Hour, 12*time.Hour),
+			SettleRetry:    backoff(time.Hour, 3*time.Hour, 8*time.Hour, 12*time.Hour),
 			Jitter:         0.2,
 			Poll:           backoff(5*time.Second, 15*time.Second, time.Minute, 5*time.Minute, 30*time.Minute),
 		},
@@ -376,6 +382,7 @@ func (c *Config) clone() Config {
 	r.Douyin.Limits = maps.Clone(c.Douyin.Limits)
 	r.Douyin.Apps = slices.Clone(c.Douyin.Apps)
 	r.Reconcile.Retry = slices.Clone(c.Reconcile.Retry)
+	r.Reconcile.SettleRetry = slices.Clone(c.Reconcile.SettleRetry)
 	r.Reconcile.Poll = slices.Clone(c.Reconcile.Poll)
 	r.Events.Endpoints = slices.Clone(c.Events.Endpoints)
 	for i := range r.Events.Endpoints {

@@ -115,6 +115,7 @@ func (r *Reconcile) validate(p *problems, path string, callTimeout Duration) {
 	p.between(path+".refund_attempts", r.RefundAttempts, 1, maxAttempts)
 	p.between(path+".settle_attempts", r.SettleAttempts, 1, maxAttempts)
 	p.backoff(path+".retry", r.Retry)
+	p.backoff(path+".settle_retry", r.SettleRetry)
 	p.fraction(path+".jitter", r.Jitter)
 	p.backoff(path+".poll", r.Poll)
 }

@@ -109,6 +109,7 @@ func Policy(cfg *config.Config) reconcile.Policy {
 		RefundAttempts: cfg.Reconcile.RefundAttempts,
 		SettleAttempts: cfg.Reconcile.SettleAttempts,
 		Retry:          durations(cfg.Reconcile.Retry),
+		SettleRetry:    durations(cfg.Reconcile.SettleRetry),
 		Poll:           durations(cfg.Reconcile.Poll),
 		Jitter:         cfg.Reconcile.Jitter,
 	}

@@ -21,6 +21,7 @@ func Configure(cfg *config.Config, dir string) {
 	cfg.Reconcile.Schedule = "@every 1s"
 	cfg.Reconcile.Poll = config.Backoff{config.D(300 * time.Millisecond), config.D(700 * time.Millisecond), config.D(2 * time.Second)}
 	cfg.Reconcile.Retry = config.Backoff{config.D(time.Second), config.D(2 * time.Second)}
+	cfg.Reconcile.SettleRetry = cfg.Reconcile.Retry
 	cfg.Reconcile.Workers = 16
 	// 35% of refund attempts fail at the channel in the demo: with 8
 	// attempts a refund parks with odds of 0.35^8 (2 in 10,000).

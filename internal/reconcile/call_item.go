@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/payd/payd/internal/logkey"
 	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/state"
 )
@@ -41,7 +42,7 @@ func (r *Reconciler) sendRefund(ctx context.Context, v *state.OrderView, rf *sta
 	if err == nil && info.DouyinRefundID != "" {
 		rf.RefundNo = info.DouyinRefundID
 	}
-	out := Decide(rf.Lifecycle(), Answer{Call: provider.CallCreateRefund, Err: err}, r.clock.Now(), r.itemPolicy(r.policy.RefundAttempts))
+	out := Decide(rf.Lifecycle(), Answer{Call: provider.CallCreateRefund, Err: err}, r.clock.Now(), r.itemPolicy(r.policy.RefundAttempts, r.policy.Retry))
 	return r.recordRefund(ctx, v, rf, att, out)
 }
 
@@ -61,7 +62,7 @@ func (r *Reconciler) queryRefund(ctx context.Context, v *state.OrderView, a Acti
 			rf.RefundNo = info.DouyinRefundID
 		}
 	}
-	out := Decide(rf.Lifecycle(), ans, r.clock.Now(), r.itemPolicy(r.policy.RefundAttempts))
+	out := Decide(rf.Lifecycle(), ans, r.clock.Now(), r.itemPolicy(r.policy.RefundAttempts, r.policy.Retry))
 	if out.Resend {
 		return r.resend(ctx, att, func() (ActionResult, error) { return r.sendRefund(ctx, v, rf) })
 	}
@@ -119,7 +120,7 @@ func (r *Reconciler) sendSettle(ctx context.Context, v *state.OrderView, st *sta
 	if err == nil && info.DouyinSettleID != "" {
 		st.SettleNo = info.DouyinSettleID
 	}
-	out := Decide(st.Lifecycle(), Answer{Call: provider.CallCreateSettle, Err: err}, r.clock.Now(), r.itemPolicy(r.policy.SettleAttempts))
+	out := Decide(st.Lifecycle(), Answer{Call: provider.CallCreateSettle, Err: err}, r.clock.Now(), r.itemPolicy(r.policy.SettleAttempts, r.policy.SettleRetry))
 	return r.recordSettle(ctx, v, st, att, out)
 }
 
@@ -144,7 +145,15 @@ func (r *Reconciler) querySettle(ctx context.Context, v *state.OrderView, a Acti
 			st.Amount = info.Amount
 		}
 	}
-	out := Decide(st.Lifecycle(), ans, r.clock.Now(), r.itemPolicy(r.policy.SettleAttempts))
+	now := r.clock.Now()
+	out := Decide(st.Lifecycle(), ans, now, r.itemPolicy(r.policy.SettleAttempts, r.policy.SettleRetry))
+	if w := periodWarning(out, v.Order.PaidAt, now, r.policy.App(v.Order.AppID).SettlePeriod); w != "" {
+		out.Item.ErrTips += "; " + w
+		if out.Item.Phase == state.PhaseParked {
+			out.Item.ParkReason += "; " + w
+		}
+		r.warnPeriod(v.Order.AppID, w)
+	}
 	if out.Resend {
 		return r.resend(ctx, att, func() (ActionResult, error) { return r.sendSettle(ctx, v, &st) })
 	}
@@ -180,9 +189,13 @@ func (r *Reconciler) resend(ctx context.Context, att *state.Attempt, send func()
 	return res, err
 }
 
-// itemPolicy is Decide's policy for an item that may use attempts numbers.
-func (r *Reconciler) itemPolicy(attempts int) ItemPolicy {
-	return ItemPolicy{Attempts: attempts, Retry: r.policy.Retry, Poll: r.policy.Poll, Jitter: r.policy.Jitter, Draw: r.rand()}
+// itemPolicy is Decide's policy for an item that may use attempts numbers
+// and waits retry after a FAIL (the policy's Retry when empty).
+func (r *Reconciler) itemPolicy(attempts int, retry []time.Duration) ItemPolicy {
+	if len(retry) == 0 {
+		retry = r.policy.Retry
+	}
+	return ItemPolicy{Attempts: attempts, Retry: retry, Poll: r.policy.Poll, Jitter: r.policy.Jitter, Draw: r.rand()}
 }
 
 // parkedBy is the park reason when out parks its item, else "".
@@ -191,4 +204,29 @@ func parkedBy(out Outcome) string {
 		return out.Item.ParkReason
 	}
 	return ""
+}
+
+// douyinMinPeriod is the shortest withdrawal period Douyin documents (T+7).
+const douyinMinPeriod = 7 * 24 * time.Hour
+
+// periodWarning says, when a settlement attempt FAILed before paid_at +
+// T+7, that the app's settle_period may be shorter than Douyin's: the
+// likeliest cause, which retries will not cure.
+func periodWarning(out Outcome, paidAt *time.Time, now time.Time, period time.Duration) string {
+	failed := false
+	for _, c := range out.Events {
+		failed = failed || c == AttemptFailed
+	}
+	if !failed || paidAt == nil || !now.Before(paidAt.Add(douyinMinPeriod)) {
+		return ""
+	}
+	return fmt.Sprintf("FAILed %s after payment, before T+7: the app's settle_period (%s) may be shorter than Douyin's",
+		fmtPeriod(now.Sub(*paidAt).Truncate(time.Minute)), fmtPeriod(period))
+}
+
+// warnPeriod logs a period warning once per app and process.
+func (r *Reconciler) warnPeriod(appID, warning string) {
+	if _, seen := r.warned.LoadOrStore(appID, true); !seen {
+		r.log.WithField(logkey.App, appID).Warn(warning)
+	}
 }

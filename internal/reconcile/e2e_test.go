@@ -1,6 +1,9 @@
 package reconcile_test
 
 import (
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/testworld"
 
@@ -396,5 +399,72 @@ func TestReconciler_NoHeadOfLineBlocking(t *testing.T) {
 		t.Fatalf("%d calls answered 1001", busy)
 	}
 	w.Converge(20, 2*time.Second, func() bool { return w.OpenItems() == 0 })
+	w.CheckClean()
+}
+
+// TestReconciler_ShortSettlePeriod: payd's settle_period (2d) is shorter
+// than Douyin's (7d). Every settle attempt FAILs, but the attempts are
+// spaced so that they span more than a day instead of burning in minutes;
+// the error, the plan and one warn line say that the period may be too
+// short, and the plan says when the next attempt goes.
+func TestReconciler_ShortSettlePeriod(t *testing.T) {
+	w := testworld.New(t, testworld.Options{})
+	p := w.Policy
+	p.Apps = map[string]reconcile.AppPolicy{testworld.AppID: {SettlePeriod: 2 * 24 * time.Hour, SettleDesc: "e2e"}}
+	p.SettleRetry = []time.Duration{time.Hour, 3 * time.Hour, 8 * time.Hour, 12 * time.Hour}
+	log, hook := logtest.NewNullLogger()
+	rec := reconcile.New(reconcile.Options{Store: w.Store, Provider: douyin.NewProvider(w.Client), Clock: w.Clock, Policy: p, Log: logrus.NewEntry(log)})
+	ctx := context.Background()
+	pass := func() {
+		if _, err := rec.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.SeedPaid("sp1", 1000, 0, w.Sim.Now().Add(-2*24*time.Hour-time.Minute))
+	if _, _, err := w.Store.DeclareSettlement(ctx, state.SettlementWish{AppID: testworld.AppID, OutOrderNo: "sp1"}, w.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	start := w.Clock.Now()
+	for i := 0; i < 20 && w.View("sp1").Settlement.Attempt < 2; i++ {
+		pass()
+		w.Advance(2 * time.Second)
+	}
+	st := w.View("sp1").Settlement
+	if st.Attempt != 2 || !strings.Contains(st.ErrTips, "the app's settle_period (2d) may be shorter than Douyin's") {
+		t.Fatalf("attempt %d, err_tips %q: want attempt 2 and the settle_period warning", st.Attempt, st.ErrTips)
+	}
+	if next := st.NextActionAt.Sub(w.Clock.Now()); next < 50*time.Minute {
+		t.Fatalf("attempt 2 goes in %s: a FAIL before the period burns attempts in minutes", next)
+	}
+	rep, err := reconcile.Report(ctx, w.Store, w.Clock.Now(), p, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Later) != 1 || !strings.Contains(rep.Later[0].Reason, "may be shorter than Douyin's") || !strings.Contains(rep.Later[0].Reason, "retry after the back-off, in ") {
+		t.Fatalf("plan: %+v", rep.Later)
+	}
+	for i := 0; i < 400 && !w.View("sp1").Settlement.Phase.Final(); i++ {
+		pass()
+		w.Advance(10 * time.Minute)
+	}
+	st = w.View("sp1").Settlement
+	if st.Phase != state.PhaseParked || st.Attempt != 5 {
+		t.Fatalf("settlement %s on attempt %d, want parked after 5 attempts", st.Phase, st.Attempt)
+	}
+	if span := st.DoneAt.Sub(start); span < 24*time.Hour {
+		t.Fatalf("5 attempts spent in %s, want at least a day", span)
+	}
+	if !strings.Contains(st.ParkReason, "may be shorter than Douyin's") {
+		t.Fatalf("park reason %q does not say why", st.ParkReason)
+	}
+	warnings := 0
+	for _, e := range hook.AllEntries() {
+		if e.Level == logrus.WarnLevel && strings.Contains(e.Message, "settle_period") {
+			warnings++
+		}
+	}
+	if warnings != 1 {
+		t.Fatalf("%d settle_period warnings logged, want exactly 1", warnings)
+	}
 	w.CheckClean()
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/payd/payd/internal/state"
@@ -173,18 +174,28 @@ func (pl *planner) planRefunds() (committed int64, open bool) {
 			if settleBusy {
 				continue // waits for the settlement in flight; its answer decides how the refund is sent
 			}
+			at := timeOr(r.NextActionAt, pl.now)
 			pl.add(Action{Kind: KindSubmitRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, AfterSettlement: settled,
-				At: timeOr(r.NextActionAt, pl.now), Reason: refundReason(r, settled)})
+				At: at, Reason: refundReason(r, settled, backoff(at, pl.now))})
 		}
 	}
 	return committed, open
 }
 
-// refundReason says why a pending refund is sent now.
-func refundReason(r state.Refund, settled bool) string {
+// backoff says where a retry stands against its back-off: passed, or when
+// it ends.
+func backoff(at, now time.Time) string {
+	if at.After(now) {
+		return "retry after the back-off, in " + fmtPeriod(at.Sub(now))
+	}
+	return "back-off passed"
+}
+
+// refundReason says why a pending refund is sent.
+func refundReason(r state.Refund, settled bool, backoff string) string {
 	reason := fmt.Sprintf("refund %s: submit %d fen (attempt %d)", r.Key, r.Amount, r.Attempt)
 	if r.Attempt > 1 {
-		reason = fmt.Sprintf("refund %s attempt %d: attempt %d FAILED (%s), back-off passed", r.Key, r.Attempt, r.Attempt-1, orText(r.ErrTips, "no message"))
+		reason = fmt.Sprintf("refund %s attempt %d: attempt %d FAILED (%s), %s", r.Key, r.Attempt, r.Attempt-1, orText(r.ErrTips, "no message"), backoff)
 	}
 	if r.ErrNo != 0 { // the last answer said it was not executed
 		reason = fmt.Sprintf("refund %s attempt %d: resend the same number after err_no %d", r.Key, r.Attempt, r.ErrNo)
@@ -256,15 +267,16 @@ func (pl *planner) settlePending(committed int64) {
 		pl.add(Action{Kind: KindQueryOrder, At: laterOf(due, o.CheckAt), MerchantNo: o.OutOrderNo,
 			Reason: "refresh cps_info before settling: the CPS share is not settled to the merchant"})
 	default:
+		at := laterOf(due, st.NextActionAt)
 		pl.add(Action{Kind: KindSubmitSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: left,
-			At: laterOf(due, st.NextActionAt), Reason: settleReason(st, o, left, due)})
+			At: at, Reason: settleReason(st, o, left, due, backoff(at, pl.now))})
 	}
 }
 
 // settleReason says why a settlement is sent.
-func settleReason(st *state.Settlement, o state.Order, left int64, due time.Time) string {
+func settleReason(st *state.Settlement, o state.Order, left int64, due time.Time, backoff string) string {
 	if st.Attempt > 1 {
-		return fmt.Sprintf("settlement attempt %d: attempt %d FAILED (%s), back-off passed", st.Attempt, st.Attempt-1, orText(st.ErrTips, "no message"))
+		return fmt.Sprintf("settlement attempt %d: attempt %d FAILED (%s), %s", st.Attempt, st.Attempt-1, orText(st.ErrTips, "no message"), backoff)
 	}
 	if o.PaidAt != nil {
 		return fmt.Sprintf("settle %d fen at T+%s (due %s)", left, fmtPeriod(due.Sub(*o.PaidAt)), due.Format(time.RFC3339))
@@ -334,9 +346,20 @@ func orText(s, def string) string {
 	return s
 }
 
+// fmtPeriod writes a duration as people read one: 7d, 6d23h, 2h30m, 45s.
 func fmtPeriod(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	if d < time.Minute {
+		return d.Round(time.Second).String()
 	}
-	return d.String()
+	var b strings.Builder
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}} {
+		if n := d / u.unit; n > 0 {
+			fmt.Fprintf(&b, "%d%s", n, u.name)
+			d -= n * u.unit
+		}
+	}
+	return b.String()
 }

@@ -244,3 +244,19 @@ func TestPlan_CancelledIsDone(t *testing.T) {
 		t.Fatalf("a cancelled settlement planned %+v", acts)
 	}
 }
+
+func TestFmtPeriod(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		7 * 24 * time.Hour:                 "7d",
+		7*24*time.Hour - 12*time.Minute:    "6d23h48m",
+		2*time.Hour + 30*time.Minute:       "2h30m",
+		45 * time.Second:                   "45s",
+		25*time.Hour + 90*time.Second:      "1d1h1m",
+		time.Minute + 400*time.Millisecond: "1m",
+		1500 * time.Millisecond:            "2s",
+	} {
+		if got := fmtPeriod(d); got != want {
+			t.Errorf("fmtPeriod(%s) = %s, want %s", d, got, want)
+		}
+	}
+}

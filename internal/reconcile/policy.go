@@ -29,6 +29,10 @@ type Policy struct {
 	// Retry is the back-off after a FAIL or a retryable error; the last entry
 	// repeats.
 	Retry []time.Duration
+	// SettleRetry is the back-off after a settlement attempt FAILed; it
+	// spans a day by default, as a FAIL is most often a withdrawal period
+	// not yet passed.
+	SettleRetry []time.Duration
 	// Poll is the query schedule while an answer is awaited (order not final,
 	// refund or settlement processing, outcome unknown); the last entry repeats.
 	Poll []time.Duration
@@ -45,6 +49,7 @@ func DefaultPolicy() Policy {
 		RefundAttempts: 5,
 		SettleAttempts: 5,
 		Retry:          []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour},
+		SettleRetry:    []time.Duration{time.Hour, 3 * time.Hour, 8 * time.Hour, 12 * time.Hour},
 		Poll:           []time.Duration{5 * time.Second, 15 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute},
 		Jitter:         0.2,
 	}

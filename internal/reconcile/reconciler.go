@@ -97,6 +97,8 @@ type Reconciler struct {
 
 	budget provider.Budget // nil: never park
 
+	warned sync.Map // app_id → a settle_period warning was logged
+
 	wake chan struct{}
 	mu   sync.Mutex // one pass at a time
 }

@@ -107,6 +107,7 @@ reconcile:
   refund_attempts: 20
   settle_attempts: 20
   retry: [1s, 2s]
+  settle_retry: [1s, 2s]
   jitter: 0.2
   poll: [500ms, 1s]
 settle_batch:

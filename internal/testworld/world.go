@@ -84,6 +84,7 @@ func New(t *testing.T, o Options) *World {
 	p := reconcile.DefaultPolicy()
 	p.Apps = map[string]reconcile.AppPolicy{AppID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e"}}
 	p.Jitter = 0
+	p.SettleRetry = nil // settlements retry on Retry, as the tests' schedules expect
 	if o.Policy != nil {
 		o.Policy(&p)
 	}
