@@ -307,25 +307,13 @@ func (d *Dispatcher) deliverAll(ctx context.Context, ep Endpoint, due []state.Du
 	return out
 }
 
-// Body is the JSON body of a delivery; see webhook.Event for the receiving
-// side.
-type Body struct {
-	ID         string          `json:"id"`
-	Seq        int64           `json:"seq"`
-	Type       string          `json:"type"`
-	CreatedAt  time.Time       `json:"created_at"`
-	AppID      string          `json:"app_id"`
-	OutOrderNo string          `json:"out_order_no"`
-	Data       json.RawMessage `json:"data"`
-}
-
 // Encode returns the delivery body of ev.
 func Encode(ev state.Event) ([]byte, error) {
 	data := json.RawMessage(ev.Payload)
 	if !json.Valid(data) {
 		data = json.RawMessage("null")
 	}
-	b, err := json.Marshal(Body{ID: ev.ID, Seq: ev.Seq, Type: string(ev.Type), CreatedAt: ev.CreatedAt.UTC(), AppID: ev.AppID, OutOrderNo: ev.OutOrderNo, Data: data})
+	b, err := json.Marshal(webhook.Event{ID: ev.ID, Seq: ev.Seq, Type: string(ev.Type), CreatedAt: ev.CreatedAt.UTC(), AppID: ev.AppID, OutOrderNo: ev.OutOrderNo, Data: data})
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
