@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -163,12 +160,8 @@ func NewReconciler(cfg *config.Config, st reconcile.Store, client *douyin.Client
 	return reconcile.New(o)
 }
 
-// ProcessOwner names this process in leases and in the replica list:
-// host/pid.
-func ProcessOwner() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d", host, os.Getpid())
-}
+// ProcessOwner names this process in leases and in the replica list.
+func ProcessOwner() string { return jobs.Owner() }
 
 // JoinReplicas counts this process among the replicas sharing the
 // database, and so the apps' Douyin budgets, before it makes any call.
@@ -177,7 +170,7 @@ func JoinReplicas(ctx context.Context, st *state.Store, client *douyin.Client, c
 	if mx != nil {
 		m.Observe = func(n int) { mx.Replicas.Set(float64(n)) }
 	}
-	forgetDeadLocalReplicas(ctx, st, log)
+	jobs.ForgetDeadLocal(ctx, st, log)
 	n, err := m.RunOnce(ctx)
 	if err != nil {
 		return nil, err
@@ -186,34 +179,6 @@ func JoinReplicas(ctx context.Context, st *state.Store, client *douyin.Client, c
 		log.WithField("replicas", n).Infof("%d replicas share this database: each takes 1/%d of every Douyin budget", n, n)
 	}
 	return m, nil
-}
-
-// forgetDeadLocalReplicas removes the replicas of this host whose process
-// is gone: a payd that was killed and restarted by its supervisor would
-// otherwise share the budgets with its own ghost until the TTL passed. A
-// failure only costs that wait, so it is logged, not returned.
-func forgetDeadLocalReplicas(ctx context.Context, st *state.Store, log *logrus.Entry) {
-	host, _ := os.Hostname()
-	owners, err := st.ReplicaOwners(ctx)
-	if err != nil {
-		log.WithError(err).Warn("could not read the replicas")
-		return
-	}
-	for _, o := range owners {
-		i := strings.LastIndexByte(o, '/')
-		if i < 0 || o[:i] != host {
-			continue
-		}
-		pid, err := strconv.Atoi(o[i+1:])
-		if err != nil || pid == os.Getpid() || !processGone(pid) {
-			continue
-		}
-		if err := st.Leave(ctx, o); err != nil {
-			log.WithError(err).Warn("could not forget a dead replica")
-			continue
-		}
-		log.WithField("replica", o).Info("forgot a replica of this host whose process is gone")
-	}
 }
 
 // DefaultAppID is the app used when a command names none: the only one

@@ -138,3 +138,24 @@ func TestMembership_SharesAndLeaves(t *testing.T) {
 		t.Fatalf("after b's Run ended: %d replicas, want 1 (it left)", n)
 	}
 }
+
+func TestParseOwner(t *testing.T) {
+	for _, tc := range []struct {
+		owner string
+		host  string
+		pid   int
+		ok    bool
+	}{
+		{jobs.FormatOwner("web-1", 4242), "web-1", 4242, true},
+		{"pod/ns/7", "pod/ns", 7, true},
+		{"host", "", 0, false},
+		{"/12", "", 0, false},
+		{"host/0", "", 0, false},
+		{"host/x1", "", 0, false},
+	} {
+		host, pid, ok := jobs.ParseOwner(tc.owner)
+		if host != tc.host || pid != tc.pid || ok != tc.ok {
+			t.Errorf("ParseOwner(%q) = %q, %d, %v; want %q, %d, %v", tc.owner, host, pid, ok, tc.host, tc.pid, tc.ok)
+		}
+	}
+}

@@ -18,4 +18,5 @@ const (
 	Reason     = "reason"     // why, in words
 	Job        = "job"        // a background job's name
 	Component  = "component"  // the part of the daemon logging
+	Replica    = "replica"    // a replica's name: host/pid
 )

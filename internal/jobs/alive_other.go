@@ -1,6 +1,6 @@
 //go:build !unix
 
-package daemon
+package jobs
 
 // processGone cannot tell here: a replica is kept until its TTL passes.
 func processGone(int) bool { return false }
