@@ -36,7 +36,7 @@ func TestSandbox_ConfigAndFlags(t *testing.T) {
 	}))
 	defer recv.Close()
 
-	cfg := strings.Replace(baseConfig, "level: warn", "level: info\n  format: json", 1) + `sandbox:
+	cfg := strings.Replace(baseConfig, "level: warn", "level: debug\n  format: json", 1) + `sandbox:
   settle_period: 1h
   processing_delay: 10ms
   callback_scale: 0

@@ -1,6 +1,9 @@
 package douyinsim
 
 import (
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"context"
 	"errors"
 	"net/http"
@@ -484,5 +487,30 @@ func TestServer_allowBurst(t *testing.T) {
 	}
 	if !s.allow(otherApp, douyin.APIQueryOrder) {
 		t.Fatal("another app shares this app's bucket")
+	}
+}
+
+// TestServer_CallsLogAtDebug: the simulator logs each call at debug, so a
+// sandbox at the usual info level is not flooded with one line per call.
+func TestServer_CallsLogAtDebug(t *testing.T) {
+	log, hook := logtest.NewNullLogger()
+	log.SetLevel(logrus.DebugLevel)
+	cfg := testConfig()
+	cfg.Logger = logrus.NewEntry(log)
+	b := setup(t, cfg)
+	if _, err := b.client.QueryOrder(context.Background(), douyin.QueryOrderRequest{OutOrderNo: "nobody"}); err == nil {
+		t.Fatal("query of an unknown order answered")
+	}
+	calls := 0
+	for _, e := range hook.AllEntries() {
+		if _, ok := e.Data["api"]; ok {
+			calls++
+			if e.Level != logrus.DebugLevel {
+				t.Errorf("call logged at %s: %s", e.Level, e.Message)
+			}
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("%d call lines for one call", calls)
 	}
 }

@@ -182,7 +182,7 @@ func (s *Server) deliver(d *delivery) {
 	entry := s.log.WithFields(logrus.Fields{"callback": string(d.typ), "no": d.no, "attempt": d.attempt})
 	switch outcome {
 	case "acknowledged":
-		entry.Info("callback acknowledged")
+		entry.Debug("callback acknowledged")
 	case "given up":
 		entry.WithField("reason", why).Warn("callback given up")
 	case "retry":

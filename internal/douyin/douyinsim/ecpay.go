@@ -195,7 +195,7 @@ func (s *Server) logCall(api douyin.API, app, no string, errNo int, fault string
 	if fault != "" {
 		fields["fault"] = fault
 	}
-	s.log.WithFields(fields).Info("ecpay call")
+	s.log.WithFields(fields).Debug("ecpay call")
 }
 
 // rejectLocked stores a definite error as the first answer for a number, so
