@@ -167,7 +167,7 @@ func (pl *planner) planRefunds() (committed int64, open bool) {
 			remaining := o.TotalAmount - committed - pendingAhead
 			if o.TotalAmount > 0 && r.Amount > remaining {
 				pl.add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount,
-					Reason: fmt.Sprintf("refund %d exceeds what remains of order %s: %d of %d fen", r.Amount, o.OutOrderNo, max(remaining, 0), o.TotalAmount)})
+					Reason: state.ExceedsRemaining(r.Amount, o.OutOrderNo, remaining, o.TotalAmount)})
 				continue
 			}
 			pendingAhead += r.Amount
@@ -265,7 +265,7 @@ func (pl *planner) settlePending(committed int64) {
 		park(fmt.Sprintf("receivers take %d fen but only %d fen is left to settle", share, left))
 	case !o.CPSKnown && (o.CheckedAt == nil || o.CheckedAt.Before(due)):
 		pl.add(Action{Kind: KindQueryOrder, At: laterOf(due, o.CheckAt), MerchantNo: o.OutOrderNo,
-			Reason: "refresh cps_info before settling: the CPS share is not settled to the merchant"})
+			Reason: "refresh the CPS share before settling: it is not settled to the merchant"})
 	default:
 		at := laterOf(due, st.NextActionAt)
 		pl.add(Action{Kind: KindSubmitSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: left,

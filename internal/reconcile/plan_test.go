@@ -130,7 +130,7 @@ func TestPlan(t *testing.T) {
 				return o
 			}(), Settlement: settlement(state.PhasePending)},
 			want:       "query_order",
-			wantReason: "refresh cps_info",
+			wantReason: "refresh the CPS share",
 		},
 		{
 			name: "refund waits while a settlement is in flight, then goes after the settlement",

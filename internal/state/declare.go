@@ -107,7 +107,7 @@ func (s *Store) DeclareRefund(ctx context.Context, w RefundWish, now time.Time) 
 				return err
 			}
 			if w.Amount > left {
-				return invalidf("refund %d exceeds what remains of order %s: %d of %d fen", w.Amount, o.OutOrderNo, left, o.TotalAmount)
+				return invalidf("%s", ExceedsRemaining(w.Amount, o.OutOrderNo, left, o.TotalAmount))
 			}
 		}
 		r = Refund{
@@ -214,6 +214,12 @@ func ValidateReceivers(rs []Receiver, total int64) error {
 		return invalidf("receivers: %d fen together, more than 30%% of the order's %d fen", sum, total)
 	}
 	return nil
+}
+
+// ExceedsRemaining says that a refund of amount fen is more than what
+// remains of the order (left of total fen; a negative left reads as 0).
+func ExceedsRemaining(amount int64, outOrderNo string, left, total int64) string {
+	return fmt.Sprintf("refund %d exceeds what remains of order %s: %d of %d fen", amount, outOrderNo, max(left, 0), total)
 }
 
 // OverReceiverCap reports whether receivers taking share fen of an order

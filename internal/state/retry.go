@@ -33,7 +33,7 @@ func (s *Store) RetryParked(ctx context.Context, key string, now time.Time) (*Re
 				return err
 			}
 			if r.Amount > left {
-				return invalidf("refund %d exceeds what remains of order %s: %d of %d fen", r.Amount, o.OutOrderNo, left, o.TotalAmount)
+				return invalidf("%s", ExceedsRemaining(r.Amount, o.OutOrderNo, left, o.TotalAmount))
 			}
 		}
 		r.Attempt++
