@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/declfile"
 )
 
@@ -43,7 +44,7 @@ CSV (header required; unused columns may be empty or left out; a UTF-8 BOM is fi
 				return err
 			}
 			defApp := app
-			if defApp != "" || len(cfg.Douyin.Apps) == 1 {
+			if defApp != "" || daemon.DefaultAppID(cfg) != "" {
 				if defApp, err = appFlag(cfg, app); err != nil {
 					return err
 				}
