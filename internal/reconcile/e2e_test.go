@@ -468,3 +468,58 @@ func TestReconciler_ShortSettlePeriod(t *testing.T) {
 	}
 	w.CheckClean()
 }
+
+// TestReconciler_LogsParkingAndPasses: a parking is logged at warn with
+// its reason, and a pass that did work writes one info line with its
+// counts; a pass with nothing to do writes none.
+func TestReconciler_LogsParkingAndPasses(t *testing.T) {
+	w := testworld.New(t, testworld.Options{})
+	log, hook := logtest.NewNullLogger()
+	log.SetLevel(logrus.InfoLevel)
+	rec := reconcile.New(reconcile.Options{Store: w.Store, Provider: douyin.NewProvider(w.Client), Clock: w.Clock, Policy: w.Policy, Log: logrus.NewEntry(log)})
+	w.Refund("ghost", "r-ghost", 100) // Douyin has never heard of the order
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rec.Run(ctx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for w.View("ghost").Refunds[0].Phase != state.PhaseParked {
+		if time.Now().After(deadline) {
+			t.Fatal("the refund was never parked")
+		}
+		rec.Wake()
+		time.Sleep(10 * time.Millisecond)
+	}
+	passes := func() (n int) {
+		for _, e := range hook.AllEntries() {
+			if e.Level == logrus.InfoLevel && e.Message == "reconcile pass done" {
+				n++
+			}
+		}
+		return n
+	}
+	for passes() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := passes()
+	rec.Wake() // nothing is due any more
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	<-done
+	var warned *logrus.Entry
+	for _, e := range hook.AllEntries() {
+		if e.Level == logrus.WarnLevel && strings.HasPrefix(e.Message, "parked") {
+			warned = e
+		}
+	}
+	if warned == nil || !strings.Contains(fmt.Sprint(warned.Data["reason"]), "Douyin does not know order ghost") || warned.Data["order"] != "ghost" {
+		t.Fatalf("parking warn line: %+v", warned)
+	}
+	if before != 1 || passes() != 1 {
+		t.Fatalf("%d pass lines after the work, %d after an idle pass; want 1 and 1", before, passes())
+	}
+	for _, e := range hook.AllEntries() {
+		if e.Message == "reconcile pass done" && (e.Data["actions"] == nil || e.Data["calls"] == nil || e.Data["retryable"] == nil) {
+			t.Fatalf("pass line lacks counts: %+v", e.Data)
+		}
+	}
+}
