@@ -14,6 +14,7 @@ import (
 
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/config"
+	"github.com/payd/payd/internal/console"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/events"
 	"github.com/payd/payd/internal/jobs"
@@ -178,6 +179,8 @@ func (d *daemon) handlers(runCtx context.Context, o daemonOptions, client *douyi
 		Store: st, Douyin: client, Waker: rec, Policy: policy(cfg), Clock: o.clock, Metrics: m,
 		Log: log.WithField("component", "admin"), Token: cfg.Server.AdminToken, DefaultApp: defaultApp(cfg), Ready: ready,
 		Extra: events.AdminRoutes(st, eventEndpoints(cfg), o.clock, d.events.Wake),
+		Console: console.Mount(runCtx, console.Wiring{Config: cfg, Store: st, Policy: policy(cfg), Endpoints: eventEndpoints(cfg),
+			Clock: o.clock, Log: log, Metrics: m, Wake: rec.Wake, WakeEvents: d.events.Wake, Group: &d.wg}),
 	})
 	return cbHandler, adminHandler
 }
