@@ -140,12 +140,13 @@ func secure(r *http.Request) bool {
 	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
-func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time) {
-	ck := &http.Cookie{Name: cookieName, Value: value, Path: "/", HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode}
-	if value == "" {
-		ck.MaxAge = -1
-	} else {
-		ck.Expires = expires
+// setCookie sets (or, with value "", deletes) the session cookie. Its life
+// is a Max-Age, relative, so a browser whose clock is off keeps it as long
+// as the server does.
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, value string, ttl time.Duration) {
+	ck := &http.Cookie{Name: cookieName, Value: value, Path: "/", HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode, MaxAge: -1}
+	if value != "" {
+		ck.MaxAge = int(ttl / time.Second)
 	}
 	http.SetCookie(w, ck)
 }
@@ -193,14 +194,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := c.sessions.create(ro)
-	c.setCookie(w, r, s.id, s.expires)
+	c.setCookie(w, r, s.id, s.expires.Sub(s.created))
 	c.o.Log.WithField("role", string(ro)).Info("console sign-in")
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	c.sessions.drop(s)
-	c.setCookie(w, r, "", time.Time{})
+	c.setCookie(w, r, "", 0)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
