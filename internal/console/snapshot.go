@@ -93,7 +93,7 @@ func (s *snapshotter) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	snap.Took = time.Since(start)
+	snap.Took = time.Since(start).Round(time.Millisecond)
 	s.c.o.Log.WithField(logkey.Component, "console").Debugf("overview counts in %s", snap.Took)
 	s.mu.Lock()
 	s.last = snap
