@@ -35,6 +35,17 @@ type Config struct {
 	Events      Events      `yaml:"events"`
 	Log         Log         `yaml:"log"`
 	Sandbox     Sandbox     `yaml:"sandbox"`
+	Console     Console     `yaml:"console"`
+}
+
+// Console configures the web console served on the admin listener at /.
+type Console struct {
+	// Timezone is the IANA zone the console shows times in (UTC on hover);
+	// default Asia/Shanghai.
+	Timezone string `yaml:"timezone"`
+	// SessionTTL is how long a console sign-in lasts; default 12h, at most
+	// 720h.
+	SessionTTL Duration `yaml:"session_ttl"`
 }
 
 // Database says where payd keeps its state.
@@ -170,6 +181,11 @@ type Server struct {
 	// AdminToken is the admin API's bearer token; secret, required by
 	// ValidateServe, at least 16 characters.
 	AdminToken string `yaml:"admin_token"`
+	// ViewerToken signs in to the console read-only: it sees every page and
+	// changes nothing (it does not open the /v1 API). Secret, optional
+	// (empty: no viewer sign-in); when set at least 16 characters and
+	// different from AdminToken.
+	ViewerToken string `yaml:"viewer_token"`
 	// CallbackRate bounds unverified callback traffic, in requests per
 	// second; default 200.
 	CallbackRate float64 `yaml:"callback_rate"`
@@ -360,7 +376,8 @@ func Default() *Config {
 			Concurrency: 4,
 			Tolerance:   D(5 * time.Minute),
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log:     Log{Level: "info", Format: "json"},
+		Console: Console{Timezone: "Asia/Shanghai", SessionTTL: D(12 * time.Hour)},
 		Sandbox: Sandbox{
 			Listen:          "127.0.0.1:8090",
 			SettlePeriod:    D(7 * 24 * time.Hour),

@@ -24,6 +24,7 @@ func (c *Config) Redacted() Config {
 		a.NotifyURL = redactURL(a.NotifyURL)
 	}
 	r.Server.AdminToken = mask(r.Server.AdminToken)
+	r.Server.ViewerToken = mask(r.Server.ViewerToken)
 	for i := range r.Events.Endpoints {
 		e := &r.Events.Endpoints[i]
 		e.Secret = mask(e.Secret)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
@@ -41,6 +42,7 @@ func (c *Config) Validate() error {
 	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", c.Log.Format, "json", "text")
 	c.Sandbox.validate(&p, "sandbox", c.Server)
+	c.Console.validate(&p, "console")
 	return p.err()
 }
 
@@ -50,6 +52,12 @@ func (c *Config) Validate() error {
 func (c *Config) ValidateServe() error {
 	p := problems{env: c.env}
 	p.secret("server.admin_token", c.Server.AdminToken, minSecretLength)
+	if c.Server.ViewerToken != "" {
+		p.secret("server.viewer_token", c.Server.ViewerToken, minSecretLength)
+		if c.Server.ViewerToken == c.Server.AdminToken {
+			p.add("server.viewer_token", "same as server.admin_token: a viewer would be an admin")
+		}
+	}
 	// Only the daemon signs events: read-only commands need no secret.
 	for i, e := range c.Events.Endpoints {
 		p.secret(index("events.endpoints", i)+".secret", e.Secret, minSecretLength)
@@ -129,6 +137,17 @@ func (s *Server) validate(p *problems, path string) {
 	p.positive(path+".callback_rate", s.CallbackRate)
 	p.atLeast(path+".callback_burst", s.CallbackBurst, 1)
 	p.positiveDuration(path+".shutdown_timeout", s.ShutdownTimeout)
+}
+
+func (c *Console) validate(p *problems, path string) {
+	if p.required(path+".timezone", c.Timezone) {
+		if _, err := time.LoadLocation(c.Timezone); err != nil {
+			p.add(path+".timezone", "%q is not an IANA time zone (such as Asia/Shanghai or UTC)", c.Timezone)
+		}
+	}
+	if p.positiveDuration(path+".session_ttl", c.SessionTTL) && c.SessionTTL.Duration > 720*time.Hour {
+		p.add(path+".session_ttl", "%s: at most 720h", c.SessionTTL.Duration)
+	}
 }
 
 func (e *Events) validate(p *problems, path string) {

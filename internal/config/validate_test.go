@@ -138,6 +138,15 @@ func TestConfig_Validate(t *testing.T) {
 		{"shutdown", func(c *Config) { c.Server.ShutdownTimeout = D(0) }, []string{`server.shutdown_timeout: 0s: must be positive`}},
 		{"admin token not needed", func(c *Config) { c.Server.AdminToken = "" }, nil},
 
+		// console
+		{"console zone", func(c *Config) { c.Console.Timezone = "Mars/Olympus" }, []string{
+			`console.timezone: "Mars/Olympus" is not an IANA time zone (such as Asia/Shanghai or UTC)`,
+		}},
+		{"console zone required", func(c *Config) { c.Console.Timezone = "" }, []string{`console.timezone: required`}},
+		{"console utc", func(c *Config) { c.Console.Timezone = "UTC" }, nil},
+		{"console session", func(c *Config) { c.Console.SessionTTL = D(0) }, []string{`console.session_ttl: 0s: must be positive`}},
+		{"console session long", func(c *Config) { c.Console.SessionTTL = D(721 * time.Hour) }, []string{`console.session_ttl: 721h0m0s: at most 720h`}},
+
 		// events
 		{"endpoint", func(c *Config) { c.Events.Endpoints[0] = Endpoint{Secret: "short"} }, []string{
 			`events.endpoints[0].name: required`,
@@ -248,6 +257,26 @@ func TestConfig_ValidateServe(t *testing.T) {
 		// Validate does not need the token.
 		if err := c.Validate(); err != nil {
 			t.Errorf("token %q: Validate: %v", tt.token, err)
+		}
+	}
+}
+
+func TestConfig_ValidateServeViewerToken(t *testing.T) {
+	tests := []struct {
+		token string
+		want  []string
+	}{
+		{"", nil},
+		{"viewer-token-0123456789", nil},
+		{"short", []string{"server.viewer_token: too short: at least 16 characters"}},
+		{"admin-token-0123456789", []string{"server.viewer_token: same as server.admin_token: a viewer would be an admin"}},
+	}
+	for _, tt := range tests {
+		c := valid()
+		c.Server.AdminToken = "admin-token-0123456789"
+		c.Server.ViewerToken = tt.token
+		if got := lines(c.ValidateServe()); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("viewer token %q: got %q, want %q", tt.token, got, tt.want)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/config"
+	"github.com/payd/payd/internal/console"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/events"
 	"github.com/payd/payd/internal/jobs"
@@ -173,6 +174,8 @@ func (d *Daemon) handlers(runCtx context.Context, o Options, client *douyin.Clie
 		Store: st, Douyin: client, Waker: rec, Policy: Policy(cfg), Clock: o.Clock, Metrics: m,
 		Log: log.WithField("component", "admin"), Token: cfg.Server.AdminToken, DefaultApp: DefaultAppID(cfg), Ready: ready,
 		Extra: events.AdminRoutes(st, EventEndpoints(cfg), o.Clock, d.events.Wake),
+		Console: console.Mount(runCtx, console.Wiring{Config: cfg, Store: st, Policy: Policy(cfg), Endpoints: EventEndpoints(cfg),
+			Clock: o.Clock, Log: log, Metrics: m, Wake: rec.Wake, WakeEvents: d.events.Wake, Group: &d.wg}),
 	})
 	return cbHandler, adminHandler
 }

@@ -43,6 +43,9 @@ type AdminOptions struct {
 	// Extra routes (e.g. events) mounted behind the same token check.
 	Extra func(mux *http.ServeMux, wrap func(http.HandlerFunc) http.HandlerFunc)
 	Ready func() error
+	// Console, when set, serves every path the admin API does not (the web
+	// console at /); it does its own sign-in.
+	Console http.Handler
 }
 
 // NewAdminHandler returns the handler of the admin listener: /v1/... behind
@@ -69,6 +72,9 @@ func NewAdminHandler(o AdminOptions) http.Handler {
 		o.Extra(mux, a.auth)
 	}
 	mux.HandleFunc("GET /healthz", healthz(o.Ready))
+	if o.Console != nil {
+		mux.Handle("/", o.Console)
+	}
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
 	}

@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -49,6 +49,27 @@ var migrations = []migration{
 		return nil
 	}},
 	{version: 5, name: "trade client tokens; callbacks wide enough for trade callbacks", up: migrateTradeTokens},
+	{version: 6, name: "indexes on Douyin's numbers and times, for the console's search and charts", up: migrateConsoleIndexes},
+}
+
+// consoleIndexes are the indexes the console's search (every number a
+// merchant or Douyin support would quote) and its last-hour charts need.
+var consoleIndexes = []string{
+	"CREATE INDEX IF NOT EXISTS ix_orders_douyin_id ON orders (order_id)",
+	"CREATE INDEX IF NOT EXISTS ix_refunds_douyin_no ON refunds (refund_no)",
+	"CREATE INDEX IF NOT EXISTS ix_settlements_douyin_no ON settlements (settle_no)",
+	"CREATE INDEX IF NOT EXISTS ix_attempts_created_at ON attempts (created_at)",
+	"CREATE INDEX IF NOT EXISTS ix_callbacks_received_at ON callbacks (received_at)",
+}
+
+// migrateConsoleIndexes creates consoleIndexes.
+func migrateConsoleIndexes(tx *gorm.DB) error {
+	for _, q := range consoleIndexes {
+		if err := tx.Exec(q).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // migrateTradeTokens adds the shared client_token table and, on PostgreSQL,

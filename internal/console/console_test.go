@@ -1,0 +1,305 @@
+package console
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payd/payd/internal/state"
+)
+
+// client is a browser without JavaScript: a cookie jar that does not follow
+// redirects, so tests see them.
+type client struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newClient(t *testing.T, srv *httptest.Server) *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, base: srv.URL, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (c *client) do(method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func (c *client) login(token string) {
+	c.t.Helper()
+	resp, body := c.do("POST", "/login", url.Values{"token": {token}, "next": {"/"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		c.t.Fatalf("sign in: %d %s", resp.StatusCode, body)
+	}
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (c *client) csrf() string {
+	c.t.Helper()
+	_, body := c.do("GET", "/attention", nil, nil)
+	m := csrfRe.FindStringSubmatch(body)
+	if m == nil {
+		c.t.Fatalf("no CSRF token on /attention: %s", body)
+	}
+	return m[1]
+}
+
+func serve(t *testing.T) (*bundle, *httptest.Server) {
+	b := setup(t, seedScenario)
+	srv := httptest.NewServer(b.con)
+	t.Cleanup(srv.Close)
+	return b, srv
+}
+
+func refundPhase(t *testing.T, st *state.Store, key string) state.Phase {
+	t.Helper()
+	var r state.Refund
+	must(t, st.DB().Where("idem_key = ?", key).First(&r).Error)
+	return r.Phase
+}
+
+func TestConsole_pages(t *testing.T) {
+	_, srv := serve(t)
+	c := newClient(t, srv)
+	c.login(adminToken)
+	for _, tt := range []struct{ path, want string }{
+		{"/", "Money in flight"},
+		{"/", "¥12.00"}, // the processing refund of ord-a-0005, in flight
+		{"/orders", "ord-b-0024"},
+		{"/orders?status=SUCCESS&app=" + appA, "ord-a-0001"},
+		{"/orders/" + appA + "/ord-a-0006", "every attempt FAILED at the channel"},
+		{"/calendar", "batch orders"},
+		{"/attention", "ord-a-0006-r1"},
+		{"/attention", "503 Service Unavailable"},
+		{"/search?q=N7000000000000001003", "ord-b-0003"},
+		{"/search?q=ord-a-0006-r1-1", "out_refund_no"},
+		{"/events?failed=1", "evt_00000000000000000000000000000007"},
+	} {
+		resp, body := c.do("GET", tt.path, nil, nil)
+		if resp.StatusCode != 200 || !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s: %d, want %q in the page", tt.path, resp.StatusCode, tt.want)
+		}
+		for k, want := range map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+			if got := resp.Header.Get(k); got != want {
+				t.Errorf("GET %s: %s %q, want %q", tt.path, k, got, want)
+			}
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("GET %s: CSP %q", tt.path, csp)
+		}
+	}
+	// Amounts in yuan, exact to the fen: ord-a-0007 totals 7099 fen.
+	if _, body := c.do("GET", "/orders/"+appA+"/ord-a-0007", nil, nil); !strings.Contains(body, "¥70.99") {
+		t.Error("order page does not show ¥70.99")
+	}
+	if resp, _ := c.do("GET", "/orders/"+appA+"/no-such-order", nil, nil); resp.StatusCode != 404 {
+		t.Errorf("unknown order: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestConsole_hostile(t *testing.T) {
+	b, srv := serve(t)
+	anon := newClient(t, srv)
+	t.Run("unauthenticated", func(t *testing.T) {
+		for _, p := range []string{"/", "/orders", "/attention", "/orders/" + appA + "/ord-a-0006", "/events", "/nope"} {
+			resp, _ := anon.do("GET", p, nil, nil)
+			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+				t.Errorf("GET %s: %d %s, want a redirect to sign in", p, resp.StatusCode, resp.Header.Get("Location"))
+			}
+		}
+		resp, _ := anon.do("POST", "/actions/retry", url.Values{"one": {"refund:ord-a-0006-r1"}, "csrf": {"x"}}, nil)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST unauthenticated: %d, want 401", resp.StatusCode)
+		}
+	})
+	t.Run("forged cookie", func(t *testing.T) {
+		for _, v := range []string{"x", strings.Repeat("A", 43), "../../etc", strings.Repeat("z", 5000)} {
+			resp, _ := anon.do("GET", "/", nil, map[string]string{"Cookie": cookieName + "=" + v})
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("cookie %.20q: %d, want a redirect to sign in", v, resp.StatusCode)
+			}
+		}
+	})
+	t.Run("wrong token", func(t *testing.T) {
+		resp, body := anon.do("POST", "/login", url.Values{"token": {"admin-token-012345678"}}, nil)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "wrong token") || resp.Header.Get("Set-Cookie") != "" {
+			t.Errorf("wrong token: %d %q", resp.StatusCode, resp.Header.Get("Set-Cookie"))
+		}
+	})
+	c := newClient(t, srv)
+	c.login(adminToken)
+	csrf := c.csrf()
+	key := "ord-a-0006-r1"
+	tests := []struct {
+		name   string
+		form   url.Values
+		hdr    map[string]string
+		status int
+	}{
+		{"no csrf", url.Values{"one": {"refund:" + key}}, nil, 403},
+		{"wrong csrf", url.Values{"one": {"refund:" + key}, "csrf": {csrf + "x"}}, nil, 403},
+		{"cross-site", url.Values{"one": {"refund:" + key}, "csrf": {csrf}}, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"other origin", url.Values{"one": {"refund:" + key}, "csrf": {csrf}}, map[string]string{"Origin": "https://evil.example"}, 403},
+		{"oversized", url.Values{"one": {"refund:" + key}, "csrf": {csrf}, "pad": {strings.Repeat("x", maxForm)}}, nil, 400},
+		{"too many", url.Values{"sel": make([]string, maxSelection+1), "csrf": {csrf}}, nil, 400},
+		{"bad item", url.Values{"one": {"order:" + key}, "csrf": {csrf}}, nil, 400},
+		{"nothing", url.Values{"csrf": {csrf}}, nil, 400},
+		{"long reason", url.Values{"one": {"refund:" + key}, "csrf": {csrf}, "reason": {strings.Repeat("理", 101)}}, nil, 400},
+	}
+	for _, tt := range tests {
+		resp, body := c.do("POST", "/actions/retry", tt.form, tt.hdr)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: %d, want %d: %s", tt.name, resp.StatusCode, tt.status, body)
+		}
+		if got := refundPhase(t, b.store, key); got != state.PhaseParked {
+			t.Fatalf("%s: refund is %s: a refused request changed it", tt.name, got)
+		}
+	}
+	if resp, _ := c.do("POST", "/login", url.Values{"token": {adminToken}}, map[string]string{"Sec-Fetch-Site": "cross-site"}); resp.StatusCode != 403 {
+		t.Errorf("cross-site sign-in: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := c.do("POST", "/actions/explode", url.Values{"one": {"refund:" + key}, "csrf": {csrf}}, nil); resp.StatusCode != 404 {
+		t.Errorf("unknown action: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := c.do("GET", "/orders?after=abc", nil, nil); resp.StatusCode != 400 {
+		t.Errorf("bad cursor: %d, want 400", resp.StatusCode)
+	}
+	if resp, _ := c.do("GET", "/search?q="+strings.Repeat("9", 200), nil, nil); resp.StatusCode != 400 {
+		t.Errorf("long search: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestConsole_actions(t *testing.T) {
+	b, srv := serve(t)
+	c := newClient(t, srv)
+	c.login(adminToken)
+	csrf := c.csrf()
+	post := func(op string, form url.Values) string {
+		t.Helper()
+		form.Set("csrf", csrf)
+		form.Set("back", "/attention")
+		resp, body := c.do("POST", "/actions/"+op, form, nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/attention" {
+			t.Fatalf("%s: %d %s", op, resp.StatusCode, body)
+		}
+		_, page := c.do("GET", "/attention", nil, nil)
+		return page
+	}
+	page := post("retry", url.Values{"one": {"refund:ord-a-0006-r1"}})
+	if got := refundPhase(t, b.store, "ord-a-0006-r1"); got != state.PhasePending || !strings.Contains(page, "retry: 1 done") {
+		t.Errorf("after retry: %s, flash in page: %v", got, strings.Contains(page, "retry: 1 done"))
+	}
+	page = post("cancel", url.Values{"sel": {"refund:ord-a-0007-r1", "refund:ord-a-0003-r1"}, "reason": {"duplicate wish"}})
+	if got := refundPhase(t, b.store, "ord-a-0007-r1"); got != state.PhaseCancelled {
+		t.Errorf("after cancel: %s", got)
+	}
+	if got := refundPhase(t, b.store, "ord-a-0003-r1"); got != state.PhaseSucceeded || !strings.Contains(page, "1 done, 1 refused") {
+		t.Errorf("a succeeded refund was cancelled (%s) or the refusal not shown", got)
+	}
+	post("retry", url.Values{"one": {"settlement:" + appA + "/ord-a-0018"}})
+	var st state.Settlement
+	must(t, b.store.DB().Joins("JOIN orders o ON o.id = settlements.order_id").Where("o.out_order_no = ?", "ord-a-0018").First(&st).Error)
+	if st.Phase != state.PhasePending || st.Attempt != 2 {
+		t.Errorf("settlement after retry: %s attempt %d", st.Phase, st.Attempt)
+	}
+	post("replay", url.Values{"one": {"event:evt_00000000000000000000000000000007"}})
+	var d state.Delivery
+	must(t, b.store.DB().Where("event_id = ?", "evt_00000000000000000000000000000007").First(&d).Error)
+	if d.Status != state.DeliveryPending || d.Attempts != 0 {
+		t.Errorf("delivery after replay: %s, %d attempts", d.Status, d.Attempts)
+	}
+}
+
+func TestConsole_viewerChangesNothing(t *testing.T) {
+	b, srv := serve(t)
+	c := newClient(t, srv)
+	c.login(viewerToken)
+	_, page := c.do("GET", "/attention", nil, nil)
+	if strings.Contains(page, ">Retry<") || strings.Contains(page, ">Replay<") || !strings.Contains(page, "ord-a-0006-r1") {
+		t.Error("the viewer's attention page offers buttons or hides the parked refund")
+	}
+	csrf := csrfRe.FindStringSubmatch(page)[1] // the sign-out form's
+	for _, op := range []string{"retry", "cancel"} {
+		resp, body := c.do("POST", "/actions/"+op, url.Values{"one": {"refund:ord-a-0006-r1"}, "csrf": {csrf}}, nil)
+		if resp.StatusCode != 403 || !strings.Contains(body, "read-only") {
+			t.Errorf("viewer %s: %d", op, resp.StatusCode)
+		}
+	}
+	resp, _ := c.do("POST", "/actions/replay", url.Values{"one": {"event:evt_00000000000000000000000000000007"}, "csrf": {csrf}}, nil)
+	if resp.StatusCode != 403 {
+		t.Errorf("viewer replay: %d", resp.StatusCode)
+	}
+	if got := refundPhase(t, b.store, "ord-a-0006-r1"); got != state.PhaseParked {
+		t.Errorf("the viewer changed a refund: %s", got)
+	}
+}
+
+func TestConsole_session(t *testing.T) {
+	b, srv := serve(t)
+	c := newClient(t, srv)
+	resp, _ := c.do("POST", "/login", url.Values{"token": {adminToken}, "next": {"//evil.example/x"}}, map[string]string{"X-Forwarded-Proto": "https"})
+	ck := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"HttpOnly", "SameSite=Strict", "Secure", "Path=/"} {
+		if !strings.Contains(ck, want) {
+			t.Errorf("cookie %q lacks %s", ck, want)
+		}
+	}
+	if loc := resp.Header.Get("Location"); loc != "/" {
+		t.Errorf("sign-in sent the browser to %q, want /", loc)
+	}
+	plain := newClient(t, srv)
+	resp, _ = plain.do("POST", "/login", url.Values{"token": {adminToken}}, nil)
+	if strings.Contains(resp.Header.Get("Set-Cookie"), "Secure") {
+		t.Error("cookie over plain HTTP is Secure: the browser would drop it")
+	}
+	// Sign-out ends the session on the server, not only in the browser.
+	_, page := plain.do("GET", "/", nil, nil)
+	csrf := csrfRe.FindStringSubmatch(page)[1]
+	u, _ := url.Parse(srv.URL)
+	old := plain.http.Jar.Cookies(u)
+	if resp, _ := plain.do("POST", "/logout", url.Values{"csrf": {csrf}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", resp.StatusCode)
+	}
+	replay := newClient(t, srv)
+	replay.http.Jar.SetCookies(u, old)
+	if resp, _ := replay.do("GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a signed-out cookie still works: %d", resp.StatusCode)
+	}
+	// Expiry.
+	c2 := newClient(t, srv)
+	c2.login(adminToken)
+	b.clock.Advance(12*time.Hour + time.Second)
+	if resp, _ := c2.do("GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("an expired session still works: %d", resp.StatusCode)
+	}
+	_ = context.Background()
+}
