@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -160,6 +161,7 @@ func newClient(cfg *config.Config, baseURL string, m *metrics.Metrics) (*douyin.
 		Limits:  apiLimits(cfg.Douyin.Limits),
 		Burst:   cfg.Douyin.Burst,
 	}
+	maps.Copy(o.Limits, cfg.Douyin.Trade.LimiterLimits()) // one limiter for both APIs: replicas share both
 	if m != nil {
 		o.Observe = m.ObserveCall
 	}
@@ -177,10 +179,12 @@ func policy(cfg *config.Config) reconcile.Policy {
 		Jitter:         cfg.Reconcile.Jitter,
 	}
 	for _, a := range cfg.Douyin.Apps {
-		p.Apps[a.AppID] = reconcile.AppPolicy{
+		ap := reconcile.AppPolicy{
 			SettlePeriod: a.SettlePeriod.Duration, AutoSettle: a.AutoSettle,
 			SettleDesc: a.SettleDesc, NotifyURL: a.NotifyURL,
 		}
+		tradePolicy(&ap, a)
+		p.Apps[a.AppID] = ap
 	}
 	return p
 }
@@ -194,13 +198,15 @@ func durations(b config.Backoff) []time.Duration {
 }
 
 // providers routes each app's calls to the adapter of the API it speaks.
-func providers(cfg *config.Config, client *douyin.Client) provider.Provider {
+func providers(cfg *config.Config, client *douyin.Client, trade map[string]provider.Provider) provider.Provider {
 	ecpay := douyin.NewProvider(client)
 	byApp := map[string]provider.Provider{}
 	for _, a := range cfg.Douyin.Apps {
 		switch a.API {
 		case "", config.APIEcpay:
 			byApp[a.AppID] = ecpay
+		case config.APITrade:
+			byApp[a.AppID] = trade[a.AppID]
 		}
 	}
 	return provider.NewRouter(byApp, nil)
@@ -209,7 +215,7 @@ func providers(cfg *config.Config, client *douyin.Client) provider.Provider {
 // newReconciler wires a reconciler.
 func newReconciler(cfg *config.Config, st reconcile.Store, client *douyin.Client, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(reconcile.ActionResult)) *reconcile.Reconciler {
 	o := reconcile.Options{
-		Store: st, Provider: providers(cfg, client), Clock: clk, Policy: policy(cfg),
+		Store: st, Provider: providers(cfg, client, tradeProviders(cfg, st, client, log, m)), Clock: clk, Policy: policy(cfg),
 		Workers: cfg.Reconcile.Workers, Lease: cfg.Reconcile.Lease.Duration, MaxOrders: cfg.Reconcile.Batch,
 		Owner: processOwner(), Log: log.WithField("component", "reconcile"),
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/douyin/trade"
+	"github.com/payd/payd/internal/douyin/tradesim"
 	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
@@ -45,6 +47,11 @@ type World struct {
 	Policy  reconcile.Policy
 	Notify  string // the callback handler's URL, when wired
 	Handler http.Handler
+	// Trade, TradeURL and TradeClient are the trade simulator and payd's
+	// trade client, when Options.Trade is set.
+	Trade       *tradesim.Server
+	TradeURL    string
+	TradeClient *trade.Client
 }
 
 // Options shape a World; the zero value is a fast, fault-free world.
@@ -62,6 +69,8 @@ type Options struct {
 	Busy      time.Duration // the store's busy timeout
 	// Wrap wraps the provider the reconciler uses.
 	Wrap func(provider.Provider) provider.Provider
+	// Trade adds a trade-system app (TradeAppID) beside the ecpay one.
+	Trade *TradeOptions
 }
 
 // New builds a world and registers its teardown with t.
@@ -78,17 +87,26 @@ func New(t *testing.T, o Options) *World {
 		w.Notify = "http://" + cbLn.Addr().String() + "/douyin/notify"
 	}
 	w.startSim(o)
+	if o.Trade != nil {
+		w.startTrade(o.Trade)
+	}
 	w.Clock = clock.NewFake(w.Sim.Now())
 	w.openStore(o)
 	w.newClient(o)
 	p := reconcile.DefaultPolicy()
 	p.Apps = map[string]reconcile.AppPolicy{AppID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e"}}
 	p.Jitter = 0
+	if o.Trade != nil {
+		w.tradePolicy(o.Trade, &p)
+	}
 	if o.Policy != nil {
 		o.Policy(&p)
 	}
 	w.Policy = p
 	var dy provider.Provider = douyin.NewProvider(w.Client)
+	if o.Trade != nil {
+		dy = w.tradeProvider(o.Trade, dy)
+	}
 	if o.Wrap != nil {
 		dy = o.Wrap(dy)
 	}
@@ -178,6 +196,9 @@ func (w *World) serveCallbacks(ln net.Listener) {
 func (w *World) Advance(d time.Duration) {
 	w.Clock.Advance(d)
 	w.Sim.Advance(d)
+	if w.Trade != nil {
+		w.Trade.Advance(d)
+	}
 }
 
 // Pass runs one reconcile pass and fails the test on its error.

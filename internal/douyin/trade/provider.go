@@ -15,9 +15,11 @@ import (
 // AdapterOptions configure an Adapter.
 type AdapterOptions struct {
 	// EntryPath is the mini-program page of an order sent as
-	// order_entry_schema.path with refunds (params {"out_order_no": …});
-	// not sent when empty.
+	// order_entry_schema.path with refunds; not sent when empty.
 	EntryPath string
+	// EntryParams returns order_entry_schema.params for an order; nil
+	// sends {"out_order_no": …}.
+	EntryParams func(outOrderNo string) string
 }
 
 // Adapter is the provider.Provider and provider.Budget of the trade system.
@@ -120,6 +122,9 @@ func (a *Adapter) CreateRefund(ctx context.Context, req provider.RefundRequest) 
 	}
 	if a.opts.EntryPath != "" {
 		params, _ := json.Marshal(map[string]string{"out_order_no": req.Order.OutOrderNo})
+		if a.opts.EntryParams != nil {
+			params = []byte(a.opts.EntryParams(req.Order.OutOrderNo))
+		}
 		r.OrderEntrySchema = &EntrySchema{Path: a.opts.EntryPath, Params: string(params)}
 	}
 	created, err := a.c.CreateRefund(ctx, r)
