@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/trade"
+	"github.com/payd/payd/internal/logkey"
 	"github.com/payd/payd/internal/metrics"
 	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
@@ -76,6 +78,26 @@ func newTradeClient(cfg *config.Config, apps []config.App, st any, ecpay *douyin
 		}
 	}
 	return trade.New(o)
+}
+
+// tradePlatformKeys are the platform public keys of the trade apps, which
+// verify their callbacks. Validate has read every key; one that cannot be
+// read now is logged, and that app's callbacks are refused (Douyin sends
+// them again) until payd is restarted with the key in place.
+func tradePlatformKeys(cfg *config.Config, log *logrus.Entry) map[string]*rsa.PublicKey {
+	keys := map[string]*rsa.PublicKey{}
+	for _, a := range cfg.Douyin.Apps {
+		if !a.IsTrade() {
+			continue
+		}
+		pub, _, err := a.TradeKeys()
+		if err != nil {
+			log.WithError(err).WithField(logkey.App, a.AppID).Error("trade app: cannot read its keys: its callbacks are refused")
+			continue
+		}
+		keys[a.AppID] = pub
+	}
+	return keys
 }
 
 // tradePolicy sets the reconciler's policy of a trade app: its settle

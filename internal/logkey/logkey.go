@@ -18,4 +18,6 @@ const (
 	Reason     = "reason"     // why, in words
 	Job        = "job"        // a background job's name
 	Component  = "component"  // the part of the daemon logging
+	Type       = "type"       // a callback's type
+	Subject    = "subject"    // what a callback is about: a merchant number or Douyin's id
 )

@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -49,6 +49,17 @@ var migrations = []migration{
 		return nil
 	}},
 	{version: 5, name: "trade client tokens; callbacks wide enough for trade callbacks", up: migrateTradeTokens},
+	{version: 6, name: "refunds and settlements found by Douyin's id (trade callbacks)", up: func(tx *gorm.DB) error {
+		for _, q := range []string{
+			"CREATE INDEX IF NOT EXISTS ix_refunds_refund_no ON refunds (refund_no)",
+			"CREATE INDEX IF NOT EXISTS ix_settlements_settle_no ON settlements (settle_no)",
+		} {
+			if err := tx.Exec(q).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
 }
 
 // migrateTradeTokens adds the shared client_token table and, on PostgreSQL,

@@ -7,6 +7,7 @@ package testworld
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -52,6 +53,9 @@ type World struct {
 	Trade       *tradesim.Server
 	TradeURL    string
 	TradeClient *trade.Client
+	// PreRefund answers the trade app's pre_create_refund callbacks, when
+	// set before the world serves its callbacks.
+	PreRefund server.PreRefunder
 }
 
 // Options shape a World; the zero value is a fast, fault-free world.
@@ -183,10 +187,15 @@ func (w *World) newClient(o Options) {
 }
 
 func (w *World) serveCallbacks(ln net.Listener) {
-	w.Handler = server.NewCallbackHandler(server.CallbackOptions{
+	o := server.CallbackOptions{
 		Inbox: w.Store, Tokens: map[string]string{AppID: Token}, Waker: w.Rec, Clock: w.Clock,
 		Rate: 100000, Burst: 100000,
-	})
+	}
+	if w.Trade != nil {
+		o.PlatformKeys = map[string]*rsa.PublicKey{TradeAppID: w.Trade.PublicKey()}
+		o.PreRefund = w.PreRefund
+	}
+	w.Handler = server.NewCallbackHandler(o)
 	srv := &http.Server{Handler: w.Handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	w.t.Cleanup(func() { srv.Close() })
