@@ -44,10 +44,10 @@ type CallbackOptions struct {
 	// PreRefund answers a trade app's pre_create_refund synchronously;
 	// nil answers HTTP 503, so that Douyin asks again later.
 	PreRefund PreRefunder
-	Waker   Waker
-	Clock   clock.Clock
-	Metrics *metrics.Metrics
-	Log     *logrus.Entry
+	Waker     Waker
+	Clock     clock.Clock
+	Metrics   *metrics.Metrics
+	Log       *logrus.Entry
 	// Rate and Burst bound the callback traffic whose signature does not
 	// verify (per second); beyond them it is refused with 429. Unverified
 	// traffic never costs a database write, and verified callbacks are not
