@@ -16,17 +16,19 @@ import (
 
 func newSandboxCmd(g *globals) *cobra.Command {
 	var (
-		listen, appID, salt, token, notify string
+		listen, appID, salt, token, notify, tradeKey string
 		settlePeriod, delay                time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox [--listen 127.0.0.1:PORT]",
-		Short: "Run the built-in Douyin ecpay simulator",
+		Short: "Run the built-in Douyin simulators (ecpay and the trade system)",
 		Long: `sandbox serves a Douyin ecpay v1 simulator: the six endpoints with signatures, idempotency,
 settle periods, asynchronous results, signed callbacks, rate limits and fault injection, and a
 control API under /_sim/ (orders, clock, faults, ledger, check, stats). It serves every app of
 douyin.apps, each with its own salt and token; --app-id, --salt and --token override the first
-app (or define the only one when the config has none), the other flags the sandbox section.`,
+app (or define the only one when the config has none), the other flags the sandbox section.
+The apps with api: trade are served by a trade-system simulator on the same listener: the
+trade_basic endpoints, /oauth/client_token/ and a control API under /_sim/trade/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
@@ -51,7 +53,8 @@ app (or define the only one when the config has none), the other flags the sandb
 				return err
 			}
 			apps := config.SimulatorApps(cfg.Douyin.Apps)
-			if len(apps) == 0 {
+			tr := tradeSandbox{apps: config.TradeSimulatorApps(cfg.Douyin.Apps, sb.NotifyURL), keyFile: tradeKey}
+			if len(apps) == 0 && len(tr.apps) == 0 {
 				apps = []douyinsim.App{{}}
 			}
 			if flags.Changed("app-id") {
@@ -63,7 +66,7 @@ app (or define the only one when the config has none), the other flags the sandb
 			if flags.Changed("token") {
 				apps[0].Token = token
 			}
-			return serveSandbox(cmd.Context(), g.stdout, sb, apps, newLogger(cfg.Log, g.stderr).WithField("component", "sandbox"))
+			return serveSandbox(cmd.Context(), g.stdout, sb, apps, tr, newLogger(cfg.Log, g.stderr).WithField("component", "sandbox"))
 		},
 	}
 	fl := cmd.Flags()
@@ -74,6 +77,7 @@ app (or define the only one when the config has none), the other flags the sandb
 	fl.DurationVar(&settlePeriod, "settle-period", 0, "settle period after payment (default sandbox.settle_period)")
 	fl.DurationVar(&delay, "processing-delay", 0, "how long refunds and settlements stay PROCESSING")
 	fl.StringVar(&notify, "notify-url", "", "where callbacks are sent")
+	fl.StringVar(&tradeKey, "trade-key", "", "PEM file of the platform key the trade simulator signs callbacks with; created when missing, its public half in FILE.pub (default: a key of this run only)")
 	var f douyinsim.Faults
 	for _, p := range f.Probabilities() {
 		fl.Float64(flagName(p.Key), 0, "probability of fault "+p.Key+" (0..1)")
@@ -84,17 +88,32 @@ app (or define the only one when the config has none), the other flags the sandb
 	return cmd
 }
 
-// serveSandbox runs the simulator for apps until ctx ends.
-func serveSandbox(ctx context.Context, stdout io.Writer, sb config.Sandbox, apps []douyinsim.App, log *logrus.Entry) error {
+// serveSandbox runs the ecpay simulator for apps, and the trade simulator
+// for tr's apps on the same listener, until ctx ends.
+func serveSandbox(ctx context.Context, stdout io.Writer, sb config.Sandbox, apps []douyinsim.App, tr tradeSandbox, log *logrus.Entry) error {
 	simCfg := sb.Simulator(apps)
 	simCfg.Logger = log
 	sim, err := douyinsim.New(simCfg)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	url, err := sim.Start(sb.Listen)
+	defer sim.Close()
+	tsim, pubFile, err := tr.start(sb)
 	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
+		return err
+	}
+	var url string
+	if tsim == nil {
+		if url, err = sim.Start(sb.Listen); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+	} else {
+		defer tsim.Close()
+		var stop func() error
+		if url, stop, err = listenShared(sb.Listen, sandboxMux(sim.Handler(), tsim.Handler())); err != nil {
+			return err
+		}
+		defer stop()
 	}
 	ids := make([]string, len(apps))
 	for i, a := range apps {
@@ -102,8 +121,18 @@ func serveSandbox(ctx context.Context, stdout io.Writer, sb config.Sandbox, apps
 		log.WithField("url", url).WithField("app", a.AppID).Info("douyin simulator serves app")
 	}
 	fmt.Fprintf(stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, word(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
+	if tsim != nil {
+		tids := make([]string, len(tr.apps))
+		for i, a := range tr.apps {
+			tids[i] = a.AppID
+		}
+		fmt.Fprintf(stdout, "trade simulator on %s (%s %s); control API under %s/_sim/trade/\n", url, word(len(tids), "app", "apps"), strings.Join(tids, ", "), url)
+		if pubFile != "" {
+			fmt.Fprintf(stdout, "trade callbacks are signed with the key whose public half is %s: name it in platform_public_key_file\n", pubFile)
+		}
+	}
 	<-ctx.Done()
-	return sim.Close()
+	return nil
 }
 
 // word picks the word for n things.

@@ -130,10 +130,14 @@ func openStore(ctx context.Context, cfg *config.Config, clk clock.Clock, log *lo
 	return st, nil
 }
 
-// douyinApps converts the configured apps.
+// douyinApps converts the configured ecpay apps (and trade apps that keep
+// their ecpay salt, migrated ones).
 func douyinApps(cfg *config.Config) []douyin.App {
 	apps := make([]douyin.App, 0, len(cfg.Douyin.Apps))
 	for _, a := range cfg.Douyin.Apps {
+		if a.IsTrade() && a.Salt == "" {
+			continue
+		}
 		apps = append(apps, douyin.App{AppID: a.AppID, Salt: a.Salt, Token: a.Token, ThirdpartyID: a.ThirdpartyID})
 	}
 	return apps
