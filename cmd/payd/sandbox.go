@@ -17,7 +17,7 @@ import (
 func newSandboxCmd(g *globals) *cobra.Command {
 	var (
 		listen, appID, salt, token, notify, tradeKey string
-		settlePeriod, delay                time.Duration
+		settlePeriod, delay                          time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox [--listen 127.0.0.1:PORT]",
