@@ -172,7 +172,7 @@ func (d *daemon) handlers(runCtx context.Context, o daemonOptions, client *douyi
 	go func() { defer d.wg.Done(); inbox.Run(runCtx) }()
 	cbHandler := server.NewCallbackHandler(server.CallbackOptions{
 		Inbox: inbox, Tokens: tokens, Waker: rec, Clock: o.clock, Metrics: m, Log: log.WithField("component", "callbacks"),
-		Rate: cfg.Server.CallbackRate, Burst: cfg.Server.CallbackBurst, Ready: ready, PlatformKeys: tradePlatformKeys(cfg, log),
+		Rate: cfg.Server.CallbackRate, Burst: cfg.Server.CallbackBurst, Ready: ready, PlatformKeys: tradePlatformKeys(cfg, log), PreRefund: tradePreRefunder(cfg, st, rec, o.clock),
 	})
 	adminHandler := server.NewAdminHandler(server.AdminOptions{
 		Store: st, Douyin: client, Waker: rec, Policy: policy(cfg), Clock: o.clock, Metrics: m,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/trade"
@@ -15,6 +16,7 @@ import (
 	"github.com/payd/payd/internal/metrics"
 	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
+	"github.com/payd/payd/internal/server"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -98,6 +100,25 @@ func tradePlatformKeys(cfg *config.Config, log *logrus.Entry) map[string]*rsa.Pu
 		keys[a.AppID] = pub
 	}
 	return keys
+}
+
+// tradePreRefunder answers the trade apps' pre_create_refund callbacks
+// from the database, with each app's order_entry_schema.
+func tradePreRefunder(cfg *config.Config, st *state.Store, w server.Waker, clk clock.Clock) *server.StorePreRefunder {
+	schemas := map[string]config.EntrySchema{}
+	for _, a := range cfg.Douyin.Apps {
+		if a.IsTrade() {
+			schemas[a.AppID] = a.OrderEntrySchema
+		}
+	}
+	entry := func(appID, outOrderNo string) trade.EntrySchema {
+		s := schemas[appID]
+		if s.Path == "" {
+			return trade.EntrySchema{}
+		}
+		return trade.EntrySchema{Path: s.Path, Params: s.EntryParams(outOrderNo)}
+	}
+	return &server.StorePreRefunder{Store: st, Clock: clk, Entry: entry, Waker: w}
 }
 
 // tradePolicy sets the reconciler's policy of a trade app: its settle

@@ -277,6 +277,7 @@ var EventTypes = []string{
 	string(state.EventSettlementParked),
 	string(state.EventRefundCancelled),
 	string(state.EventSettlementCancelled),
+	string(state.EventRefundRequested),
 }
 
 // Log configures logging.

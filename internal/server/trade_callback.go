@@ -19,6 +19,12 @@ type PreRefunder interface {
 	PreCreateRefund(ctx context.Context, cb *trade.Callback) ([]byte, error)
 }
 
+// RefundAdopter adopts the refund of a verified trade refund callback that
+// payd has no row for. A PreRefunder may implement it.
+type RefundAdopter interface {
+	AdoptRefund(ctx context.Context, cb *trade.Callback) error
+}
+
 // tradeVersion reports whether body is a trade-system callback (version
 // 2.0 or 3.0, RSA-signed in the headers). A legacy body (msg_signature,
 // orders migrated from ecpay) and anything else takes the ecpay path,
@@ -59,6 +65,13 @@ func (h *CallbackHandler) notifyTrade(w http.ResponseWriter, r *http.Request, bo
 	if cb.Type == trade.CallbackPreCreateRefund {
 		h.preCreateRefund(w, r, cb)
 		return
+	}
+	if ad, ok := h.o.PreRefund.(RefundAdopter); ok && cb.Type == trade.CallbackRefund {
+		if err := ad.AdoptRefund(r.Context(), cb); err != nil {
+			h.refuse(w, http.StatusServiceUnavailable, typ, "store_error", "refund not adopted")
+			h.o.Log.WithError(err).WithField(logkey.App, cb.AppID).WithField(logkey.Subject, cb.SubjectNo).Error("adopt refund")
+			return
+		}
 	}
 	h.store(w, r, &state.Callback{AppID: cb.AppID, Type: typ, Signature: cb.Signature, SubjectNo: cb.SubjectNo, Raw: string(body)})
 }

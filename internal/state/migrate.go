@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -59,6 +59,9 @@ var migrations = []migration{
 			}
 		}
 		return nil
+	}},
+	{version: 7, name: "refunds started at Douyin (users, customer service, expiry): refunds.source", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Refund{})
 	}},
 }
 

@@ -53,9 +53,6 @@ type World struct {
 	Trade       *tradesim.Server
 	TradeURL    string
 	TradeClient *trade.Client
-	// PreRefund answers the trade app's pre_create_refund callbacks, when
-	// set before the world serves its callbacks.
-	PreRefund server.PreRefunder
 }
 
 // Options shape a World; the zero value is a fast, fault-free world.
@@ -193,7 +190,7 @@ func (w *World) serveCallbacks(ln net.Listener) {
 	}
 	if w.Trade != nil {
 		o.PlatformKeys = map[string]*rsa.PublicKey{TradeAppID: w.Trade.PublicKey()}
-		o.PreRefund = w.PreRefund
+		o.PreRefund = &server.StorePreRefunder{Store: w.Store, Clock: w.Clock, Waker: w.Rec}
 	}
 	w.Handler = server.NewCallbackHandler(o)
 	srv := &http.Server{Handler: w.Handler, ReadHeaderTimeout: 5 * time.Second}
