@@ -119,7 +119,7 @@ func printHistory(w io.Writer, h *state.History) {
 	if len(h.Refunds) > 0 {
 		fmt.Fprintln(tw, "\nREFUND\tAMOUNT\tPHASE\tATTEMPT\tNUMBER\tNEXT\tNOTE")
 		for _, r := range h.Refunds {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", r.Key, r.Amount, r.Phase, r.Attempt, r.OutRefundNo, ts(r.NextActionAt), note(r.ParkReason, r.ErrTips))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", r.Key, r.Amount, r.Phase, r.Attempt, r.OutRefundNo, ts(r.NextActionAt), sourceNote(r.Source, note(r.ParkReason, r.ErrTips)))
 		}
 	}
 	if s := h.Settlement; s != nil {

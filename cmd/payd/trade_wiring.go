@@ -168,3 +168,15 @@ func (b brokenProvider) CreateSettle(context.Context, provider.SettleRequest) (*
 func (b brokenProvider) QuerySettle(context.Context, provider.OrderRef, provider.ItemRef) (*provider.SettleInfo, error) {
 	return nil, b.fail()
 }
+
+// sourceNote prefixes a refund's note with who started it, for refunds
+// payd adopted from the trade system.
+func sourceNote(src state.RefundSource, n string) string {
+	if src == state.SourcePayd {
+		return n
+	}
+	if n == "" {
+		return "started by " + string(src)
+	}
+	return "started by " + string(src) + ": " + n
+}
