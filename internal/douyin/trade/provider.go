@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -111,7 +112,7 @@ func orderStatus(s string) provider.OrderStatus {
 // other is spread over the items by what is left of each.
 func (a *Adapter) CreateRefund(ctx context.Context, req provider.RefundRequest) (*provider.RefundInfo, error) {
 	r := RefundCreateRequest{AppID: req.Order.AppID, OrderID: req.Order.DouyinOrderID, OutRefundNo: req.OutRefundNo,
-		RefundTotalAmount: req.Amount, RefundReason: []RefundReason{{Code: 999, Text: reasonText(req.Reason)}}, NotifyURL: req.NotifyURL}
+		RefundTotalAmount: req.Amount, RefundReason: []RefundReason{refundReason(req.Reason)}, NotifyURL: req.NotifyURL}
 	for _, it := range req.Items {
 		r.ItemOrderDetail = append(r.ItemOrderDetail, ItemAmount{ItemOrderID: it.ItemOrderID, RefundAmount: it.Amount})
 	}
@@ -132,6 +133,21 @@ func (a *Adapter) CreateRefund(ctx context.Context, req provider.RefundRequest) 
 		return nil, providerError(APIRefundCreate, err)
 	}
 	return &provider.RefundInfo{Status: provider.StatusProcessing, DouyinRefundID: string(created.RefundID), Amount: req.Amount}, nil
+}
+
+// Douyin's refund reason codes.
+var reasonCodes = map[string]int{"101": 101, "102": 102, "103": 103, "999": 999}
+
+// refundReason is refund_reason for a declared reason: "CODE:text" with
+// CODE one of 101 (不想要了), 102 (商家服务原因), 103 (商品质量问题) or 999
+// (其他) sends that code; any other text is code 999 with the text.
+func refundReason(s string) RefundReason {
+	if code, text, ok := strings.Cut(s, ":"); ok {
+		if c, known := reasonCodes[strings.TrimSpace(code)]; known {
+			return RefundReason{Code: c, Text: reasonText(strings.TrimSpace(text))}
+		}
+	}
+	return RefundReason{Code: 999, Text: reasonText(s)}
 }
 
 func reasonText(s string) string {
