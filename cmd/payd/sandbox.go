@@ -1,33 +1,33 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/sandbox"
 )
 
 func newSandboxCmd(g *globals) *cobra.Command {
 	var (
-		listen, appID, salt, token, notify string
-		settlePeriod, delay                time.Duration
+		listen, appID, salt, token, notify, tradeKey string
+		settlePeriod, delay                          time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox [--listen 127.0.0.1:PORT]",
-		Short: "Run the built-in Douyin ecpay simulator",
+		Short: "Run the built-in Douyin simulators (ecpay and the trade system)",
 		Long: `sandbox serves a Douyin ecpay v1 simulator: the six endpoints with signatures, idempotency,
 settle periods, asynchronous results, signed callbacks, rate limits and fault injection, and a
 control API under /_sim/ (orders, clock, faults, ledger, check, stats). It serves every app of
 douyin.apps, each with its own salt and token; --app-id, --salt and --token override the first
-app (or define the only one when the config has none), the other flags the sandbox section.`,
+app (or define the only one when the config has none), the other flags the sandbox section.
+The apps with api: trade are served by a trade-system simulator on the same listener: the
+trade_basic endpoints, /oauth/client_token/ and a control API under /_sim/trade/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
@@ -52,7 +52,8 @@ app (or define the only one when the config has none), the other flags the sandb
 				return err
 			}
 			apps := config.SimulatorApps(cfg.Douyin.Apps)
-			if len(apps) == 0 {
+			tr := sandbox.Trade{Apps: config.TradeSimulatorApps(cfg.Douyin.Apps, sb.NotifyURL), KeyFile: tradeKey}
+			if len(apps) == 0 && len(tr.Apps) == 0 {
 				apps = []douyinsim.App{{}}
 			}
 			if flags.Changed("app-id") {
@@ -64,7 +65,7 @@ app (or define the only one when the config has none), the other flags the sandb
 			if flags.Changed("token") {
 				apps[0].Token = token
 			}
-			return serveSandbox(cmd.Context(), g.stdout, sb, apps, daemon.NewLogger(cfg.Log, g.stderr).WithField("component", "sandbox"))
+			return sandbox.Serve(cmd.Context(), g.stdout, sb, apps, tr, daemon.NewLogger(cfg.Log, g.stderr).WithField("component", "sandbox"))
 		},
 	}
 	fl := cmd.Flags()
@@ -75,6 +76,7 @@ app (or define the only one when the config has none), the other flags the sandb
 	fl.DurationVar(&settlePeriod, "settle-period", 0, "settle period after payment (default sandbox.settle_period)")
 	fl.DurationVar(&delay, "processing-delay", 0, "how long refunds and settlements stay PROCESSING")
 	fl.StringVar(&notify, "notify-url", "", "where callbacks are sent")
+	fl.StringVar(&tradeKey, "trade-key", "", "PEM file of the platform key the trade simulator signs callbacks with; created when missing, its public half in FILE.pub (default: a key of this run only)")
 	var f douyinsim.Faults
 	for _, p := range f.Probabilities() {
 		fl.Float64(flagName(p.Key), 0, "probability of fault "+p.Key+" (0..1)")
@@ -83,36 +85,6 @@ app (or define the only one when the config has none), the other flags the sandb
 		fl.Duration(flagName(d.Key), 0, "fault duration "+d.Key)
 	}
 	return cmd
-}
-
-// serveSandbox runs the simulator for apps until ctx ends.
-func serveSandbox(ctx context.Context, stdout io.Writer, sb config.Sandbox, apps []douyinsim.App, log *logrus.Entry) error {
-	simCfg := sb.Simulator(apps)
-	simCfg.Logger = log
-	sim, err := douyinsim.New(simCfg)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	url, err := sim.Start(sb.Listen)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	ids := make([]string, len(apps))
-	for i, a := range apps {
-		ids[i] = a.AppID
-		log.WithField("url", url).WithField("app", a.AppID).Info("douyin simulator serves app")
-	}
-	fmt.Fprintf(stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, word(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
-	<-ctx.Done()
-	return sim.Close()
-}
-
-// word picks the word for n things.
-func word(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // flagName is the flag of a fault key: http500_after_effect is

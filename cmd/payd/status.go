@@ -120,7 +120,7 @@ func printHistory(w io.Writer, h *state.History) {
 	if len(h.Refunds) > 0 {
 		fmt.Fprintln(tw, "\nREFUND\tAMOUNT\tPHASE\tATTEMPT\tNUMBER\tNEXT\tNOTE")
 		for _, r := range h.Refunds {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", r.Key, r.Amount, r.Phase, r.Attempt, r.OutRefundNo, ts(r.NextActionAt), note(r.ParkReason, r.ErrTips))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", r.Key, r.Amount, r.Phase, r.Attempt, r.OutRefundNo, ts(r.NextActionAt), sourceNote(r.Source, note(r.ParkReason, r.ErrTips)))
 		}
 	}
 	if s := h.Settlement; s != nil {
@@ -153,4 +153,16 @@ func note(park, tips string) string {
 		return park
 	}
 	return tips
+}
+
+// sourceNote prefixes a refund's note with who started it, for refunds
+// payd adopted from the trade system.
+func sourceNote(src state.RefundSource, n string) string {
+	if src == state.SourcePayd {
+		return n
+	}
+	if n == "" {
+		return "started by " + string(src)
+	}
+	return "started by " + string(src) + ": " + n
 }

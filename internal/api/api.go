@@ -38,16 +38,19 @@ type CreatedOrder struct {
 
 // Refund is a wish to refund part of an order.
 type Refund struct {
-	Key          string     `json:"key"`
-	AppID        string     `json:"app_id,omitempty"`
-	OutOrderNo   string     `json:"out_order_no,omitempty"`
-	Amount       int64      `json:"amount"` // fen
-	Reason       string     `json:"reason"`
-	Phase        string     `json:"phase"`
-	Attempt      int        `json:"attempt"`
-	OutRefundNo  string     `json:"out_refund_no"`
-	RefundNo     string     `json:"refund_no"` // Douyin's, once accepted
-	AllSettle    bool       `json:"all_settle"`
+	Key         string `json:"key"`
+	AppID       string `json:"app_id,omitempty"`
+	OutOrderNo  string `json:"out_order_no,omitempty"`
+	Amount      int64  `json:"amount"` // fen
+	Reason      string `json:"reason"`
+	Phase       string `json:"phase"`
+	Attempt     int    `json:"attempt"`
+	OutRefundNo string `json:"out_refund_no"`
+	RefundNo    string `json:"refund_no"` // Douyin's, once accepted
+	AllSettle   bool   `json:"all_settle"`
+	// Source is who started the refund: "" (payd), or user,
+	// customer_service, expiry, douyin (adopted from the trade system).
+	Source       string     `json:"source,omitempty"`
 	NextActionAt *time.Time `json:"next_action_at"`
 	ErrNo        int        `json:"err_no"`
 	ErrTips      string     `json:"err_tips"`

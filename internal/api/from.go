@@ -24,7 +24,7 @@ func FromRefund(r state.Refund, appID, outOrderNo string) Refund {
 	return Refund{
 		Key: r.Key, AppID: appID, OutOrderNo: outOrderNo, Amount: r.Amount, Reason: r.Reason,
 		Phase: string(r.Phase), Attempt: r.Attempt, OutRefundNo: r.OutRefundNo, RefundNo: r.RefundNo,
-		AllSettle: r.AllSettle, NextActionAt: r.NextActionAt, ErrNo: r.ErrNo, ErrTips: r.ErrTips,
+		AllSettle: r.AllSettle, Source: string(r.Source), NextActionAt: r.NextActionAt, ErrNo: r.ErrNo, ErrTips: r.ErrTips,
 		ParkReason: r.ParkReason, DoneAt: r.DoneAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }

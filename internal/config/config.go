@@ -17,6 +17,7 @@ import (
 
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/douyin/trade"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -77,6 +78,9 @@ type Douyin struct {
 	Limits map[string]float64 `yaml:"limits"`
 	// Burst is the token-bucket size of every limiter; default 1.
 	Burst int `yaml:"burst"`
+	// Trade configures the general trade system's client (apps with api:
+	// trade).
+	Trade Trade `yaml:"trade"`
 	// Apps are the mini-programs payd works for; at least one.
 	Apps []App `yaml:"apps"`
 }
@@ -86,19 +90,59 @@ type App struct {
 	// AppID is the mini-program's app_id; required, unique.
 	AppID string `yaml:"app_id"`
 	// API is the Douyin payment API the app speaks: "ecpay" (guaranteed
-	// payment, the default).
+	// payment, the default) or "trade" (the general trade system: see
+	// TradeApp).
 	API string `yaml:"api"`
-	// Salt is the request-signing SALT from the console; required, secret.
+	// Salt is the request-signing SALT from the console; required for ecpay
+	// apps, secret.
 	Salt string `yaml:"salt"`
-	// Token is the callback Token from the console; required, secret.
+	// Token is the callback Token from the console; required for ecpay
+	// apps, secret. A trade app migrated from ecpay keeps it, to accept the
+	// legacy callbacks of its old orders.
 	Token string `yaml:"token"`
+	// ClientKey is a trade app's client_key; default its app_id.
+	ClientKey string `yaml:"client_key"`
+	// ClientSecret is a trade app's client_secret (client_token); required
+	// for trade apps, secret, and only from the environment
+	// (${DOUYIN_CLIENT_SECRET}).
+	ClientSecret string `yaml:"client_secret"`
+	// PlatformPublicKeyFile names the PEM file of the platform public key
+	// (console 密钥设置) that verifies a trade app's callbacks;
+	// PlatformPublicKey is the PEM itself, only from the environment. A
+	// trade app needs exactly one of them.
+	PlatformPublicKeyFile string `yaml:"platform_public_key_file"`
+	PlatformPublicKey     string `yaml:"platform_public_key"`
+	// PrivateKeyFile names the PEM file (PKCS#1 or PKCS#8) of the
+	// application private key that signs order data (payd order sign);
+	// PrivateKey is the PEM itself, only from the environment; secret.
+	// Optional: without one, payd order sign is refused.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	PrivateKey     string `yaml:"private_key"`
+	// KeyVersion is the console's version of the uploaded public key,
+	// sent in Byte-Authorization; default "1".
+	KeyVersion string `yaml:"key_version"`
+	// SettleRule is a trade app's settlement rule as set in the console:
+	// "payment" (D+N after payment, the default) or "fulfilment" (D+N after
+	// the order, or an item, was fulfilled).
+	SettleRule string `yaml:"settle_rule"`
+	// SettleDays is N of the trade app's rule, in days; default 7, 0..365.
+	SettleDays int `yaml:"settle_days"`
+	// SettledBy is "payd" (default: payd sends settle_create) or "douyin"
+	// (the console settles automatically; payd only observes and adopts).
+	SettledBy string `yaml:"settled_by"`
+	// OrderEntrySchema is the mini-program page sent with a trade app's
+	// refunds; a declaration may override it. Path without a leading / or
+	// query; Params is a JSON object template whose {out_order_no} is
+	// replaced. Default path "" = not sent.
+	OrderEntrySchema EntrySchema `yaml:"order_entry_schema"`
 	// ThirdpartyID is set only in service-provider mode.
 	ThirdpartyID string `yaml:"thirdparty_id"`
 	// SettlePeriod is the time after payment before an order may be settled;
 	// default 168h (T+7).
 	SettlePeriod Duration `yaml:"settle_period"`
 	// AutoSettle makes the settle_batch job settle every order once its
-	// period has passed; default true.
+	// period has passed; default true. Ignored (off) for a trade app with
+	// settled_by: douyin.
 	AutoSettle bool `yaml:"auto_settle"`
 	// SettleDesc is the settle_desc sent to Douyin; default "payd
 	// settlement", at most 80 characters.
@@ -109,8 +153,13 @@ type App struct {
 	NotifyURL string `yaml:"notify_url"`
 }
 
-// APIEcpay names Douyin's guaranteed-payment API (ecpay v1).
-const APIEcpay = "ecpay"
+// The Douyin payment APIs an app may speak.
+const (
+	// APIEcpay names Douyin's guaranteed-payment API (ecpay v1).
+	APIEcpay = "ecpay"
+	// APITrade names the general trade system (trade_basic).
+	APITrade = "trade"
+)
 
 // String renders the app without its secrets, also for %v and %+v.
 func (a App) String() string { return fmt.Sprintf("app %s", a.AppID) }
@@ -249,6 +298,7 @@ var EventTypes = []string{
 	string(state.EventSettlementParked),
 	string(state.EventRefundCancelled),
 	string(state.EventSettlementCancelled),
+	string(state.EventRefundRequested),
 }
 
 // Log configures logging.
@@ -328,6 +378,10 @@ func DefaultApp() App {
 		SettlePeriod: D(7 * 24 * time.Hour),
 		AutoSettle:   true,
 		SettleDesc:   "payd settlement",
+		KeyVersion:   "1",
+		SettleRule:   RulePayment,
+		SettleDays:   7,
+		SettledBy:    SettledByPayd,
 	}
 }
 
@@ -346,6 +400,7 @@ func Default() *Config {
 			Timeout: D(10 * time.Second),
 			Limits:  DefaultLimits(),
 			Burst:   1,
+			Trade:   Trade{BaseURL: trade.ProductionURL, Limits: DefaultTradeLimits()},
 		},
 		Reconcile: Reconcile{
 			Schedule:       "@every 5s",
@@ -397,6 +452,7 @@ func Default() *Config {
 func (c *Config) clone() Config {
 	r := *c
 	r.Douyin.Limits = maps.Clone(c.Douyin.Limits)
+	r.Douyin.Trade.Limits = maps.Clone(c.Douyin.Trade.Limits)
 	r.Douyin.Apps = slices.Clone(c.Douyin.Apps)
 	r.Reconcile.Retry = slices.Clone(c.Reconcile.Retry)
 	r.Reconcile.SettleRetry = slices.Clone(c.Reconcile.SettleRetry)

@@ -50,6 +50,7 @@ func TestShippedConfig(t *testing.T) {
 		app.AppID, app.Salt, app.Token = "tt0000000000sandbox", "sandbox-salt", "sandbox-token"
 		want.Douyin.Apps = []App{app}
 		want.Douyin.BaseURL = "http://127.0.0.1:8090"
+		want.Douyin.Trade.BaseURL = "http://127.0.0.1:8090"
 		want.Events.Endpoints = []Endpoint{}
 		want.Sandbox.NotifyURL = "http://" + want.Server.CallbackListen + "/douyin/notify"
 		c := *c
@@ -102,7 +103,11 @@ func TestShippedConfig(t *testing.T) {
 				case f.Type == reflect.TypeOf([]App{}):
 					walk(v.Content[0], reflect.TypeOf(App{}), p+"[0]")
 				case f.Type.Kind() == reflect.Map:
-					for _, api := range APINames() {
+					names := APINames()
+					if p == "douyin.trade.limits" {
+						names = TradeAPINames()
+					}
+					for _, api := range names {
 						if value(v, api) == nil {
 							missing = append(missing, join(p, api))
 						}

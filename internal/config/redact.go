@@ -17,10 +17,14 @@ func (c *Config) Redacted() Config {
 	r := c.clone()
 	r.Database.DSN = redactDSN(r.Database.DSN)
 	r.Douyin.BaseURL = redactURL(r.Douyin.BaseURL)
+	r.Douyin.Trade.BaseURL = redactURL(r.Douyin.Trade.BaseURL)
 	for i := range r.Douyin.Apps {
 		a := &r.Douyin.Apps[i]
 		a.Salt = mask(a.Salt)
 		a.Token = mask(a.Token)
+		a.ClientSecret = mask(a.ClientSecret)
+		a.PlatformPublicKey = mask(a.PlatformPublicKey)
+		a.PrivateKey = mask(a.PrivateKey)
 		a.NotifyURL = redactURL(a.NotifyURL)
 	}
 	r.Server.AdminToken = mask(r.Server.AdminToken)

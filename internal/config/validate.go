@@ -81,6 +81,10 @@ func (d *Douyin) validate(p *problems, path string) {
 	p.positiveDuration(path+".timeout", d.Timeout)
 	p.limits(path+".limits", d.Limits)
 	p.atLeast(path+".burst", d.Burst, 1)
+	if p.required(path+".trade.base_url", d.Trade.BaseURL) && d.Trade.BaseURL != SandboxName {
+		p.url(path+".trade.base_url", d.Trade.BaseURL, baseURL)
+	}
+	p.tradeLimits(path+".trade.limits", d.Trade.Limits)
 	if len(d.Apps) == 0 {
 		p.add(path+".apps", "at least one app required")
 	}
@@ -94,11 +98,18 @@ func (d *Douyin) validate(p *problems, path string) {
 				first[a.AppID] = i
 			}
 		}
-		if a.API != "" && a.API != APIEcpay {
-			p.add(ap+".api", "%q is not an API payd speaks: use %q (or leave it out)", a.API, APIEcpay)
+		switch a.API {
+		case "", APIEcpay:
+			p.secret(ap+".salt", a.Salt, 0)
+			p.secret(ap+".token", a.Token, 0)
+		case APITrade:
+			if a.Token != "" { // a migrated app's legacy callbacks
+				p.secret(ap+".token", a.Token, 0)
+			}
+			p.validateTrade(ap, a)
+		default:
+			p.add(ap+".api", "%q is not an API payd speaks: use %q or %q (or leave it out for %[2]q)", a.API, APIEcpay, APITrade)
 		}
-		p.secret(ap+".salt", a.Salt, 0)
-		p.secret(ap+".token", a.Token, 0)
 		p.positiveDuration(ap+".settle_period", a.SettlePeriod)
 		if p.required(ap+".settle_desc", a.SettleDesc) {
 			if n := utf8.RuneCountInString(a.SettleDesc); n > maxSettleDesc {

@@ -158,7 +158,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"endpoint types", func(c *Config) {
 			c.Events.Endpoints[0].Types = []string{"refund.succeeded", "refund.failed", "refund.succeeded"}
 		}, []string{
-			`events.endpoints[0].types[1]: "refund.failed": unknown event type; want one of order.paid, order.closed, refund.succeeded, refund.attempt_failed, refund.parked, settlement.succeeded, settlement.attempt_failed, settlement.parked, refund.cancelled, settlement.cancelled`,
+			`events.endpoints[0].types[1]: "refund.failed": unknown event type; want one of order.paid, order.closed, refund.succeeded, refund.attempt_failed, refund.parked, settlement.succeeded, settlement.attempt_failed, settlement.parked, refund.cancelled, settlement.cancelled, refund.requested`,
 			`events.endpoints[0].types[2]: "refund.succeeded": repeated`,
 		}},
 		{"endpoint names", func(c *Config) {

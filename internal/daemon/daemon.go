@@ -169,6 +169,7 @@ func (d *Daemon) handlers(runCtx context.Context, o Options, client *douyin.Clie
 	cbHandler := server.NewCallbackHandler(server.CallbackOptions{
 		Inbox: inbox, Tokens: tokens, Waker: rec, Clock: o.Clock, Metrics: m, Log: log.WithField("component", "callbacks"),
 		Rate: cfg.Server.CallbackRate, Burst: cfg.Server.CallbackBurst, Ready: ready,
+		PlatformKeys: tradePlatformKeys(cfg, log), PreRefund: tradePreRefunder(cfg, st, rec, o.Clock),
 	})
 	adminHandler := server.NewAdminHandler(server.AdminOptions{
 		Store: st, Douyin: client, Waker: rec, Policy: Policy(cfg), Clock: o.Clock, Metrics: m,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -62,10 +63,14 @@ func OpenStore(ctx context.Context, cfg *config.Config, clk clock.Clock, log *lo
 	return st, nil
 }
 
-// douyinApps converts the configured apps.
+// douyinApps converts the configured ecpay apps (and trade apps that keep
+// their ecpay salt, migrated ones).
 func douyinApps(cfg *config.Config) []douyin.App {
 	apps := make([]douyin.App, 0, len(cfg.Douyin.Apps))
 	for _, a := range cfg.Douyin.Apps {
+		if a.IsTrade() && a.Salt == "" {
+			continue
+		}
 		apps = append(apps, douyin.App{AppID: a.AppID, Salt: a.Salt, Token: a.Token, ThirdpartyID: a.ThirdpartyID})
 	}
 	return apps
@@ -93,6 +98,7 @@ func NewClient(cfg *config.Config, baseURL string, m *metrics.Metrics) (*douyin.
 		Limits:  apiLimits(cfg.Douyin.Limits),
 		Burst:   cfg.Douyin.Burst,
 	}
+	maps.Copy(o.Limits, cfg.Douyin.Trade.LimiterLimits()) // one limiter for both APIs: replicas share both
 	if m != nil {
 		o.Observe = m.ObserveCall
 	}
@@ -111,10 +117,12 @@ func Policy(cfg *config.Config) reconcile.Policy {
 		Jitter:         cfg.Reconcile.Jitter,
 	}
 	for _, a := range cfg.Douyin.Apps {
-		p.Apps[a.AppID] = reconcile.AppPolicy{
+		ap := reconcile.AppPolicy{
 			SettlePeriod: a.SettlePeriod.Duration, AutoSettle: a.AutoSettle,
 			SettleDesc: a.SettleDesc, NotifyURL: a.NotifyURL,
 		}
+		tradePolicy(&ap, a)
+		p.Apps[a.AppID] = ap
 	}
 	return p
 }
@@ -128,13 +136,15 @@ func durations(b config.Backoff) []time.Duration {
 }
 
 // Providers routes each app's calls to the adapter of the API it speaks.
-func Providers(cfg *config.Config, client *douyin.Client) provider.Provider {
+func Providers(cfg *config.Config, client *douyin.Client, trade map[string]provider.Provider) provider.Provider {
 	ecpay := douyin.NewProvider(client)
 	byApp := map[string]provider.Provider{}
 	for _, a := range cfg.Douyin.Apps {
 		switch a.API {
 		case "", config.APIEcpay:
 			byApp[a.AppID] = ecpay
+		case config.APITrade:
+			byApp[a.AppID] = trade[a.AppID]
 		}
 	}
 	return provider.NewRouter(byApp, nil)
@@ -143,7 +153,7 @@ func Providers(cfg *config.Config, client *douyin.Client) provider.Provider {
 // NewReconciler wires a reconciler.
 func NewReconciler(cfg *config.Config, st reconcile.Store, client *douyin.Client, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(reconcile.ActionResult)) *reconcile.Reconciler {
 	o := reconcile.Options{
-		Store: st, Provider: Providers(cfg, client), Clock: clk, Policy: Policy(cfg),
+		Store: st, Provider: Providers(cfg, client, tradeProviders(cfg, st, client, log, m)), Clock: clk, Policy: Policy(cfg),
 		Workers: cfg.Reconcile.Workers, Lease: cfg.Reconcile.Lease.Duration, MaxOrders: cfg.Reconcile.Batch,
 		Owner: ProcessOwner(), Log: log.WithField("component", "reconcile"),
 	}

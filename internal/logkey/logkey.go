@@ -19,4 +19,6 @@ const (
 	Job        = "job"        // a background job's name
 	Component  = "component"  // the part of the daemon logging
 	Replica    = "replica"    // a replica's name: host/pid
+	Type       = "type"       // a callback's type
+	Subject    = "subject"    // what a callback is about: a merchant number or Douyin's id
 )

@@ -62,7 +62,7 @@ func (r *Reconciler) queryRefund(ctx context.Context, v *state.OrderView, a Acti
 			rf.RefundNo = info.DouyinRefundID
 		}
 	}
-	out := Decide(rf.Lifecycle(), ans, r.clock.Now(), r.itemPolicy(r.policy.RefundAttempts, r.policy.Retry))
+	out := Decide(rf.Lifecycle(), ans, r.clock.Now(), r.itemPolicy(refundAttempts(rf, r.policy.RefundAttempts), r.policy.Retry))
 	if out.Resend {
 		return r.resend(ctx, att, func() (ActionResult, error) { return r.sendRefund(ctx, v, rf) })
 	}

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"io"
@@ -34,12 +35,19 @@ type Waker interface {
 // CallbackOptions configure the callback handler.
 type CallbackOptions struct {
 	Inbox Inbox
-	// Tokens maps app_id to the app's callback Token.
-	Tokens  map[string]string
-	Waker   Waker
-	Clock   clock.Clock
-	Metrics *metrics.Metrics
-	Log     *logrus.Entry
+	// Tokens maps app_id to the app's callback Token (ecpay apps, and trade
+	// apps migrated from ecpay for their legacy callbacks); "" = none.
+	Tokens map[string]string
+	// PlatformKeys maps a trade app's app_id to its platform public key,
+	// which verifies its version 2.0/3.0 callbacks.
+	PlatformKeys map[string]*rsa.PublicKey
+	// PreRefund answers a trade app's pre_create_refund synchronously;
+	// nil answers HTTP 503, so that Douyin asks again later.
+	PreRefund PreRefunder
+	Waker     Waker
+	Clock     clock.Clock
+	Metrics   *metrics.Metrics
+	Log       *logrus.Entry
 	// Rate and Burst bound the callback traffic whose signature does not
 	// verify (per second); beyond them it is refused with 429. Unverified
 	// traffic never costs a database write, and verified callbacks are not
@@ -121,6 +129,10 @@ func (h *CallbackHandler) notify(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusRequestEntityTooLarge, "", "too_large", "callback body over 64 KiB or unreadable")
 		return
 	}
+	if tradeVersion(body) {
+		h.notifyTrade(w, r, body, refuse)
+		return
+	}
 	parsed, err := douyin.ParseCallback(body)
 	if err != nil {
 		if refuse(http.StatusBadRequest, "", "malformed", "malformed callback: "+callbackProblem(err)) {
@@ -130,7 +142,7 @@ func (h *CallbackHandler) notify(w http.ResponseWriter, r *http.Request) {
 	}
 	typ := string(parsed.Type)
 	token, ok := h.o.Tokens[parsed.AppID]
-	if !ok {
+	if !ok || token == "" {
 		if refuse(http.StatusBadRequest, typ, "unknown_app", "callback for an app_id payd does not serve") {
 			h.o.Log.WithField("app", parsed.AppID).Warn("callback for an unknown app")
 		}
@@ -147,11 +159,15 @@ func (h *CallbackHandler) notify(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	h.store(w, r, &state.Callback{AppID: cb.AppID, Type: typ, Signature: cb.Signature, SubjectNo: cb.SubjectNo, Raw: string(body)})
+}
+
+// store puts a verified callback in the inbox and acknowledges it; a
+// failure to store is not acknowledged, so Douyin sends it again.
+func (h *CallbackHandler) store(w http.ResponseWriter, r *http.Request, row *state.Callback) {
+	typ := row.Type
 	now := h.o.Clock.Now()
-	row := &state.Callback{
-		AppID: cb.AppID, Type: typ, Signature: cb.Signature, SubjectNo: cb.SubjectNo,
-		Raw: string(body), ReceivedAt: now,
-	}
+	row.ReceivedAt = now
 	inserted, err := h.o.Inbox.InsertCallback(r.Context(), row, now)
 	if err != nil {
 		// Not acknowledged: Douyin will send it again.
@@ -167,7 +183,7 @@ func (h *CallbackHandler) notify(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.count(typ, "duplicate")
 	}
-	h.o.Log.WithFields(logrus.Fields{"type": typ, "subject": cb.SubjectNo, "new": inserted}).Debug("callback stored")
+	h.o.Log.WithFields(logrus.Fields{"type": typ, "subject": row.SubjectNo, "new": inserted}).Debug("callback stored")
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(ack)
 }

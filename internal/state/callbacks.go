@@ -13,8 +13,9 @@ import (
 // duplicate returns inserted=false and changes nothing. It resolves the
 // callback's subject to an order of cb.AppID (payment: out_order_no;
 // refund: out_refund_no of a refund, else the merchant number of an older
-// attempt; settle and settle_finish: out_settle_no, else an older attempt's
-// number, else an out_order_no), sets cb.OrderID, hints that order and
+// attempt, else Douyin's refund_id (trade); settle and settle_finish:
+// out_settle_no, else an older attempt's number, else Douyin's settle_id,
+// else an out_order_no), sets cb.OrderID, hints that order and
 // makes the subject itself due now (see nudge), in the same transaction. A
 // payment callback for an order payd does not know records that order as
 // UNKNOWN (merchants create orders outside payd; auto-settle must still
@@ -93,6 +94,10 @@ func callbackSubject(tx *gorm.DB, cb *Callback) (subject, error) {
 		byRefund  = "SELECT x.order_id, x.id AS item_id FROM refunds x JOIN orders o ON o.id = x.order_id WHERE o.app_id = ? AND x.out_refund_no = ?"
 		bySettle  = "SELECT x.order_id, x.id AS item_id FROM settlements x JOIN orders o ON o.id = x.order_id WHERE o.app_id = ? AND x.out_settle_no = ?"
 		byAttempt = "SELECT x.order_id, x.resource_id AS item_id FROM attempts x JOIN orders o ON o.id = x.order_id WHERE o.app_id = ? AND x.merchant_no = ? AND x.resource = ?"
+		// Trade callbacks name a refund by Douyin's refund_id, a
+		// settlement (auto-settled ones) by settle_id.
+		byRefundID = "SELECT x.order_id, x.id AS item_id FROM refunds x JOIN orders o ON o.id = x.order_id WHERE o.app_id = ? AND x.refund_no = ?"
+		bySettleID = "SELECT x.order_id, x.id AS item_id FROM settlements x JOIN orders o ON o.id = x.order_id WHERE o.app_id = ? AND x.settle_no = ?"
 	)
 	type lookup struct {
 		table string
@@ -104,9 +109,9 @@ func callbackSubject(tx *gorm.DB, cb *Callback) (subject, error) {
 	case "payment":
 		lookups = []lookup{{"orders", byOrder, nil}}
 	case "refund":
-		lookups = []lookup{{"refunds", byRefund, nil}, {"refunds", byAttempt, []any{"refund"}}}
+		lookups = []lookup{{"refunds", byRefund, nil}, {"refunds", byAttempt, []any{"refund"}}, {"refunds", byRefundID, nil}}
 	case "settle", "settle_finish":
-		lookups = []lookup{{"settlements", bySettle, nil}, {"settlements", byAttempt, []any{"settlement"}}, {"", byOrder, nil}}
+		lookups = []lookup{{"settlements", bySettle, nil}, {"settlements", byAttempt, []any{"settlement"}}, {"settlements", bySettleID, nil}, {"", byOrder, nil}}
 	}
 	for _, l := range lookups {
 		var found []subject

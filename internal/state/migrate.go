@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -50,6 +50,9 @@ var migrations = []migration{
 	}},
 	{version: 5, name: "trade client tokens; callbacks wide enough for trade callbacks", up: migrateTradeTokens},
 	{version: 6, name: "indexes on Douyin's numbers and times, for the console's search and charts", up: migrateConsoleIndexes},
+	{version: 7, name: "refunds started at Douyin (users, customer service, expiry): refunds.source", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Refund{})
+	}},
 }
 
 // consoleIndexes are the indexes the console's search (every number a

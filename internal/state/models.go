@@ -141,6 +141,10 @@ type Refund struct {
 	OutRefundNo string `gorm:"size:64;not null;uniqueIndex"`
 	RefundNo    string `gorm:"size:64"` // Douyin's refund_no, once accepted
 	AllSettle   bool   // sent with all_settle=1 (the order was already settled)
+	// Source is who started the refund: SourcePayd ("", declared) or one
+	// of Douyin's (a user, customer service, an expiry: adopted by
+	// RefundNo, never created or retried by payd).
+	Source RefundSource `gorm:"size:16;not null;default:''"`
 	// NextActionAt is when the reconciler may act on the refund next (back-off
 	// after a failure, next query while processing). Work is found through
 	// the order's NextActionAt, so this column needs no index.

@@ -7,6 +7,7 @@ package testworld
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/douyin/trade"
+	"github.com/payd/payd/internal/douyin/tradesim"
 	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
@@ -45,6 +48,11 @@ type World struct {
 	Policy  reconcile.Policy
 	Notify  string // the callback handler's URL, when wired
 	Handler http.Handler
+	// Trade, TradeURL and TradeClient are the trade simulator and payd's
+	// trade client, when Options.Trade is set.
+	Trade       *tradesim.Server
+	TradeURL    string
+	TradeClient *trade.Client
 }
 
 // Options shape a World; the zero value is a fast, fault-free world.
@@ -62,6 +70,8 @@ type Options struct {
 	Busy      time.Duration // the store's busy timeout
 	// Wrap wraps the provider the reconciler uses.
 	Wrap func(provider.Provider) provider.Provider
+	// Trade adds a trade-system app (TradeAppID) beside the ecpay one.
+	Trade *TradeOptions
 }
 
 // New builds a world and registers its teardown with t.
@@ -78,6 +88,9 @@ func New(t *testing.T, o Options) *World {
 		w.Notify = "http://" + cbLn.Addr().String() + "/douyin/notify"
 	}
 	w.startSim(o)
+	if o.Trade != nil {
+		w.startTrade(o.Trade)
+	}
 	w.Clock = clock.NewFake(w.Sim.Now())
 	w.openStore(o)
 	w.newClient(o)
@@ -85,11 +98,17 @@ func New(t *testing.T, o Options) *World {
 	p.Apps = map[string]reconcile.AppPolicy{AppID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e"}}
 	p.Jitter = 0
 	p.SettleRetry = nil // settlements retry on Retry, as the tests' schedules expect
+	if o.Trade != nil {
+		w.tradePolicy(o.Trade, &p)
+	}
 	if o.Policy != nil {
 		o.Policy(&p)
 	}
 	w.Policy = p
 	var dy provider.Provider = douyin.NewProvider(w.Client)
+	if o.Trade != nil {
+		dy = w.tradeProvider(o.Trade, dy)
+	}
 	if o.Wrap != nil {
 		dy = o.Wrap(dy)
 	}
@@ -166,10 +185,15 @@ func (w *World) newClient(o Options) {
 }
 
 func (w *World) serveCallbacks(ln net.Listener) {
-	w.Handler = server.NewCallbackHandler(server.CallbackOptions{
+	o := server.CallbackOptions{
 		Inbox: w.Store, Tokens: map[string]string{AppID: Token}, Waker: w.Rec, Clock: w.Clock,
 		Rate: 100000, Burst: 100000,
-	})
+	}
+	if w.Trade != nil {
+		o.PlatformKeys = map[string]*rsa.PublicKey{TradeAppID: w.Trade.PublicKey()}
+		o.PreRefund = &server.StorePreRefunder{Store: w.Store, Clock: w.Clock, Waker: w.Rec}
+	}
+	w.Handler = server.NewCallbackHandler(o)
 	srv := &http.Server{Handler: w.Handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	w.t.Cleanup(func() { srv.Close() })
@@ -179,6 +203,9 @@ func (w *World) serveCallbacks(ln net.Listener) {
 func (w *World) Advance(d time.Duration) {
 	w.Clock.Advance(d)
 	w.Sim.Advance(d)
+	if w.Trade != nil {
+		w.Trade.Advance(d)
+	}
 }
 
 // Pass runs one reconcile pass and fails the test on its error.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -15,9 +16,11 @@ import (
 // AdapterOptions configure an Adapter.
 type AdapterOptions struct {
 	// EntryPath is the mini-program page of an order sent as
-	// order_entry_schema.path with refunds (params {"out_order_no": …});
-	// not sent when empty.
+	// order_entry_schema.path with refunds; not sent when empty.
 	EntryPath string
+	// EntryParams returns order_entry_schema.params for an order; nil
+	// sends {"out_order_no": …}.
+	EntryParams func(outOrderNo string) string
 }
 
 // Adapter is the provider.Provider and provider.Budget of the trade system.
@@ -109,7 +112,7 @@ func orderStatus(s string) provider.OrderStatus {
 // other is spread over the items by what is left of each.
 func (a *Adapter) CreateRefund(ctx context.Context, req provider.RefundRequest) (*provider.RefundInfo, error) {
 	r := RefundCreateRequest{AppID: req.Order.AppID, OrderID: req.Order.DouyinOrderID, OutRefundNo: req.OutRefundNo,
-		RefundTotalAmount: req.Amount, RefundReason: []RefundReason{{Code: 999, Text: reasonText(req.Reason)}}, NotifyURL: req.NotifyURL}
+		RefundTotalAmount: req.Amount, RefundReason: []RefundReason{refundReason(req.Reason)}, NotifyURL: req.NotifyURL}
 	for _, it := range req.Items {
 		r.ItemOrderDetail = append(r.ItemOrderDetail, ItemAmount{ItemOrderID: it.ItemOrderID, RefundAmount: it.Amount})
 	}
@@ -120,6 +123,9 @@ func (a *Adapter) CreateRefund(ctx context.Context, req provider.RefundRequest) 
 	}
 	if a.opts.EntryPath != "" {
 		params, _ := json.Marshal(map[string]string{"out_order_no": req.Order.OutOrderNo})
+		if a.opts.EntryParams != nil {
+			params = []byte(a.opts.EntryParams(req.Order.OutOrderNo))
+		}
 		r.OrderEntrySchema = &EntrySchema{Path: a.opts.EntryPath, Params: string(params)}
 	}
 	created, err := a.c.CreateRefund(ctx, r)
@@ -127,6 +133,21 @@ func (a *Adapter) CreateRefund(ctx context.Context, req provider.RefundRequest) 
 		return nil, providerError(APIRefundCreate, err)
 	}
 	return &provider.RefundInfo{Status: provider.StatusProcessing, DouyinRefundID: string(created.RefundID), Amount: req.Amount}, nil
+}
+
+// Douyin's refund reason codes.
+var reasonCodes = map[string]int{"101": 101, "102": 102, "103": 103, "999": 999}
+
+// refundReason is refund_reason for a declared reason: "CODE:text" with
+// CODE one of 101 (不想要了), 102 (商家服务原因), 103 (商品质量问题) or 999
+// (其他) sends that code; any other text is code 999 with the text.
+func refundReason(s string) RefundReason {
+	if code, text, ok := strings.Cut(s, ":"); ok {
+		if c, known := reasonCodes[strings.TrimSpace(code)]; known {
+			return RefundReason{Code: c, Text: reasonText(strings.TrimSpace(text))}
+		}
+	}
+	return RefundReason{Code: 999, Text: reasonText(s)}
 }
 
 func reasonText(s string) string {

@@ -208,3 +208,20 @@ func TestAdapter_BadSecretIsConfiguration(t *testing.T) {
 		t.Fatalf("%v (%v), want configuration", c, err)
 	}
 }
+
+func TestRefundReason(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want RefundReason
+	}{
+		{"用户申请", RefundReason{Code: 999, Text: "用户申请"}},
+		{"102: 缺货", RefundReason{Code: 102, Text: "缺货"}},
+		{"101:", RefundReason{Code: 101, Text: "其他"}},
+		{"order 7: late", RefundReason{Code: 999, Text: "order 7: late"}},
+		{"", RefundReason{Code: 999, Text: "其他"}},
+	} {
+		if got := refundReason(tc.in); got != tc.want {
+			t.Errorf("refundReason(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}

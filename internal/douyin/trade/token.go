@@ -63,10 +63,12 @@ type TokenStore interface {
 	Replace(ctx context.Context, appID, old string, next Token) (bool, error)
 }
 
-// Credential is an app's client_key (its app id) and secret.
+// Credential is an app's client_key and secret. ClientKey is the app id
+// when empty.
 type Credential struct {
-	AppID  string
-	Secret string
+	AppID     string
+	ClientKey string
+	Secret    string
 }
 
 // String renders the credential without its secret.
@@ -323,7 +325,11 @@ func (t *Tokens) fetchAndStore(ctx context.Context, a *appToken, old Token) (str
 
 // fetch asks Douyin for a new client_token.
 func (t *Tokens) fetch(ctx context.Context, c Credential) (Token, error) {
-	body, _ := json.Marshal(map[string]string{"grant_type": "client_credential", "client_key": c.AppID, "client_secret": c.Secret})
+	key := c.ClientKey
+	if key == "" {
+		key = c.AppID
+	}
+	body, _ := json.Marshal(map[string]string{"grant_type": "client_credential", "client_key": key, "client_secret": c.Secret})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(t.opts.BaseURL, "/")+TokenPath, bytes.NewReader(body))
 	if err != nil {
 		return Token{}, &TokenFetchError{AppID: c.AppID, Err: err}

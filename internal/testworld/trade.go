@@ -1,0 +1,146 @@
+package testworld
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/payd/payd/internal/douyin"
+	"github.com/payd/payd/internal/douyin/trade"
+	"github.com/payd/payd/internal/douyin/tradesim"
+	"github.com/payd/payd/internal/provider"
+	"github.com/payd/payd/internal/reconcile"
+	"github.com/payd/payd/internal/state"
+)
+
+// The world's trade app, served beside the ecpay app when Options.Trade is
+// set.
+const (
+	TradeAppID  = "tt-e2e-trade"
+	TradeSecret = "e2e-trade-secret-0123"
+)
+
+// TradeOptions add a trade-system app and its simulator to a World.
+type TradeOptions struct {
+	// Sim changes the trade simulator's config (its one app is
+	// Apps[0]: payment D+7 unless changed).
+	Sim func(*tradesim.Config)
+	// App changes the reconciler's policy of the trade app.
+	App func(*reconcile.AppPolicy)
+	// Adapter are the trade adapter's options.
+	Adapter trade.AdapterOptions
+}
+
+// startTrade starts the trade simulator on its own listener; the
+// simulator's clock starts at the ecpay simulator's.
+func (w *World) startTrade(o *TradeOptions) {
+	cfg := tradesim.Config{
+		Apps:          []tradesim.App{{AppID: TradeAppID, Secret: TradeSecret, NotifyURL: w.Notify, PreRefundURL: w.Notify}},
+		Start:         w.Sim.Now(),
+		Rate:          1000,
+		RetrySchedule: []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond},
+		Hang:          2 * time.Second,
+		Seed:          7,
+	}
+	if o.Sim != nil {
+		o.Sim(&cfg)
+	}
+	sim := tradesim.New(cfg)
+	url, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { _ = sim.Close() })
+	w.Trade, w.TradeURL = sim, url
+}
+
+// tradeProvider routes the ecpay app to ecpay and the trade app to a trade
+// adapter whose client tokens are shared through the world's store.
+func (w *World) tradeProvider(o *TradeOptions, ecpay provider.Provider) provider.Provider {
+	tokens, err := trade.NewTokens(trade.TokensOptions{BaseURL: w.TradeURL, Apps: []trade.Credential{{AppID: TradeAppID, Secret: TradeSecret}},
+		Store: w.Store.ClientTokens(), Now: w.Clock.Now, Holder: "testworld"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	limits := map[douyin.API]float64{}
+	for _, a := range douyin.TradeAPIs {
+		limits[a] = 900
+	}
+	c, err := trade.New(trade.Options{BaseURL: w.TradeURL, Tokens: tokens, Limits: limits, Timeout: 5 * time.Second})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.TradeClient = c
+	return provider.NewRouter(map[string]provider.Provider{AppID: ecpay, TradeAppID: trade.NewAdapter(c, o.Adapter)}, nil)
+}
+
+func (w *World) tradePolicy(o *TradeOptions, p *reconcile.Policy) {
+	ap := reconcile.AppPolicy{SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e trade"}
+	if o.App != nil {
+		o.App(&ap)
+	}
+	p.Apps[TradeAppID] = ap
+}
+
+// SeedTrade creates an order at the trade simulator (paid, on WeChat,
+// unless so says otherwise) and tells payd about it; it returns the order
+// with Douyin's ids.
+func (w *World) SeedTrade(so tradesim.SeedOrder) tradesim.SeedOrder {
+	w.t.Helper()
+	so.AppID = TradeAppID
+	got, err := w.Trade.Seed(so)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if _, _, err := w.Store.UpsertOrder(context.Background(), state.OrderInput{AppID: TradeAppID, OutOrderNo: so.OutOrderNo}, w.Clock.Now()); err != nil {
+		w.t.Fatal(err)
+	}
+	return got[0]
+}
+
+// RefundTrade declares a refund of amount fen of trade order no under key.
+func (w *World) RefundTrade(no, key string, amount int64) {
+	w.t.Helper()
+	if _, _, err := w.Store.DeclareRefund(context.Background(), state.RefundWish{AppID: TradeAppID, OutOrderNo: no, Key: key, Amount: amount, Reason: "e2e"}, w.Clock.Now()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// TradeView is the trade order's history as payd stores it.
+func (w *World) TradeView(no string) *state.History {
+	w.t.Helper()
+	h, err := w.Store.History(context.Background(), TradeAppID, no)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return h
+}
+
+// TradeLedgerOrder is the trade simulator's ledger entry of order no.
+func (w *World) TradeLedgerOrder(no string) tradesim.LedgerOrder {
+	w.t.Helper()
+	for _, o := range w.Trade.Ledger().Orders {
+		if o.OutOrderNo == no {
+			return o
+		}
+	}
+	w.t.Fatalf("trade order %s not in the ledger", no)
+	return tradesim.LedgerOrder{}
+}
+
+// TradeCheckClean fails unless the trade simulator's check finds no
+// violation, read through its control API.
+func (w *World) TradeCheckClean() {
+	w.t.Helper()
+	if v := w.Trade.Check(); len(v) != 0 {
+		w.t.Fatalf("trade simulator check: %v", v)
+	}
+	resp, err := http.Get(w.TradeURL + "/_sim/trade/check")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		w.t.Fatalf("/_sim/trade/check: HTTP %d", resp.StatusCode)
+	}
+}
