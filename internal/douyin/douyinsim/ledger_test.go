@@ -189,6 +189,7 @@ func TestServer_Concurrent(t *testing.T) {
 
 func TestServer_Logging(t *testing.T) {
 	logger, hook := test.NewNullLogger()
+	logger.SetLevel(logrus.DebugLevel) // calls log at debug
 	cfg := testConfig()
 	cfg.Logger = logrus.NewEntry(logger)
 	b := setup(t, cfg)
@@ -204,7 +205,7 @@ func TestServer_Logging(t *testing.T) {
 		t.Fatalf("%d log entries, want one per call", len(entries))
 	}
 	e := entries[0]
-	if e.Level != logrus.InfoLevel || e.Data["api"] != "create_refund" || e.Data["app"] != testApp ||
+	if e.Level != logrus.DebugLevel || e.Data["api"] != "create_refund" || e.Data["app"] != testApp ||
 		e.Data["no"] != "o1-r-1" || e.Data["err_no"] != 0 {
 		t.Errorf("entry %v %v", e.Message, e.Data)
 	}
