@@ -141,3 +141,19 @@ func TestSim_AuditDecisions(t *testing.T) {
 	}
 	b.checkClean(t)
 }
+
+func TestSim_CallbacksDelayed(t *testing.T) {
+	b := setup(t, func(c *Config) {
+		c.Faults = Faults{CallbackDelay: 1}
+		c.CallbackDelayMax = 400 * time.Millisecond
+	})
+	start := time.Now()
+	b.seed(t, SeedOrder{OutOrderNo: "pd-1", Items: oneItem(100)})
+	if n := len(b.inbox.callbacks(trade.CallbackPayment)); n != 0 {
+		t.Fatalf("%d callbacks at once, want the delay first", n)
+	}
+	waitFor(t, "the delayed callback", func() bool { return len(b.inbox.callbacks(trade.CallbackPayment)) == 1 })
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Fatalf("a delayed callback arrived after %s, before half the delay", took)
+	}
+}

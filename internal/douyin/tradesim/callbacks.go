@@ -47,7 +47,7 @@ func (s *Server) Deliveries() Delivered {
 }
 
 // enqueueLocked signs msg as a version 3.0 callback and queues it (maybe
-// dropped or duplicated by the faults).
+// dropped, duplicated or delayed by the faults).
 func (s *Server) enqueueLocked(url string, typ trade.CallbackType, msg any) {
 	if url == "" || s.rollLocked(s.faults.CallbackDrop) {
 		return
@@ -61,8 +61,13 @@ func (s *Server) enqueueLocked(url string, typ trade.CallbackType, msg any) {
 	if s.rollLocked(s.faults.CallbackDuplicate) {
 		n = 2
 	}
+	next := time.Now()
+	if s.rollLocked(s.faults.CallbackDelay) {
+		max := s.cfg.CallbackDelayMax
+		next = next.Add(max/2 + time.Duration(s.rng.Float64()*float64(max/2)))
+	}
 	for i := 0; i < n; i++ {
-		s.outbox = append(s.outbox, &delivery{URL: url, Type: typ, Body: body, Headers: h, Next: time.Now()})
+		s.outbox = append(s.outbox, &delivery{URL: url, Type: typ, Body: body, Headers: h, Next: next})
 	}
 }
 

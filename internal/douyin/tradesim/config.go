@@ -15,6 +15,9 @@ const (
 	DefaultProcessingDelay = 2 * time.Second
 	DefaultAuditWindow     = 72 * time.Hour
 	DefaultHang            = 3 * time.Second
+	// DefaultCallbackDelayMax bounds the callback_delay fault's wait, as
+	// the ecpay simulator's does.
+	DefaultCallbackDelayMax = 2 * time.Second
 	// CPSSettleDays is the fixed fulfilment D+N of CPS orders.
 	CPSSettleDays = 3
 )
@@ -68,6 +71,9 @@ type Faults struct {
 	// CallbackDrop never sends a callback; CallbackDuplicate sends it twice.
 	CallbackDrop      float64 `json:"callback_drop"`
 	CallbackDuplicate float64 `json:"callback_duplicate"`
+	// CallbackDelay holds a callback back for half to all of
+	// Config.CallbackDelayMax (wall time) before its first send.
+	CallbackDelay float64 `json:"callback_delay"`
 }
 
 // Config configures a Server.
@@ -91,8 +97,10 @@ type Config struct {
 	// callback is given up after the last. Default 12s, 12s, 33s, 1m, 7m.
 	RetrySchedule []time.Duration
 	Hang          time.Duration
-	Faults        Faults
-	Seed          int64
+	// CallbackDelayMax bounds a delayed callback's wait (DefaultCallbackDelayMax).
+	CallbackDelayMax time.Duration
+	Faults           Faults
+	Seed             int64
 }
 
 func (c *Config) defaults() {
@@ -113,6 +121,9 @@ func (c *Config) defaults() {
 	}
 	if c.Hang <= 0 {
 		c.Hang = DefaultHang
+	}
+	if c.CallbackDelayMax <= 0 {
+		c.CallbackDelayMax = DefaultCallbackDelayMax
 	}
 	for i := range c.Apps {
 		if c.Apps[i].Rule == "" {

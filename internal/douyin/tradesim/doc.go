@@ -55,7 +55,7 @@
 // (Byte-Timestamp, Byte-Nonce-Str, Byte-Signature) to the request's
 // notify_url, else the app's NotifyURL, and retried after each
 // RetrySchedule wait (wall clock) until answered HTTP 200 {"err_no":0}.
-// Faults drop or duplicate them.
+// Faults drop, duplicate or delay them.
 //
 // # Faults
 //
