@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 
@@ -238,22 +237,5 @@ func (p *problems) entrySchema(path string, s EntrySchema) {
 		p.add(path+".params", "not a JSON object once {out_order_no} is filled: %v", err)
 	} else if len(params) > 512 {
 		p.add(path+".params", "%d bytes: at most 512", len(params))
-	}
-}
-
-// tradeLimits checks Trade.Limits: known endpoint names, positive rates.
-func (p *problems) tradeLimits(path string, m map[string]float64) {
-	names := TradeAPINames()
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !slices.Contains(names, k) {
-			p.add(join(path, k), "unknown trade API; want one of %s", strings.Join(names, ", "))
-			continue
-		}
-		p.positive(join(path, k), m[k])
 	}
 }

@@ -79,12 +79,12 @@ func (d *Douyin) validate(p *problems, path string) {
 		p.url(path+".base_url", d.BaseURL, baseURL)
 	}
 	p.positiveDuration(path+".timeout", d.Timeout)
-	p.limits(path+".limits", d.Limits)
+	p.limits(path+".limits", d.Limits, "", APINames())
 	p.atLeast(path+".burst", d.Burst, 1)
 	if p.required(path+".trade.base_url", d.Trade.BaseURL) && d.Trade.BaseURL != SandboxName {
 		p.url(path+".trade.base_url", d.Trade.BaseURL, baseURL)
 	}
-	p.tradeLimits(path+".trade.limits", d.Trade.Limits)
+	p.limits(path+".trade.limits", d.Trade.Limits, "trade ", TradeAPINames())
 	if len(d.Apps) == 0 {
 		p.add(path+".apps", "at least one app required")
 	}
@@ -216,7 +216,7 @@ func (s *Sandbox) validate(p *problems, path string, srv Server) {
 		p.url(path+".notify_url", s.NotifyURL, anyHTTP)
 	}
 	p.nonNegative(path+".callback_scale", s.CallbackScale)
-	p.limits(path+".limits", s.Limits)
+	p.limits(path+".limits", s.Limits, "", APINames())
 	fp := path + ".faults"
 	for _, pr := range s.Faults.Probabilities() {
 		p.fraction(fp+"."+pr.Key, *pr.P)
@@ -409,9 +409,9 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// limits checks a rate map: known API names, positive finite rates.
-func (p *problems) limits(path string, m map[string]float64) {
-	names := APINames()
+// limits checks a rate map: known API names (of names; "" for ecpay's),
+// positive finite rates.
+func (p *problems) limits(path string, m map[string]float64, kind string, names []string) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -419,7 +419,7 @@ func (p *problems) limits(path string, m map[string]float64) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if !slices.Contains(names, k) {
-			p.add(join(path, k), "unknown API; want one of %s", strings.Join(names, ", "))
+			p.add(join(path, k), "unknown %sAPI; want one of %s", kind, strings.Join(names, ", "))
 			continue
 		}
 		p.positive(join(path, k), m[k])
