@@ -16,7 +16,7 @@ func newRetryCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "retry (refund KEY | settlement ORDER)",
 		Short: "Retry a parked refund or settlement with a new attempt number",
-		Long: `retry moves a parked (failed) refund or settlement back to pending with the next attempt
+		Long: `retry moves a parked refund or settlement back to pending with the next attempt
 number, so the reconciler tries again. Fix the cause first (payd status shows it): a refund of an
 order that failed or timed out at Douyin cannot be retried; an order Douyin did not know is
 queried again first.`,
