@@ -144,11 +144,11 @@ func checkBudgetDone(ctx context.Context, st *state.Store, o BudgetOptions) erro
 		return m[state.PhaseProcessing] + m[state.PhaseSucceeded]
 	}
 	if got := moved(s.Settlements); got != int64(o.N) {
-		return fmt.Errorf("%d of %d settlements accepted after the pass", got, o.N)
+		return fmt.Errorf("%d of %d settlements accepted after the pass (by phase: %v)", got, o.N, s.Settlements)
 	}
 	if o.Mix {
 		if got := moved(s.Refunds); got != int64(o.N) {
-			return fmt.Errorf("%d of %d refunds accepted after the pass", got, o.N)
+			return fmt.Errorf("%d of %d refunds accepted after the pass (by phase: %v)", got, o.N, s.Refunds)
 		}
 		if got := s.Orders[state.OrderSuccess]; got != int64(3*o.N) {
 			return fmt.Errorf("%d of %d orders SUCCESS after the pass", got, 3*o.N)
