@@ -13,7 +13,9 @@ func TestBadKeys(t *testing.T) {
 		doc  string
 		want []string
 	}{
-		{`{"out_order_no":"o1","refunds":[{"amount":1}],"data":{"OrderID":"x"}}`, nil},
+		{`{"out_order_no":"o1","refunds":[{"amount":1}],"data":{"douyin_order_id":"x"}}`, nil},
+		// An event's data is public too: the webhook types are snake_case.
+		{`{"data":{"OrderID":"x"}}`, []string{"$.data.OrderID (not snake_case)"}},
 		{`{"Order":{"ID":1}}`, []string{"$.Order (not snake_case)", "$.Order.ID (not snake_case)"}},
 		{`[{"version":2,"lease_owner":"h/1"}]`, []string{"$[0].lease_owner (lease)", "$[0].version (row version)"}},
 		{`{"order_id":"x","hint_seq":1}`, []string{"$.hint_seq (hint counter)", "$.order_id (ambiguous: douyin_order_id or payd's row id)"}},

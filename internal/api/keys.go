@@ -41,9 +41,6 @@ func BadKeys(doc []byte) ([]string, error) {
 				} else if !snakeCase.MatchString(k) {
 					bad = append(bad, p+" (not snake_case)")
 				}
-				if k == "data" {
-					continue // an event's payload is the event's own public shape
-				}
 				walk(p, c)
 			}
 		case []any:
