@@ -165,8 +165,22 @@ type PlanReport struct {
 	Due    []Action  `json:"due"`
 	Later  []Action  `json:"later"`
 	Parked []Parked  `json:"parked"`
+	// Waiting says what each pending settlement waits for: payment,
+	// refunds, fulfilment or period.
+	Waiting []Wait `json:"waiting"`
 	// Truncated is set when more was due or scheduled than shown.
 	Truncated bool `json:"truncated"`
+}
+
+// Wait is what one pending settlement waits for.
+type Wait struct {
+	OutOrderNo  string     `json:"out_order_no"`
+	AppID       string     `json:"app_id"`
+	Target      string     `json:"target"`
+	ItemOrderID string     `json:"item_order_id,omitempty"`
+	WaitsFor    string     `json:"waits_for"`
+	Until       *time.Time `json:"until,omitempty"`
+	Reason      string     `json:"reason"`
 }
 
 // Count is one row of a summary.

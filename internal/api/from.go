@@ -122,7 +122,12 @@ func FromPlan(rep *reconcile.PlanReport, parked []state.ParkedItem) PlanReport {
 		}
 		return out
 	}
-	return PlanReport{Now: rep.Now, Due: conv(rep.Due), Later: conv(rep.Later), Parked: FromParked(parked), Truncated: rep.Truncated}
+	waits := make([]Wait, 0, len(rep.Waiting))
+	for _, w := range rep.Waiting {
+		waits = append(waits, Wait{OutOrderNo: w.Order, AppID: w.AppID, Target: w.Target, ItemOrderID: w.ItemOrderID,
+			WaitsFor: string(w.For), Until: w.Until, Reason: w.Reason})
+	}
+	return PlanReport{Now: rep.Now, Due: conv(rep.Due), Later: conv(rep.Later), Parked: FromParked(parked), Waiting: waits, Truncated: rep.Truncated}
 }
 
 // Changes reports whether anything is due now or parked: plan's exit 2.

@@ -86,6 +86,13 @@ func observeOrder(o *state.Order, info *provider.OrderInfo, now time.Time, app A
 		due := SettleDueAt(paidAt, app.SettlePeriod)
 		o.SettleAfter = &due
 	}
+	if len(info.Items) > 0 {
+		items := make([]state.ItemOrder, len(info.Items))
+		for i, it := range info.Items {
+			items[i] = state.ItemOrder{ID: it.ID, Amount: it.Amount}
+		}
+		o.SetItems(items)
+	}
 	if info.CPSKnown {
 		o.CPSShare = info.CPSShare
 		o.CPSKnown = true

@@ -69,7 +69,18 @@ func (a Action) String() string {
 // plan. Actions come in the order they should run; those with At > now are
 // scheduled for later. An order with nothing left to do has no actions.
 func Plan(v state.OrderView, now time.Time, p Policy) []Action {
-	pl := &planner{o: v.Order, st: v.Settlement, now: now}
+	return plan(v, now, p).acts
+}
+
+// Waits says what each of the order's pending settlements waits for (the
+// payment, its refunds, fulfilment, the settle period). Like Plan it is
+// pure; it runs the same planner.
+func Waits(v state.OrderView, now time.Time, p Policy) []Wait {
+	return plan(v, now, p).waits
+}
+
+func plan(v state.OrderView, now time.Time, p Policy) *planner {
+	pl := &planner{v: v, o: v.Order, st: v.Settlement, now: now, app: p.App(v.Order.AppID)}
 	pl.refunds = append([]state.Refund(nil), v.Refunds...)
 	sort.Slice(pl.refunds, func(i, j int) bool { return pl.refunds[i].ID < pl.refunds[j].ID })
 	switch pl.o.Status {
@@ -81,11 +92,14 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 		committed, open := pl.planRefunds()
 		pl.planSettlement(committed, open)
 	}
-	return pl.acts
+	return pl
 }
 
 // planner collects one order's actions.
 type planner struct {
+	v       state.OrderView
+	app     AppPolicy
+	waits   []Wait
 	o       state.Order
 	refunds []state.Refund // in id order
 	st      *state.Settlement
@@ -113,6 +127,14 @@ func (pl *planner) queryUnpaid() {
 	}
 	pl.add(Action{Kind: KindQueryOrder, At: timeOr(o.CheckAt, pl.now), MerchantNo: o.OutOrderNo, Reason: reason})
 	planInFlight(pl.refunds, pl.st, pl.add)
+	if st := pl.st; st != nil && st.Phase == state.PhasePending {
+		pl.wait(WaitPayment, nil, fmt.Sprintf("order %s is not known to be paid yet (%s)", o.OutOrderNo, o.Status))
+	}
+}
+
+// wait records what the pending settlement waits for.
+func (pl *planner) wait(f WaitFor, until *time.Time, reason string) {
+	pl.waits = append(pl.waits, Wait{SettlementID: pl.st.ID, MerchantNo: pl.st.OutSettleNo, ItemOrderID: pl.st.ItemOrderID, For: f, Until: until, Reason: reason})
 }
 
 // parkClosed: the order will never be paid; park what waits, resolve what
@@ -222,6 +244,7 @@ func (pl *planner) planSettlement(committed int64, refundOpen bool) {
 			Reason: fmt.Sprintf("settlement attempt %d: PROCESSING at Douyin: check %d", st.Attempt, st.Checks+1)})
 	case state.PhasePending:
 		if refundOpen {
+			pl.wait(WaitRefunds, nil, fmt.Sprintf("order %s has refunds still open: settles once they end", o.OutOrderNo))
 			return // waits until every refund of the order is final
 		}
 		if o.SettleAfter == nil || o.TotalAmount <= 0 {
@@ -238,10 +261,7 @@ func (pl *planner) planSettlement(committed int64, refundOpen bool) {
 // left, refresh the CPS share if need be, else settle when due.
 func (pl *planner) settlePending(committed int64) {
 	o, st := pl.o, pl.st
-	due := *o.SettleAfter
-	if st.DueAt != nil && st.DueAt.After(due) {
-		due = *st.DueAt
-	}
+	due, waitFulfil := pl.settleDue()
 	park := func(reason string) {
 		pl.add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: reason})
 	}
@@ -263,6 +283,8 @@ func (pl *planner) settlePending(committed int64) {
 			Reason: fmt.Sprintf("nothing left to settle: %d fen refunded, %d fen CPS share", committed, o.CPSShare)})
 	case share > left:
 		park(fmt.Sprintf("receivers take %d fen but only %d fen is left to settle", share, left))
+	case waitFulfil != "":
+		pl.wait(WaitFulfilment, nil, waitFulfil)
 	case !o.CPSKnown && (o.CheckedAt == nil || o.CheckedAt.Before(due)):
 		pl.add(Action{Kind: KindQueryOrder, At: laterOf(due, o.CheckAt), MerchantNo: o.OutOrderNo,
 			Reason: "refresh the CPS share before settling: it is not settled to the merchant"})
@@ -270,7 +292,39 @@ func (pl *planner) settlePending(committed int64) {
 		at := laterOf(due, st.NextActionAt)
 		pl.add(Action{Kind: KindSubmitSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: left,
 			At: at, Reason: settleReason(st, o, left, due, backoff(at, pl.now))})
+		if at.After(pl.now) {
+			pl.wait(WaitPeriod, &at, fmt.Sprintf("settle %d fen from %s", left, at.Format(time.RFC3339)))
+		}
 	}
+}
+
+// settleDue is when the pending settlement may first be sent under the
+// app's rule — the pay time plus the period (the order's SettleAfter), or
+// the fulfilment plus the period, CPS orders of CPSFulfilment apps on
+// fulfilment D+3 — and never before its DueAt. While the fulfilment it
+// counts from is not declared, wait says so and the command that declares it.
+func (pl *planner) settleDue() (due time.Time, wait string) {
+	o, st := pl.o, pl.st
+	rule, period := pl.app.Rule, pl.app.SettlePeriod
+	if pl.app.CPSFulfilment && o.CPSShare > 0 {
+		rule, period = RuleFulfilment, CPSSettlePeriod
+	}
+	due = *o.SettleAfter
+	if rule == RuleFulfilment {
+		at, ok := pl.v.FulfilledAt(st.ItemOrderID)
+		if !ok {
+			cmd := "payd fulfil " + o.OutOrderNo
+			if st.ItemOrderID != "" {
+				cmd += " --item " + st.ItemOrderID
+			}
+			return time.Time{}, fmt.Sprintf("waits for fulfilment (settles %s after it): %s", fmtPeriod(period), cmd)
+		}
+		due = at.Add(period)
+	}
+	if st.DueAt != nil && st.DueAt.After(due) {
+		due = *st.DueAt
+	}
+	return due, ""
 }
 
 // settleReason says why a settlement is sent.

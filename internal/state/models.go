@@ -93,6 +93,9 @@ type Order struct {
 	CPSShare      int64       // fen, from cps_info
 	CPSKnown      bool        // cps_info has been seen
 	SettleAfter   *time.Time  // PaidAt + the app's settle period
+	// ItemOrders is the JSON array of ItemOrder that order_query listed
+	// (trade orders); "" while none are known. Read it through ItemList.
+	ItemOrders string `gorm:"type:text"`
 	// CheckAt is when query_order is due next (nil: at once while the status
 	// is not final). A payment callback sets it to now.
 	CheckAt *time.Time
@@ -165,12 +168,18 @@ type Receiver struct {
 	Amount      int64  `json:"amount"` // fen
 }
 
-// Settlement is a wish to settle an order; at most one per order. Attempt n
-// uses OutSettleNo SettleNo(app, out_order_no, n).
+// Settlement is a wish to settle an order, or one item order of it: an
+// order has one whole-order settlement or one per item order, never both.
+// Attempt n uses OutSettleNo SettleNo(app, out_order_no, n) (per item:
+// ItemSettleNo).
 type Settlement struct {
-	ID      int64  `gorm:"primaryKey"`
-	OrderID int64  `gorm:"not null;uniqueIndex"`
-	Order   *Order `gorm:"belongsTo:true;foreignKey:OrderID;references:ID;constraint:OnUpdate:RESTRICT,OnDelete:RESTRICT" json:"-"` // never loaded; declares the foreign key (see Refund.Order)
+	ID      int64 `gorm:"primaryKey"`
+	OrderID int64 `gorm:"not null;uniqueIndex:ux_settlements_order_item,priority:1"`
+	// ItemOrderID is Douyin's item_order_id for a settlement of one item
+	// order; "" for the whole order. Unique with OrderID (schema version
+	// 10; before it, order_id alone was unique).
+	ItemOrderID string `gorm:"size:64;not null;default:'';uniqueIndex:ux_settlements_order_item,priority:2"`
+	Order       *Order `gorm:"belongsTo:true;foreignKey:OrderID;references:ID;constraint:OnUpdate:RESTRICT,OnDelete:RESTRICT" json:"-"` // never loaded; declares the foreign key (see Refund.Order)
 	// DueAt is the earliest time to settle; nil means the order's SettleAfter.
 	DueAt *time.Time
 	// Receivers is the JSON array of Receiver (settle_params); "" for none.

@@ -209,6 +209,9 @@ type OrderView struct {
 	Refunds []Refund
 	// Settlement is the order's settlement; nil when there is none.
 	Settlement *Settlement
+	// Fulfilments are the order's declared fulfilments (whole or by item
+	// order), oldest first.
+	Fulfilments []Fulfilment
 }
 
 // Remaining returns what is left of the order's total after its refunds
@@ -255,6 +258,9 @@ func loadView(tx *gorm.DB, id int64) (*OrderView, error) {
 	case !errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("read settlement: %w", err)
 	}
+	if err := tx.Where("order_id = ?", id).Order("id").Find(&v.Fulfilments).Error; err != nil {
+		return nil, fmt.Errorf("read fulfilments: %w", err)
+	}
 	return v, nil
 }
 
@@ -285,6 +291,15 @@ func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
 	for i := range settlements {
 		if v := views[settlements[i].OrderID]; v != nil {
 			v.Settlement = &settlements[i]
+		}
+	}
+	var fulfilments []Fulfilment
+	if err := tx.Where("order_id IN ?", ids).Order("id").Find(&fulfilments).Error; err != nil {
+		return nil, fmt.Errorf("read fulfilments: %w", err)
+	}
+	for _, f := range fulfilments {
+		if v := views[f.OrderID]; v != nil {
+			v.Fulfilments = append(v.Fulfilments, f)
 		}
 	}
 	return views, nil
@@ -337,7 +352,7 @@ func hint(tx *gorm.DB, orderID int64, now time.Time) error {
 
 // UpdateOrder saves o's mutable columns (what Douyin said of it and the
 // reconciler's bookkeeping: OrderID, TotalAmount, Status, PaidAt, CPSShare,
-// CPSKnown, SettleAfter, CheckAt, CheckedAt, AutoSettleAt, NextActionAt,
+// CPSKnown, SettleAfter, ItemOrders, CheckAt, CheckedAt, AutoSettleAt, NextActionAt,
 // Checks) and inserts events, in one transaction, conditional on o.Version;
 // on success o.Version is the new version. HintSeq and the lease are left
 // alone: they belong to Hint, ClaimDue and Release. ErrConflict when the
@@ -354,7 +369,7 @@ func (s *Store) UpdateOrder(ctx context.Context, o *Order, events ...NewEvent) e
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&Order{}).Where("id = ? AND version = ?", o.ID, o.Version).Updates(map[string]any{
 			"order_id": o.DouyinOrderID, "total_amount": o.TotalAmount, "status": o.Status, "paid_at": o.PaidAt,
-			"cps_share": o.CPSShare, "cps_known": o.CPSKnown, "settle_after": o.SettleAfter,
+			"cps_share": o.CPSShare, "cps_known": o.CPSKnown, "settle_after": o.SettleAfter, "item_orders": o.ItemOrders,
 			"check_at": o.CheckAt, "checked_at": o.CheckedAt, "auto_settle_at": o.AutoSettleAt,
 			"next_action_at": o.NextActionAt, "checks": o.Checks,
 			"version": o.Version + 1, "updated_at": updated,

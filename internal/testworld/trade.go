@@ -144,3 +144,33 @@ func (w *World) TradeCheckClean() {
 		w.t.Fatalf("/_sim/trade/check: HTTP %d", resp.StatusCode)
 	}
 }
+
+// FulfilTrade fulfils trade order no (or its item order item, when not
+// "") now: at the simulator, as the merchant's own flow tells Douyin, and
+// at payd, as `payd fulfil` declares it.
+func (w *World) FulfilTrade(no, item string) {
+	w.t.Helper()
+	if err := w.Trade.Fulfil(w.TradeLedgerOrder(no).OrderID, item); err != nil {
+		w.t.Fatal(err)
+	}
+	now := w.Clock.Now()
+	if _, _, err := w.Store.DeclareFulfilment(context.Background(), state.FulfilmentWish{AppID: TradeAppID, OutOrderNo: no, ItemOrderID: item, At: &now}, now); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// Waiting is the plan report's waits of trade order no.
+func (w *World) Waiting(no string) []reconcile.PlannedWait {
+	w.t.Helper()
+	rep, err := reconcile.Report(context.Background(), w.Store, w.Clock.Now(), w.Policy, 100)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []reconcile.PlannedWait
+	for _, wt := range rep.Waiting {
+		if wt.Order == no {
+			out = append(out, wt)
+		}
+	}
+	return out
+}
