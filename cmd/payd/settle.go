@@ -28,12 +28,9 @@ declaring it again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := state.SettlementWish{OutOrderNo: args[0], Desc: desc}
-			if at != "" {
-				t, err := api.ParseTime(at)
-				if err != nil {
-					return fmt.Errorf("--at %q: %w", at, err)
-				}
-				w.DueAt = &t
+			var err error
+			if w.DueAt, err = api.ParseFlagTime("--at", at); err != nil {
+				return err
 			}
 			for _, r := range receivers {
 				rc, err := declfile.ParseReceiver(r)

@@ -1,0 +1,87 @@
+package reconcile
+
+import (
+	"testing"
+	"time"
+
+	"github.com/payd/payd/internal/state"
+)
+
+// TestPlan_SettleRules: where a pending settlement's due time comes from
+// under each rule, and what Waits says it waits for.
+func TestPlan_SettleRules(t *testing.T) {
+	day := 24 * time.Hour
+	payment := AppPolicy{SettlePeriod: 7 * day}
+	fulfilment := AppPolicy{SettlePeriod: 7 * day, Rule: RuleFulfilment, CPSFulfilment: true}
+	fulfilled := func(item string, at time.Time) state.Fulfilment {
+		return state.Fulfilment{OrderID: 1, ItemOrderID: item, FulfilledAt: at}
+	}
+	withItems := func(o state.Order) state.Order {
+		o.SetItems([]state.ItemOrder{{ID: "i1", Amount: 400}, {ID: "i2", Amount: 600}})
+		return o
+	}
+	cps := paidOrder()
+	cps.CPSShare = 100
+	tests := []struct {
+		name      string
+		app       AppPolicy
+		order     state.Order
+		fulfils   []state.Fulfilment
+		refunds   []state.Refund
+		item      string
+		want      string // kinds of the actions
+		wantWait  WaitFor
+		wantUntil time.Time // zero: no Until
+	}{
+		{name: "payment rule: paid + 7d", app: payment, order: paidOrder(), want: "settle@later", wantWait: WaitPeriod, wantUntil: t0.Add(7 * day)},
+		{name: "fulfilment rule, not fulfilled: no action, waits", app: fulfilment, order: paidOrder(), want: "", wantWait: WaitFulfilment},
+		{name: "fulfilment rule: fulfilled + 7d", app: fulfilment, order: paidOrder(), fulfils: []state.Fulfilment{fulfilled("", t0.Add(2*day))},
+			want: "settle@later", wantWait: WaitPeriod, wantUntil: t0.Add(9 * day)},
+		{name: "fulfilment rule, due: settle now", app: fulfilment, order: paidOrder(), fulfils: []state.Fulfilment{fulfilled("", t0.Add(-8*day))},
+			want: "settle"},
+		{name: "one item of two fulfilled: waits", app: fulfilment, order: withItems(paidOrder()), fulfils: []state.Fulfilment{fulfilled("i1", t0)},
+			want: "", wantWait: WaitFulfilment},
+		{name: "every item fulfilled: the last one + 7d", app: fulfilment, order: withItems(paidOrder()),
+			fulfils: []state.Fulfilment{fulfilled("i1", t0), fulfilled("i2", t0.Add(day))}, want: "settle@later", wantWait: WaitPeriod, wantUntil: t0.Add(8 * day)},
+		{name: "item settlement: its item's fulfilment", app: fulfilment, order: withItems(paidOrder()), item: "i2",
+			fulfils: []state.Fulfilment{fulfilled("i2", t0.Add(day))}, want: "settle@later", wantWait: WaitPeriod, wantUntil: t0.Add(8 * day)},
+		{name: "item settlement: the whole order's fulfilment counts", app: fulfilment, order: withItems(paidOrder()), item: "i2",
+			fulfils: []state.Fulfilment{fulfilled("", t0)}, want: "settle@later", wantWait: WaitPeriod, wantUntil: t0.Add(7 * day)},
+		{name: "CPS order on a payment app: fulfilment + 3d", app: AppPolicy{SettlePeriod: 7 * day, CPSFulfilment: true}, order: cps,
+			fulfils: []state.Fulfilment{fulfilled("", t0)}, want: "settle@later", wantWait: WaitPeriod, wantUntil: t0.Add(3 * day)},
+		{name: "CPS order, not fulfilled: waits", app: AppPolicy{SettlePeriod: 7 * day, CPSFulfilment: true}, order: cps, want: "", wantWait: WaitFulfilment},
+		{name: "CPS order of an ecpay app: payment rule", app: payment, order: cps, want: "settle@later", wantWait: WaitPeriod, wantUntil: t0.Add(7 * day)},
+		{name: "fully refunded: skip without fulfilment", app: fulfilment, order: paidOrder(), refunds: []state.Refund{refund(1, "r1", 1000, state.PhaseSucceeded)},
+			want: "skip_settlement"},
+		{name: "refund open: waits for refunds", app: fulfilment, order: paidOrder(), refunds: []state.Refund{refund(1, "r1", 100, state.PhaseProcessing)},
+			want: "query_refund", wantWait: WaitRefunds},
+		{name: "order not paid yet: waits for payment", app: fulfilment, order: state.Order{ID: 1, OutOrderNo: "o1", Status: state.OrderUnknown},
+			want: "query_order", wantWait: WaitPayment},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := settlement(state.PhasePending)
+			st.ItemOrderID = tc.item
+			p := DefaultPolicy()
+			p.Apps = map[string]AppPolicy{"tt1": tc.app}
+			tc.order.AppID = "tt1"
+			v := state.OrderView{Order: tc.order, Settlement: st, Fulfilments: tc.fulfils, Refunds: tc.refunds}
+			if got := kinds(Plan(v, t0, p)); got != tc.want {
+				t.Fatalf("plan %q, want %q", got, tc.want)
+			}
+			waits := Waits(v, t0, p)
+			if tc.wantWait == "" {
+				if len(waits) != 0 {
+					t.Fatalf("waits %+v, want none", waits)
+				}
+				return
+			}
+			if len(waits) != 1 || waits[0].For != tc.wantWait || waits[0].MerchantNo != "st-1" || waits[0].Reason == "" {
+				t.Fatalf("waits %+v, want one for %s", waits, tc.wantWait)
+			}
+			if got := waits[0].Until; (got == nil) != tc.wantUntil.IsZero() || (got != nil && !got.Equal(tc.wantUntil)) {
+				t.Fatalf("until %v, want %v", got, tc.wantUntil)
+			}
+		})
+	}
+}
