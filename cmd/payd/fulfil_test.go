@@ -32,3 +32,24 @@ func TestFulfil(t *testing.T) {
 		t.Fatalf("%d fulfilments, want 2", n)
 	}
 }
+
+// TestDeclare_fulfilments: declare files carry fulfilments (YAML
+// fulfilments, CSV kind fulfil); a bad one names its line and writes nothing.
+func TestDeclare_fulfilments(t *testing.T) {
+	e := newEnv(t)
+	y := e.write("f.yaml", "orders:\n  - {out_order_no: d-1, total_amount: 1000}\nfulfilments:\n  - {order: d-1, at: 2026-01-02}\n  - {order: d-1, item: it-1}\n")
+	r := e.run("declare", "-f", y).ok(t)
+	has(t, r.stdout, "1 order, 0 refunds, 0 settlements, 2 fulfilments: 3 new or changed, 0 unchanged")
+	c := e.write("f.csv", "kind,order,item,at\nfulfil,d-1,it-2,2026-01-03\nfulfil,d-1,it-1,\n")
+	r = e.run("declare", "-f", c).ok(t)
+	has(t, r.stdout, "0 orders, 0 refunds, 0 settlements, 2 fulfilments: 1 new or changed, 1 unchanged")
+	if n := e.count("fulfilments"); n != 3 {
+		t.Fatalf("%d fulfilments, want 3", n)
+	}
+	bad := e.write("bad.csv", "kind,order,item,at\nfulfil,d-1,it-3,\nfulfil,d-1,a b,\n")
+	e.run("declare", "-f", bad).fails(t, `bad.csv:3: fulfilment of d-1: declare fulfilment of order d-1: item_order_id: "a b" is not 1..64 printable characters without spaces (Douyin's item_order_id) (nothing from `+bad+` was written)`)
+	e.run("declare", "-f", e.write("at.yaml", "fulfilments:\n  - {order: d-1, at: soon}\n")).fails(t, `at.yaml:2: fulfilment of d-1: at "soon": want RFC 3339 (2026-01-02T15:04:05Z) or YYYY-MM-DD`)
+	if n := e.count("fulfilments"); n != 3 {
+		t.Fatalf("%d fulfilments after the bad files, want 3", n)
+	}
+}

@@ -172,6 +172,14 @@ type PlanReport struct {
 	Truncated bool `json:"truncated"`
 }
 
+// Fulfilment is a recorded fulfilment of an order or of one item order.
+type Fulfilment struct {
+	AppID       string    `json:"app_id"`
+	OutOrderNo  string    `json:"out_order_no"`
+	ItemOrderID string    `json:"item_order_id,omitempty"`
+	FulfilledAt time.Time `json:"fulfilled_at"`
+}
+
 // Wait is what one pending settlement waits for.
 type Wait struct {
 	OutOrderNo  string     `json:"out_order_no"`

@@ -185,3 +185,8 @@ func FromDeliveries(ds []state.Delivery) Deliveries {
 	}
 	return out
 }
+
+// FromFulfilment is the public shape of a fulfilment of order no of appID.
+func FromFulfilment(f state.Fulfilment, appID, no string) Fulfilment {
+	return Fulfilment{AppID: appID, OutOrderNo: no, ItemOrderID: f.ItemOrderID, FulfilledAt: f.FulfilledAt}
+}

@@ -64,6 +64,7 @@ func NewAdminHandler(o AdminOptions) http.Handler {
 	mux.HandleFunc("GET /v1/orders/{no}", a.auth(a.getOrder))
 	mux.HandleFunc("POST /v1/orders/{no}/refunds", a.auth(a.declareRefund))
 	mux.HandleFunc("PUT /v1/orders/{no}/settlement", a.auth(a.declareSettlement))
+	mux.HandleFunc("POST /v1/orders/{no}/fulfil", a.auth(a.declareFulfilment))
 	mux.HandleFunc("POST /v1/refunds/{key}/cancel", a.auth(a.cancelRefund))
 	mux.HandleFunc("POST /v1/orders/{no}/settlement/cancel", a.auth(a.cancelSettlement))
 	mux.HandleFunc("GET /v1/plan", a.auth(a.plan))
