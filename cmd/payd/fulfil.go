@@ -15,9 +15,8 @@ func newFulfilCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fulfil ORDER [--item ITEM_ORDER_ID] [--at TIME]",
 		Short: "Record that an order (or one item order) was fulfilled, for a fulfilment-rule settlement",
-		Long: `Record that ORDER, or its item order --item, was fulfilled (核销) at --at (default now), so that
-a settlement under the fulfilment rule (核销 D+N, and CPS orders' D+3) is due N days after it.
-payd does not tell Douyin: that stays the merchant's own verification flow. Repeating it is a no-op.`,
+		Long: `Record that ORDER, or its item order --item, was fulfilled (核销) at --at (default now): a fulfilment-rule
+settlement (核销 D+N; CPS orders D+3) is due N days after it. payd does not tell Douyin (the merchant's flow does).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := state.FulfilmentWish{OutOrderNo: args[0], ItemOrderID: item}

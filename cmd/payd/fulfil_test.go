@@ -53,3 +53,16 @@ func TestDeclare_fulfilments(t *testing.T) {
 		t.Fatalf("%d fulfilments after the bad files, want 3", n)
 	}
 }
+
+// TestSettle_item: payd settle --item declares the settlement of one item
+// order; the order can then not be settled whole as well.
+func TestSettle_item(t *testing.T) {
+	e := newEnv(t).withSim()
+	e.seedPaid("o-1", 1000)
+	has(t, e.run("settle", "o-1", "--item", "it-1").ok(t).stdout, "settlement of order o-1 item it-1 created (phase pending, number st")
+	has(t, e.run("settle", "o-1", "--item", "it-2").ok(t).stdout, "settlement of order o-1 item it-2 created")
+	e.run("settle", "o-1").fails(t, "settle o-1: declare settlement of order o-1: item_order_id: order o-1 is settled item by item (2 item settlements): declare the settlement of each item order, or cancel those first")
+	if n := e.count("settlements"); n != 2 {
+		t.Fatalf("%d settlements, want 2", n)
+	}
+}

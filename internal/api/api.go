@@ -71,7 +71,8 @@ type Settlement struct {
 	AppID        string     `json:"app_id,omitempty"`
 	OutOrderNo   string     `json:"out_order_no,omitempty"`
 	OutSettleNo  string     `json:"out_settle_no"`
-	SettleNo     string     `json:"settle_no"` // Douyin's, once accepted
+	ItemOrderID  string     `json:"item_order_id,omitempty"` // set for a settlement of one item order
+	SettleNo     string     `json:"settle_no"`               // Douyin's, once accepted
 	DueAt        *time.Time `json:"due_at"`
 	Receivers    []Receiver `json:"receivers"`
 	Desc         string     `json:"desc"`
@@ -136,10 +137,15 @@ type OrderDetail struct {
 	Order      Order       `json:"order"`
 	Refunds    []Refund    `json:"refunds"`
 	Settlement *Settlement `json:"settlement"`
-	Calls      []Call      `json:"calls"`
-	Callbacks  []Callback  `json:"callbacks"`
-	Events     []Event     `json:"events"`
-	Plan       []Action    `json:"plan"`
+	// ItemSettlements are the settlements of single item orders (an order
+	// has them or a Settlement, never both).
+	ItemSettlements []Settlement `json:"item_settlements"`
+	// Fulfilments are the recorded fulfilments, whole or by item order.
+	Fulfilments []Fulfilment `json:"fulfilments"`
+	Calls       []Call       `json:"calls"`
+	Callbacks   []Callback   `json:"callbacks"`
+	Events      []Event      `json:"events"`
+	Plan        []Action     `json:"plan"`
 }
 
 // Parked is a refund or settlement that needs a person.

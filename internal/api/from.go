@@ -42,7 +42,7 @@ func FromSettlement(s state.Settlement, appID, outOrderNo string) Settlement {
 		}
 	}
 	return Settlement{
-		AppID: appID, OutOrderNo: outOrderNo, OutSettleNo: s.OutSettleNo, SettleNo: s.SettleNo, DueAt: s.DueAt,
+		AppID: appID, OutOrderNo: outOrderNo, OutSettleNo: s.OutSettleNo, ItemOrderID: s.ItemOrderID, SettleNo: s.SettleNo, DueAt: s.DueAt,
 		Receivers: receivers, Desc: s.Desc, Auto: s.Auto, Phase: string(s.Phase), Attempt: s.Attempt,
 		Amount: s.Amount, NextActionAt: s.NextActionAt, ErrNo: s.ErrNo, ErrTips: s.ErrTips,
 		ParkReason: s.ParkReason, DoneAt: s.DoneAt, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
@@ -80,6 +80,13 @@ func FromHistory(h *state.History, plan []reconcile.Action) OrderDetail {
 	if h.Settlement != nil {
 		s := FromSettlement(*h.Settlement, "", "")
 		d.Settlement = &s
+	}
+	d.ItemSettlements, d.Fulfilments = []Settlement{}, []Fulfilment{}
+	for _, st := range h.ItemSettlements {
+		d.ItemSettlements = append(d.ItemSettlements, FromSettlement(st, "", ""))
+	}
+	for _, f := range h.Fulfilments {
+		d.Fulfilments = append(d.Fulfilments, FromFulfilment(f, "", ""))
 	}
 	for _, a := range h.Attempts {
 		d.Calls = append(d.Calls, Call{API: a.API, Resource: a.Resource, MerchantNo: a.MerchantNo, ErrNo: a.ErrNo,

@@ -105,7 +105,7 @@ func csvDecl(name string, line int, c csvRow) (Row, error) {
 		}
 		return Row{Refund: &Refund{Line: line, AppID: c.get("app_id"), Order: c.get("order"), Key: c.get("key"), Amount: amount, Reason: c.get("reason")}}, nil
 	case "settlement":
-		s := &Settlement{Line: line, AppID: c.get("app_id"), Order: c.get("order"), At: c.get("at"), Desc: c.get("desc")}
+		s := &Settlement{Line: line, AppID: c.get("app_id"), Order: c.get("order"), At: c.get("at"), Desc: c.get("desc"), Item: c.get("item")}
 		if rs := c.get("receivers"); rs != "" {
 			for _, part := range strings.Split(rs, ";") {
 				rc, err := ParseReceiver(part)

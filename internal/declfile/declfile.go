@@ -48,6 +48,9 @@ type Settlement struct {
 	At        string     `yaml:"at"`
 	Receivers []Receiver `yaml:"receivers"`
 	Desc      string     `yaml:"desc"`
+	// Item settles one item order (Douyin's item_order_id); empty for the
+	// whole order.
+	Item string `yaml:"item"`
 	// Due is At parsed (UTC); nil when At is empty.
 	Due *time.Time `yaml:"-"`
 }

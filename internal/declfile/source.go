@@ -213,7 +213,7 @@ func (d *Source) applyRow(ctx context.Context, tx *state.Store, r Row, defApp st
 	if err != nil {
 		return false, err
 	}
-	_, created, err := tx.DeclareSettlement(ctx, state.SettlementWish{AppID: appID, OutOrderNo: s.Order, DueAt: s.Due, Receivers: s.StateReceivers(), Desc: s.Desc}, now)
+	_, created, err := tx.DeclareSettlement(ctx, state.SettlementWish{AppID: appID, OutOrderNo: s.Order, DueAt: s.Due, Receivers: s.StateReceivers(), Desc: s.Desc, ItemOrderID: s.Item}, now)
 	if err != nil {
 		return false, lineError(d.name, s.Line, "settlement of %s: %v", s.Order, err)
 	}

@@ -13,7 +13,7 @@ import (
 var yamlFields = map[string][]string{
 	"orders":      {"app_id", "out_order_no", "total_amount"},
 	"refunds":     {"app_id", "order", "key", "amount", "reason"},
-	"settlements": {"app_id", "order", "at", "receivers", "desc"},
+	"settlements": {"app_id", "order", "at", "receivers", "desc", "item"},
 	"fulfilments": {"app_id", "order", "item", "at"},
 }
 

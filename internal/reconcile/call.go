@@ -64,6 +64,16 @@ func (r *Reconciler) apply(ctx context.Context, v *state.OrderView, a Action, ps
 	return err
 }
 
+// findSettlement returns a copy of the settlement with id from the view.
+func findSettlement(v *state.OrderView, id int64) (state.Settlement, error) {
+	for _, st := range v.Settlements() {
+		if st.ID == id {
+			return *st, nil
+		}
+	}
+	return state.Settlement{}, fmt.Errorf("settlement %d of order %s: %w", id, v.Order.OutOrderNo, state.ErrNotFound)
+}
+
 // findRefund returns the refund with id from the view.
 func findRefund(v *state.OrderView, id int64) (*state.Refund, error) {
 	for i := range v.Refunds {

@@ -89,7 +89,10 @@ func (r *Reconciler) recordRefund(ctx context.Context, v *state.OrderView, rf *s
 
 // submitSettle persists the intent, sends settle, records the answer.
 func (r *Reconciler) submitSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
-	st := *v.Settlement
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
 	st.Phase = state.PhaseSubmitting
 	st.Amount = a.Amount
 	st.Checks = 0
@@ -108,7 +111,7 @@ func (r *Reconciler) sendSettle(ctx context.Context, v *state.OrderView, st *sta
 		return ActionResult{}, err
 	}
 	req := provider.SettleRequest{
-		Order: orderRef(v), OutSettleNo: st.OutSettleNo, Amount: st.Amount,
+		Order: orderRef(v), OutSettleNo: st.OutSettleNo, Amount: st.Amount, ItemOrderID: st.ItemOrderID,
 		Desc: settleDesc(st, r.policy.App(v.Order.AppID)), NotifyURL: r.policy.App(v.Order.AppID).NotifyURL,
 	}
 	for _, rc := range receivers {
@@ -131,7 +134,10 @@ func settleDesc(st *state.Settlement, app AppPolicy) string {
 
 // querySettle resolves a settlement that is submitting or processing.
 func (r *Reconciler) querySettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
-	st := *v.Settlement
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
 	start := time.Now()
 	info, err := r.dy.QuerySettle(ctx, orderRef(v), provider.ItemRef{No: st.OutSettleNo, DouyinID: st.SettleNo})
 	att := attempt(v, "settlement", st.ID, provider.CallQuerySettle, st.OutSettleNo, err, time.Since(start))

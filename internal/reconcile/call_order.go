@@ -60,7 +60,7 @@ func orderChanged(v *state.OrderView, o *state.Order) []state.NewEvent {
 	}
 	switch o.Status {
 	case state.OrderSuccess:
-		if v.Settlement == nil && o.SettleAfter != nil {
+		if len(v.Settlements()) == 0 && o.SettleAfter != nil {
 			t := *o.SettleAfter
 			o.AutoSettleAt = &t
 		}

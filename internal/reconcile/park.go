@@ -21,14 +21,20 @@ func (r *Reconciler) parkRefund(ctx context.Context, v *state.OrderView, a Actio
 }
 
 func (r *Reconciler) parkSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
-	st := *v.Settlement
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
 	from := st.Phase
 	st.SetLifecycle(parked(st.Lifecycle(), a.Reason, r.clock.Now()), v.Order.AppID, v.Order.OutOrderNo)
 	return ActionResult{Outcome: "local"}, r.store.InTx(ctx, func(tx *state.Store) error { return tx.UpdateSettlement(ctx, &st, from, settleEvent(Parked, v, &st)) })
 }
 
 func (r *Reconciler) skipSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
-	st := *v.Settlement
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
 	from := st.Phase
 	l := parked(st.Lifecycle(), a.Reason, r.clock.Now())
 	l.Phase = state.PhaseSucceeded

@@ -80,7 +80,7 @@ func Waits(v state.OrderView, now time.Time, p Policy) []Wait {
 }
 
 func plan(v state.OrderView, now time.Time, p Policy) *planner {
-	pl := &planner{v: v, o: v.Order, st: v.Settlement, now: now, app: p.App(v.Order.AppID)}
+	pl := &planner{v: v, o: v.Order, sts: v.Settlements(), now: now, app: p.App(v.Order.AppID)}
 	pl.refunds = append([]state.Refund(nil), v.Refunds...)
 	sort.Slice(pl.refunds, func(i, j int) bool { return pl.refunds[i].ID < pl.refunds[j].ID })
 	switch pl.o.Status {
@@ -90,7 +90,10 @@ func plan(v state.OrderView, now time.Time, p Policy) *planner {
 		pl.parkClosed()
 	case state.OrderSuccess:
 		committed, open := pl.planRefunds()
-		pl.planSettlement(committed, open)
+		for _, st := range pl.sts {
+			pl.st = st
+			pl.planSettlement(committed, open)
+		}
 	}
 	return pl
 }
@@ -102,7 +105,8 @@ type planner struct {
 	waits   []Wait
 	o       state.Order
 	refunds []state.Refund // in id order
-	st      *state.Settlement
+	sts     []*state.Settlement
+	st      *state.Settlement // the settlement being planned
 	now     time.Time
 	acts    []Action
 }
@@ -110,6 +114,13 @@ type planner struct {
 func (pl *planner) add(a Action) {
 	if a.At.IsZero() {
 		a.At = pl.now
+	}
+	if a.Kind == KindQueryOrder {
+		for _, b := range pl.acts {
+			if b.Kind == KindQueryOrder && !b.At.After(a.At) {
+				return // one query of the order answers every settlement
+			}
+		}
 	}
 	pl.acts = append(pl.acts, a)
 }
@@ -126,9 +137,11 @@ func (pl *planner) queryUnpaid() {
 		reason = fmt.Sprintf("order status still unknown after %d tries: query again", o.Checks)
 	}
 	pl.add(Action{Kind: KindQueryOrder, At: timeOr(o.CheckAt, pl.now), MerchantNo: o.OutOrderNo, Reason: reason})
-	planInFlight(pl.refunds, pl.st, pl.add)
-	if st := pl.st; st != nil && st.Phase == state.PhasePending {
-		pl.wait(WaitPayment, nil, fmt.Sprintf("order %s is not known to be paid yet (%s)", o.OutOrderNo, o.Status))
+	planInFlight(pl.refunds, pl.sts, pl.add)
+	for _, st := range pl.sts {
+		if pl.st = st; st.Phase == state.PhasePending {
+			pl.wait(WaitPayment, nil, fmt.Sprintf("order %s is not known to be paid yet (%s)", o.OutOrderNo, o.Status))
+		}
 	}
 }
 
@@ -150,21 +163,26 @@ func (pl *planner) parkClosed() {
 			pl.add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, Reason: why})
 		}
 	}
-	if st := pl.st; st != nil && st.Phase == state.PhasePending {
-		pl.add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: why})
+	for _, st := range pl.sts {
+		if st.Phase == state.PhasePending {
+			pl.add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: why})
+		}
 	}
-	planInFlight(pl.refunds, pl.st, pl.add)
+	planInFlight(pl.refunds, pl.sts, pl.add)
 }
 
 // planRefunds plans a paid order's refunds, the buyer's money before the
 // merchant's. It returns what is refunded or on its way, and whether any
 // refund is still open (the settlement waits for them all).
 func (pl *planner) planRefunds() (committed int64, open bool) {
-	o, st := pl.o, pl.st
-	settleBusy := st != nil && (st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing)
-	// settled: Douyin moved the order's money to the merchant, so a refund
-	// must come from the withdrawable balance.
-	settled := st != nil && st.Phase == state.PhaseSucceeded && st.SettleNo != ""
+	o := pl.o
+	// settled: Douyin moved (some of) the order's money to the merchant,
+	// so a refund must come from the withdrawable balance.
+	settleBusy, settled := false, false
+	for _, st := range pl.sts {
+		settleBusy = settleBusy || st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing
+		settled = settled || (st.Phase == state.PhaseSucceeded && st.SettleNo != "")
+	}
 	for _, r := range pl.refunds {
 		switch r.Phase {
 		case state.PhaseSucceeded, state.PhaseSubmitting, state.PhaseProcessing:
@@ -274,10 +292,18 @@ func (pl *planner) settlePending(committed int64) {
 	for _, rc := range receivers {
 		share += rc.Amount
 	}
-	left := o.TotalAmount - committed - o.CPSShare
+	left, base := o.TotalAmount-committed-o.CPSShare, o.TotalAmount
+	if st.ItemOrderID != "" {
+		amount, why := pl.itemAmount()
+		if why != "" {
+			park(why)
+			return
+		}
+		left, base = min(left, amount), amount
+	}
 	switch {
-	case state.OverReceiverCap(share, o.TotalAmount):
-		park(fmt.Sprintf("receivers take %d of %d fen: more than 30%% of the order", share, o.TotalAmount))
+	case state.OverReceiverCap(share, base):
+		park(fmt.Sprintf("receivers take %d of %d fen: more than 30%% of the order", share, base))
 	case left <= 0:
 		pl.add(Action{Kind: KindSkipSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: due,
 			Reason: fmt.Sprintf("nothing left to settle: %d fen refunded, %d fen CPS share", committed, o.CPSShare)})
@@ -296,6 +322,30 @@ func (pl *planner) settlePending(committed int64) {
 			pl.wait(WaitPeriod, &at, fmt.Sprintf("settle %d fen from %s", left, at.Format(time.RFC3339)))
 		}
 	}
+}
+
+// itemAmount is the amount of the item order the pending settlement
+// settles, or why it cannot be settled: Douyin settles item orders only
+// under the fulfilment rule (a payment-rule app's orders are settled
+// whole), and only item orders of the order. What is left of an item is
+// taken as at most its amount and at most what is left of the order: payd
+// does not know how Douyin spread earlier refunds over the items, and
+// Douyin settles what is left of the item (23112 when nothing is).
+func (pl *planner) itemAmount() (int64, string) {
+	o, st := pl.o, pl.st
+	if pl.app.Rule != RuleFulfilment {
+		return 0, fmt.Sprintf("settlement of item order %s: the app settles on payment (支付 D+N), where Douyin settles whole orders only: cancel it (payd cancel) and settle the order", st.ItemOrderID)
+	}
+	items := o.ItemList()
+	for _, it := range items {
+		if it.ID == st.ItemOrderID {
+			return it.Amount, ""
+		}
+	}
+	if len(items) == 0 {
+		return o.TotalAmount, "" // not listed yet: Douyin judges the id
+	}
+	return 0, fmt.Sprintf("settlement of item order %s: order %s has no such item order", st.ItemOrderID, o.OutOrderNo)
 }
 
 // settleDue is when the pending settlement may first be sent under the
@@ -339,16 +389,18 @@ func settleReason(st *state.Settlement, o state.Order, left int64, due time.Time
 }
 
 // planInFlight adds the queries that resolve items already sent to Douyin.
-func planInFlight(refunds []state.Refund, st *state.Settlement, add func(Action)) {
+func planInFlight(refunds []state.Refund, sts []*state.Settlement, add func(Action)) {
 	for _, r := range refunds {
 		if r.Phase == state.PhaseSubmitting || r.Phase == state.PhaseProcessing {
 			add(Action{Kind: KindQueryRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: timeOr(r.NextActionAt, time.Time{}),
 				Reason: fmt.Sprintf("refund %s attempt %d is %s: resolve it", r.Key, r.Attempt, r.Phase)})
 		}
 	}
-	if st != nil && (st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing) {
-		add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: timeOr(st.NextActionAt, time.Time{}),
-			Reason: fmt.Sprintf("settlement attempt %d is %s: resolve it", st.Attempt, st.Phase)})
+	for _, st := range sts {
+		if st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing {
+			add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: timeOr(st.NextActionAt, time.Time{}),
+				Reason: fmt.Sprintf("settlement attempt %d is %s: resolve it", st.Attempt, st.Phase)})
+		}
 	}
 }
 

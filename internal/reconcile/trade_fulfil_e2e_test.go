@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,4 +161,81 @@ func TestTrade_CPSOrderFulfilmentD3(t *testing.T) {
 		t.Fatalf("CPS settlement: %+v, %d calls", h.Settlement, settleCalls(w, "c1"))
 	}
 	w.TradeCheckClean()
+}
+
+// TestTrade_ItemSettlements: an order declared settled item by item gets
+// one settle_create per item order (item_order_id sent), each due 7 days
+// after its own fulfilment; a whole-order settlement beside them is
+// refused at declare time, nothing written.
+func TestTrade_ItemSettlements(t *testing.T) {
+	w := fulfilmentWorld(t)
+	ctx := context.Background()
+	seeded := w.SeedTrade(tradesim.SeedOrder{OutOrderNo: "f3", Items: tradeItems()})
+	w.Pass()
+	a, b := seeded.Items[0].ItemOrderID, seeded.Items[1].ItemOrderID
+	for _, item := range []string{a, b} {
+		st, ch, err := w.Store.DeclareSettlementChange(ctx, state.SettlementWish{AppID: testworld.TradeAppID, OutOrderNo: "f3", ItemOrderID: item}, w.Clock.Now())
+		if err != nil || ch != state.Created || st.OutSettleNo != state.ItemSettleNo(testworld.TradeAppID, "f3", item, 1) {
+			t.Fatalf("declare item %s: %+v %s %v", item, st, ch, err)
+		}
+	}
+	if _, _, err := w.Store.DeclareSettlement(ctx, state.SettlementWish{AppID: testworld.TradeAppID, OutOrderNo: "f3"}, w.Clock.Now()); err == nil ||
+		!strings.Contains(err.Error(), "item_order_id: order f3 is settled item by item (2 item settlements)") {
+		t.Fatalf("whole-order settlement beside item ones: %v", err)
+	}
+	w.FulfilTrade("f3", a)
+	passes(w, 3)
+	waits := w.Waiting("f3")
+	if len(waits) != 2 || waits[0].ItemOrderID != a || waits[0].For != reconcile.WaitPeriod || waits[1].ItemOrderID != b || waits[1].For != reconcile.WaitFulfilment {
+		t.Fatalf("waits: %+v", waits)
+	}
+	if !strings.HasSuffix(waits[1].Reason, "payd fulfil f3 --item "+b) {
+		t.Fatalf("reason of item %s: %q", b, waits[1].Reason)
+	}
+	w.Advance(2 * 24 * time.Hour)
+	w.FulfilTrade("f3", b)
+	w.Advance(5*24*time.Hour + time.Minute) // item a: D+7 passed; item b: D+5
+	passes(w, 5)
+	lo := w.TradeLedgerOrder("f3")
+	if len(lo.Settlements) != 1 || lo.Settlements[0].ItemOrderID != a || lo.Settlements[0].Amount != 1000 {
+		t.Fatalf("ledger after item %s is due: %+v", a, lo.Settlements)
+	}
+	w.Advance(2 * 24 * time.Hour)
+	w.Converge(30, 2*time.Second, nil)
+	lo = w.TradeLedgerOrder("f3")
+	if len(lo.Settlements) != 2 || lo.Settlements[1].ItemOrderID != b || lo.Settlements[1].Amount != 2000 {
+		t.Fatalf("ledger: %+v", lo.Settlements)
+	}
+	h := w.TradeView("f3")
+	if h.Settlement != nil || len(h.ItemSettlements) != 2 {
+		t.Fatalf("settlements: %+v %+v", h.Settlement, h.ItemSettlements)
+	}
+	for _, st := range h.ItemSettlements {
+		if st.Phase != state.PhaseSucceeded || st.Attempt != 1 {
+			t.Fatalf("item settlement: %+v", st)
+		}
+	}
+	if n := settleCalls(w, "f3"); n != 2 {
+		t.Fatalf("%d settle calls, want 2", n)
+	}
+	w.TradeCheckClean()
+}
+
+// TestTrade_ItemSettlementOnPaymentApp: a payment-rule app's orders are
+// settled whole; an item settlement is parked with the way out, no call.
+func TestTrade_ItemSettlementOnPaymentApp(t *testing.T) {
+	w := testworld.New(t, testworld.Options{Trade: &testworld.TradeOptions{}})
+	ctx := context.Background()
+	seeded := w.SeedTrade(tradesim.SeedOrder{OutOrderNo: "p1", Items: tradeItems()})
+	w.Pass()
+	if _, _, err := w.Store.DeclareSettlement(ctx, state.SettlementWish{AppID: testworld.TradeAppID, OutOrderNo: "p1", ItemOrderID: seeded.Items[0].ItemOrderID}, w.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w.Advance(8 * 24 * time.Hour)
+	passes(w, 3)
+	h := w.TradeView("p1")
+	if len(h.ItemSettlements) != 1 || h.ItemSettlements[0].Phase != state.PhaseParked ||
+		!strings.Contains(h.ItemSettlements[0].ParkReason, "Douyin settles whole orders only: cancel it") || settleCalls(w, "p1") != 0 {
+		t.Fatalf("item settlement on a payment app: %+v, %d calls", h.ItemSettlements, settleCalls(w, "p1"))
+	}
 }

@@ -55,6 +55,13 @@ func TestPlan_SettleRules(t *testing.T) {
 			want: "skip_settlement"},
 		{name: "refund open: waits for refunds", app: fulfilment, order: paidOrder(), refunds: []state.Refund{refund(1, "r1", 100, state.PhaseProcessing)},
 			want: "query_refund", wantWait: WaitRefunds},
+		{name: "item settlement on a payment-rule app: parked", app: payment, order: withItems(paidOrder()), item: "i1", want: "park_settlement"},
+		{name: "item settlement due: the item's amount", app: fulfilment, order: withItems(paidOrder()), item: "i1",
+			fulfils: []state.Fulfilment{fulfilled("i1", t0.Add(-8*day))}, want: "settle"},
+		{name: "item settlement of an item the order lacks: parked", app: fulfilment, order: withItems(paidOrder()), item: "i9",
+			fulfils: []state.Fulfilment{fulfilled("", t0.Add(-8*day))}, want: "park_settlement"},
+		{name: "item settlement, items not known yet: Douyin judges the id", app: fulfilment, order: paidOrder(), item: "i9",
+			fulfils: []state.Fulfilment{fulfilled("i9", t0.Add(-8*day))}, want: "settle"},
 		{name: "order not paid yet: waits for payment", app: fulfilment, order: state.Order{ID: 1, OutOrderNo: "o1", Status: state.OrderUnknown},
 			want: "query_order", wantWait: WaitPayment},
 	}
@@ -66,8 +73,12 @@ func TestPlan_SettleRules(t *testing.T) {
 			p.Apps = map[string]AppPolicy{"tt1": tc.app}
 			tc.order.AppID = "tt1"
 			v := state.OrderView{Order: tc.order, Settlement: st, Fulfilments: tc.fulfils, Refunds: tc.refunds}
-			if got := kinds(Plan(v, t0, p)); got != tc.want {
+			acts := Plan(v, t0, p)
+			if got := kinds(acts); got != tc.want {
 				t.Fatalf("plan %q, want %q", got, tc.want)
+			}
+			if tc.want == "settle" && tc.item == "i1" && acts[0].Amount != 400 {
+				t.Fatalf("item settlement amount %d, want the item's 400", acts[0].Amount)
 			}
 			waits := Waits(v, t0, p)
 			if tc.wantWait == "" {

@@ -321,6 +321,8 @@ type SettlementRequest struct {
 	At        *time.Time     `json:"at"`
 	Receivers []api.Receiver `json:"receivers"`
 	Desc      string         `json:"desc"`
+	// ItemOrderID settles one item order; empty for the whole order.
+	ItemOrderID string `json:"item_order_id"`
 }
 
 func (a *admin) declareSettlement(w http.ResponseWriter, r *http.Request) {
@@ -340,7 +342,7 @@ func (a *admin) declareSettlement(w http.ResponseWriter, r *http.Request) {
 	}
 	no := r.PathValue("no")
 	st, created, err := a.o.Store.DeclareSettlement(r.Context(), state.SettlementWish{
-		AppID: appID, OutOrderNo: no, DueAt: req.At, Receivers: receivers, Desc: req.Desc,
+		AppID: appID, OutOrderNo: no, DueAt: req.At, Receivers: receivers, Desc: req.Desc, ItemOrderID: req.ItemOrderID,
 	}, a.o.Clock.Now())
 	var row any
 	if st != nil {

@@ -50,6 +50,21 @@ func SettleNo(appID, outOrderNo string, attempt int) string {
 	return "st" + hex.EncodeToString(sum[:])[:16] + "-" + strconv.Itoa(attempt)
 }
 
+// ItemSettleNo is the out_settle_no of an attempt of the settlement of one
+// item order: as SettleNo over appID/outOrderNo/itemOrderID.
+func ItemSettleNo(appID, outOrderNo, itemOrderID string, attempt int) string {
+	return SettleNo(appID, outOrderNo+"/"+itemOrderID, attempt)
+}
+
+// NumberOf is the out_settle_no of the settlement's attempt: SettleNo for
+// a whole-order settlement, ItemSettleNo for one of an item order.
+func (st *Settlement) NumberOf(appID, outOrderNo string, attempt int) string {
+	if st.ItemOrderID == "" {
+		return SettleNo(appID, outOrderNo, attempt)
+	}
+	return ItemSettleNo(appID, outOrderNo, st.ItemOrderID, attempt)
+}
+
 func (w RefundWish) validate() error {
 	if !refundKeyRE.MatchString(w.Key) {
 		return invalidf("key: %q is not 1..60 of [0-9A-Za-z_-]", w.Key)
@@ -187,6 +202,10 @@ type SettlementWish struct {
 	Desc string
 	// Auto marks a settlement made by policy rather than by the merchant.
 	Auto bool
+	// ItemOrderID settles one item order (Douyin's item_order_id); "" the
+	// whole order. An order has one whole-order settlement or settlements
+	// of item orders, never both.
+	ItemOrderID string
 }
 
 // ValidateReceivers checks settle_params: at most 4 receivers, each with a
@@ -253,6 +272,9 @@ func (w SettlementWish) validate() error {
 	if n := utf8.RuneCountInString(w.Desc); n > 80 {
 		return invalidf("desc: %d characters, at most 80", n)
 	}
+	if err := ValidItemOrderID(w.ItemOrderID); err != nil {
+		return err
+	}
 	return ValidateReceivers(w.Receivers, 0)
 }
 
@@ -303,7 +325,7 @@ func (s *Store) DeclareSettlementChange(ctx context.Context, w SettlementWish, n
 			return err
 		}
 		found := true
-		switch err := first(tx.Where("order_id = ?", o.ID), &st); {
+		switch err := first(tx.Where("order_id = ? AND item_order_id = ?", o.ID, w.ItemOrderID), &st); {
 		case errors.Is(err, ErrNotFound):
 			found = false
 		case err != nil:
@@ -322,15 +344,20 @@ func (s *Store) DeclareSettlementChange(ctx context.Context, w SettlementWish, n
 		if err := ValidateReceivers(w.Receivers, o.TotalAmount); err != nil {
 			return err
 		}
+		if !found {
+			if err := checkSettleKind(tx, o, w.ItemOrderID); err != nil {
+				return err
+			}
+		}
 		if err := s.clearAutoSettle(tx, o); err != nil {
 			return err
 		}
 		if !found {
 			st = Settlement{
-				OrderID: o.ID, DueAt: w.DueAt, Receivers: receivers, Desc: w.Desc, Auto: w.Auto,
-				Phase: PhasePending, Attempt: 1, OutSettleNo: SettleNo(o.AppID, o.OutOrderNo, 1),
-				NextActionAt: &now, Version: 1,
+				OrderID: o.ID, ItemOrderID: w.ItemOrderID, DueAt: w.DueAt, Receivers: receivers, Desc: w.Desc, Auto: w.Auto,
+				Phase: PhasePending, Attempt: 1, NextActionAt: &now, Version: 1,
 			}
+			st.OutSettleNo = st.NumberOf(o.AppID, o.OutOrderNo, 1)
 			if err := tx.Create(&st).Error; err != nil {
 				return fmt.Errorf("insert settlement: %w", err)
 			}
@@ -359,6 +386,35 @@ func (s *Store) DeclareSettlementChange(ctx context.Context, w SettlementWish, n
 		return &st, Created, nil
 	}
 	return &st, Changed, nil
+}
+
+// checkSettleKind refuses a new settlement of the other kind than the
+// order's settlements not cancelled: an order is settled whole or item by
+// item (Douyin refuses mixing them: 23118), and an item order has been
+// settled once its order was. The caller has hinted the order (an update
+// of its row) first, so two declarations of one order serialise here on
+// PostgreSQL too.
+func checkSettleKind(tx *gorm.DB, o *Order, itemOrderID string) error {
+	if err := checkItemOf(o, itemOrderID); err != nil {
+		return err
+	}
+	q := tx.Model(&Settlement{}).Where("order_id = ? AND phase <> ?", o.ID, PhaseCancelled)
+	if itemOrderID == "" {
+		q = q.Where("item_order_id <> ''")
+	} else {
+		q = q.Where("item_order_id = ''")
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return fmt.Errorf("read settlements: %w", err)
+	}
+	switch {
+	case n == 0:
+		return nil
+	case itemOrderID == "":
+		return invalidf("item_order_id: order %s is settled item by item (%d item settlements): declare the settlement of each item order, or cancel those first", o.OutOrderNo, n)
+	}
+	return invalidf("item_order_id: order %s has a whole-order settlement: an order is settled whole or item by item, never both (cancel it first: payd cancel settlement %s)", o.OutOrderNo, o.OutOrderNo)
 }
 
 func sameTime(a, b *time.Time) bool {

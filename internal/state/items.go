@@ -140,7 +140,7 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 		what := "settlement of order " + o.OutOrderNo
 		nothingLeft := from == PhasePending && st.Phase == PhaseSucceeded && st.Amount == 0 && st.SettleNo == "" && st.Attempt == cur.Attempt
 		if !nothingLeft {
-			if err := checkStep(what, from, st.Phase, cur.Attempt, st.Attempt, SettleNo(o.AppID, o.OutOrderNo, st.Attempt), st.OutSettleNo); err != nil {
+			if err := checkStep(what, from, st.Phase, cur.Attempt, st.Attempt, cur.NumberOf(o.AppID, o.OutOrderNo, st.Attempt), st.OutSettleNo); err != nil {
 				return err
 			}
 		}
@@ -202,7 +202,7 @@ func (st *Settlement) Lifecycle() Lifecycle {
 // its merchant number, derived from the order's app and number.
 func (st *Settlement) SetLifecycle(l Lifecycle, appID, outOrderNo string) {
 	if l.Attempt != st.Attempt {
-		st.OutSettleNo = SettleNo(appID, outOrderNo, l.Attempt)
+		st.OutSettleNo = st.NumberOf(appID, outOrderNo, l.Attempt)
 		st.SettleNo = ""
 	}
 	st.Phase, st.Attempt, st.Checks, st.NextActionAt = l.Phase, l.Attempt, l.Checks, l.NextActionAt

@@ -207,11 +207,36 @@ type OrderView struct {
 	Order Order
 	// Refunds are the order's refunds in the order they were declared.
 	Refunds []Refund
-	// Settlement is the order's settlement; nil when there is none.
+	// Settlement is the order's whole-order settlement; nil when there is
+	// none.
 	Settlement *Settlement
+	// ItemSettlements are the settlements of single item orders, in id
+	// order (never beside a Settlement that is not cancelled).
+	ItemSettlements []Settlement
 	// Fulfilments are the order's declared fulfilments (whole or by item
 	// order), oldest first.
 	Fulfilments []Fulfilment
+}
+
+func (v *OrderView) addSettlement(st *Settlement) {
+	if st.ItemOrderID == "" {
+		v.Settlement = st
+		return
+	}
+	v.ItemSettlements = append(v.ItemSettlements, *st)
+}
+
+// Settlements returns the order's settlements: the whole-order one, if
+// any, then those of item orders.
+func (v *OrderView) Settlements() []*Settlement {
+	var out []*Settlement
+	if v.Settlement != nil {
+		out = append(out, v.Settlement)
+	}
+	for i := range v.ItemSettlements {
+		out = append(out, &v.ItemSettlements[i])
+	}
+	return out
 }
 
 // Remaining returns what is left of the order's total after its refunds
@@ -251,12 +276,12 @@ func loadView(tx *gorm.DB, id int64) (*OrderView, error) {
 	if err := tx.Where("order_id = ?", id).Order("id").Find(&v.Refunds).Error; err != nil {
 		return nil, fmt.Errorf("read refunds: %w", err)
 	}
-	var st Settlement
-	switch err := first(tx.Where("order_id = ?", id), &st); {
-	case err == nil:
-		v.Settlement = &st
-	case !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("read settlement: %w", err)
+	var sts []Settlement
+	if err := tx.Where("order_id = ?", id).Order("id").Find(&sts).Error; err != nil {
+		return nil, fmt.Errorf("read settlements: %w", err)
+	}
+	for i := range sts {
+		v.addSettlement(&sts[i])
 	}
 	if err := tx.Where("order_id = ?", id).Order("id").Find(&v.Fulfilments).Error; err != nil {
 		return nil, fmt.Errorf("read fulfilments: %w", err)
@@ -276,7 +301,7 @@ func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
 		return nil, fmt.Errorf("read refunds: %w", err)
 	}
 	var settlements []Settlement
-	if err := tx.Where("order_id IN ?", ids).Find(&settlements).Error; err != nil {
+	if err := tx.Where("order_id IN ?", ids).Order("id").Find(&settlements).Error; err != nil {
 		return nil, fmt.Errorf("read settlements: %w", err)
 	}
 	views := make(map[int64]*OrderView, len(orders))
@@ -290,7 +315,7 @@ func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
 	}
 	for i := range settlements {
 		if v := views[settlements[i].OrderID]; v != nil {
-			v.Settlement = &settlements[i]
+			v.addSettlement(&settlements[i])
 		}
 	}
 	var fulfilments []Fulfilment
