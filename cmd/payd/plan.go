@@ -65,7 +65,7 @@ done, 2 when something is due or parked, and 1 on error.`,
 var symbols = map[string]string{
 	string(reconcile.KindQueryOrder): "?", string(reconcile.KindQueryRefund): "?", string(reconcile.KindQuerySettle): "?",
 	string(reconcile.KindSubmitRefund): "+", string(reconcile.KindSubmitSettle): "+",
-	string(reconcile.KindParkRefund): "!", string(reconcile.KindParkSettle): "!", string(reconcile.KindSkipSettle): "~",
+	string(reconcile.KindParkRefund): "!", string(reconcile.KindParkSettle): "!", string(reconcile.KindSkipSettle): "~", string(reconcile.KindObserveSettle): "~",
 }
 
 func printPlan(w io.Writer, rep api.PlanReport, parked []state.ParkedItem) {

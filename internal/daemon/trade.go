@@ -136,7 +136,7 @@ func tradePolicy(p *reconcile.AppPolicy, a config.App) {
 	}
 	p.CPSFulfilment = true
 	if a.SettledBy == config.SettledByDy {
-		p.AutoSettle = false
+		p.AutoSettle, p.SettledByDouyin = false, true
 	}
 }
 

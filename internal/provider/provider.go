@@ -65,6 +65,11 @@ type OrderRef struct {
 type ItemRef struct {
 	No       string
 	DouyinID string
+	// ByOrder asks for a settlement payd did not make (Douyin's
+	// auto-settlement): found by the order (and ItemOrderID, "" for the
+	// whole order) while DouyinID is not known; No is not Douyin's.
+	ByOrder     bool
+	ItemOrderID string
 }
 
 // OrderStatus is an order's payment status in payd's terms.

@@ -34,6 +34,8 @@ func (r *Reconciler) apply(ctx context.Context, v *state.OrderView, a Action, ps
 		res.Parked = a.Reason
 	case KindSkipSettle:
 		res, err = r.skipSettle(ctx, v, a)
+	case KindObserveSettle:
+		res, err = r.observeSettle(ctx, v, a)
 	default:
 		return fmt.Errorf("unknown action %q", a.Kind)
 	}

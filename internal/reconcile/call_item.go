@@ -138,12 +138,26 @@ func (r *Reconciler) querySettle(ctx context.Context, v *state.OrderView, a Acti
 	if err != nil {
 		return ActionResult{}, err
 	}
+	ref := provider.ItemRef{No: st.OutSettleNo, DouyinID: st.SettleNo}
+	if st.Source == state.SettleByDouyin {
+		ref.ByOrder, ref.ItemOrderID = true, st.ItemOrderID
+	}
 	start := time.Now()
-	info, err := r.dy.QuerySettle(ctx, orderRef(v), provider.ItemRef{No: st.OutSettleNo, DouyinID: st.SettleNo})
+	info, err := r.dy.QuerySettle(ctx, orderRef(v), ref)
 	att := attempt(v, "settlement", st.ID, provider.CallQuerySettle, st.OutSettleNo, err, time.Since(start))
 	ans := Answer{Call: provider.CallQuerySettle, Err: err}
+	var adopted []state.NewEvent
 	if err == nil {
 		ans.Status, ans.Message = info.Status, info.Message
+		if st.Source == state.SettleByDouyin && info.Status == provider.StatusFail {
+			// Douyin's own settlement failed: payd sends none; it keeps
+			// looking for the one Douyin makes next.
+			ans.Status = provider.StatusProcessing
+		}
+		if st.Source == state.SettleByDouyin && st.SettleNo == "" && info.DouyinSettleID != "" {
+			st.SettleNo = info.DouyinSettleID
+			adopted = append(adopted, state.AdoptedEvent(&v.Order, &st))
+		}
 		if info.DouyinSettleID != "" {
 			st.SettleNo = info.DouyinSettleID
 		}
@@ -163,16 +177,18 @@ func (r *Reconciler) querySettle(ctx context.Context, v *state.OrderView, a Acti
 	if out.Resend {
 		return r.resend(ctx, att, func() (ActionResult, error) { return r.sendSettle(ctx, v, &st) })
 	}
-	return r.recordSettle(ctx, v, &st, att, out)
+	return r.recordSettle(ctx, v, &st, att, out, adopted...)
 }
 
 // recordSettle applies out to st and stores it with the attempt row and
 // the events out reports.
-func (r *Reconciler) recordSettle(ctx context.Context, v *state.OrderView, st *state.Settlement, att *state.Attempt, out Outcome) (ActionResult, error) {
+func (r *Reconciler) recordSettle(ctx context.Context, v *state.OrderView, st *state.Settlement, att *state.Attempt, out Outcome, events ...state.NewEvent) (ActionResult, error) {
 	from, failed := st.Phase, *st // a failed attempt is reported as that attempt
 	failed.ErrNo, failed.ErrTips = out.Item.ErrNo, out.Item.ErrTips
 	st.SetLifecycle(out.Item, v.Order.AppID, v.Order.OutOrderNo)
-	var events []state.NewEvent
+	if out.Adopt {
+		st.Source = state.SettleByDouyin
+	}
 	for _, c := range out.Events {
 		item := st
 		if c == AttemptFailed {
@@ -181,7 +197,14 @@ func (r *Reconciler) recordSettle(ctx context.Context, v *state.OrderView, st *s
 		events = append(events, settleEvent(c, v, item))
 	}
 	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo, Parked: parkedBy(out)}
-	return res, r.save(keep(ctx), att, func(tx *state.Store) error { return tx.UpdateSettlement(keep(ctx), st, from, events...) })
+	return res, r.save(keep(ctx), att, func(tx *state.Store) error {
+		if out.Adopt {
+			if err := tx.MarkSettledByDouyin(keep(ctx), v.Order.AppID, fmt.Sprintf("err_no %d: %s", att.ErrNo, att.ErrTips), r.clock.Now()); err != nil {
+				return err
+			}
+		}
+		return tx.UpdateSettlement(keep(ctx), st, from, events...)
+	})
 }
 
 // resend records the query that proved a write never happened, then sends

@@ -50,3 +50,18 @@ func parked(l state.Lifecycle, reason string, now time.Time) state.Lifecycle {
 	l.Phase, l.ParkReason, l.NextActionAt, l.DoneAt = state.PhaseParked, reason, nil, &now
 	return l
 }
+
+// observeSettle turns a pending settlement of an app Douyin settles
+// itself into an observed one: processing, found at Douyin by the order.
+func (r *Reconciler) observeSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
+	now := r.clock.Now()
+	l := st.Lifecycle()
+	l.Phase, l.NextActionAt, l.Checks = state.PhaseProcessing, &now, 0
+	st.SetLifecycle(l, v.Order.AppID, v.Order.OutOrderNo)
+	st.Source = state.SettleByDouyin
+	return ActionResult{Outcome: "local"}, r.store.InTx(ctx, func(tx *state.Store) error { return tx.UpdateSettlement(ctx, &st, state.PhasePending) })
+}

@@ -35,6 +35,10 @@ const (
 	// KindSkipSettle: nothing is left to settle (fully refunded); the
 	// settlement is done without a call.
 	KindSkipSettle Kind = "skip_settlement"
+	// KindObserveSettle: Douyin settles the order's app itself; the
+	// pending settlement becomes an observed one (processing, found at
+	// Douyin by the order). No call.
+	KindObserveSettle Kind = "observe_settlement"
 )
 
 // Action is one step toward an order's desired state.
@@ -258,9 +262,17 @@ func (pl *planner) planSettlement(committed int64, refundOpen bool) {
 		pl.add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, pl.now),
 			Reason: fmt.Sprintf("settlement attempt %d: outcome of settle not known: query before any resend", st.Attempt)})
 	case state.PhaseProcessing:
-		pl.add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, pl.now),
-			Reason: fmt.Sprintf("settlement attempt %d: PROCESSING at Douyin: check %d", st.Attempt, st.Checks+1)})
+		reason := fmt.Sprintf("settlement attempt %d: PROCESSING at Douyin: check %d", st.Attempt, st.Checks+1)
+		if st.Source == state.SettleByDouyin {
+			reason = fmt.Sprintf("Douyin settles order %s itself: look for its settlement (settle_query by order_id): check %d", o.OutOrderNo, st.Checks+1)
+		}
+		pl.add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, pl.now), Reason: reason})
 	case state.PhasePending:
+		if st.Source == state.SettleByDouyin || pl.v.AppSettledByDouyin || pl.app.SettledByDouyin {
+			pl.add(Action{Kind: KindObserveSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo,
+				Reason: fmt.Sprintf("Douyin settles app %s itself: observe its settlement of order %s, send none", o.AppID, o.OutOrderNo)})
+			return
+		}
 		if refundOpen {
 			pl.wait(WaitRefunds, nil, fmt.Sprintf("order %s has refunds still open: settles once they end", o.OutOrderNo))
 			return // waits until every refund of the order is final

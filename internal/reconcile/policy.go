@@ -19,6 +19,10 @@ type AppPolicy struct {
 	// Rule is what SettlePeriod counts from: the pay time (RulePayment, or
 	// "") or the fulfilment of the order or item order (RuleFulfilment).
 	Rule SettleRule
+	// SettledByDouyin: Douyin settles the app itself (trade settled_by:
+	// douyin). payd never sends settle_create for it: settle_batch makes
+	// observed settlements, and a declared one is observed too.
+	SettledByDouyin bool
 	// CPSFulfilment makes CPS orders (a CPS share > 0) settle
 	// CPSSettlePeriod after fulfilment whatever Rule says (trade apps).
 	CPSFulfilment bool

@@ -29,6 +29,7 @@ func TestPlan_SettleRules(t *testing.T) {
 		fulfils   []state.Fulfilment
 		refunds   []state.Refund
 		item      string
+		byDouyin  bool   // the app is marked settled by Douyin (23117)
 		want      string // kinds of the actions
 		wantWait  WaitFor
 		wantUntil time.Time // zero: no Until
@@ -62,6 +63,8 @@ func TestPlan_SettleRules(t *testing.T) {
 			fulfils: []state.Fulfilment{fulfilled("", t0.Add(-8*day))}, want: "park_settlement"},
 		{name: "item settlement, items not known yet: Douyin judges the id", app: fulfilment, order: paidOrder(), item: "i9",
 			fulfils: []state.Fulfilment{fulfilled("i9", t0.Add(-8*day))}, want: "settle"},
+		{name: "app marked settled by Douyin: observe, never settle", app: payment, order: paidOrder(), byDouyin: true, want: "observe_settlement"},
+		{name: "app settled_by douyin: observe", app: AppPolicy{SettlePeriod: 7 * day, SettledByDouyin: true}, order: paidOrder(), want: "observe_settlement"},
 		{name: "order not paid yet: waits for payment", app: fulfilment, order: state.Order{ID: 1, OutOrderNo: "o1", Status: state.OrderUnknown},
 			want: "query_order", wantWait: WaitPayment},
 	}
@@ -72,7 +75,7 @@ func TestPlan_SettleRules(t *testing.T) {
 			p := DefaultPolicy()
 			p.Apps = map[string]AppPolicy{"tt1": tc.app}
 			tc.order.AppID = "tt1"
-			v := state.OrderView{Order: tc.order, Settlement: st, Fulfilments: tc.fulfils, Refunds: tc.refunds}
+			v := state.OrderView{Order: tc.order, Settlement: st, Fulfilments: tc.fulfils, Refunds: tc.refunds, AppSettledByDouyin: tc.byDouyin}
 			acts := Plan(v, t0, p)
 			if got := kinds(acts); got != tc.want {
 				t.Fatalf("plan %q, want %q", got, tc.want)
@@ -94,5 +97,22 @@ func TestPlan_SettleRules(t *testing.T) {
 				t.Fatalf("until %v, want %v", got, tc.wantUntil)
 			}
 		})
+	}
+}
+
+// TestPlan_ObservedSettlement: a settlement Douyin makes is only queried,
+// even when a FAIL sent it back to pending.
+func TestPlan_ObservedSettlement(t *testing.T) {
+	p := DefaultPolicy()
+	for _, tc := range []struct {
+		phase state.Phase
+		want  string
+	}{{state.PhaseProcessing, "query_settle"}, {state.PhasePending, "observe_settlement"}} {
+		st := settlement(tc.phase)
+		st.Source = state.SettleByDouyin
+		acts := Plan(state.OrderView{Order: paidOrder(), Settlement: st}, t0, p)
+		if got := kinds(acts); got != tc.want {
+			t.Errorf("%s: plan %q, want %q", tc.phase, got, tc.want)
+		}
 	}
 }

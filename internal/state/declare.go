@@ -452,6 +452,18 @@ const createDueChunk = 500
 // AutoSettleAt cleared. Its cost grows with what is due (the
 // ix_orders_app_autosettle index), not with the table.
 func (s *Store) CreateDueSettlements(ctx context.Context, now time.Time, appIDs []string, limit int, desc string) (int, error) {
+	return s.createDue(ctx, now, appIDs, limit, desc, SettleByPayd)
+}
+
+// ObserveDueSettlements is CreateDueSettlements for apps Douyin settles
+// itself: each settlement it creates is SettleByDouyin, processing — the
+// reconciler looks for Douyin's settlement of the order (settle_query by
+// order_id) and reports it, and never sends settle_create.
+func (s *Store) ObserveDueSettlements(ctx context.Context, now time.Time, appIDs []string, limit int) (int, error) {
+	return s.createDue(ctx, now, appIDs, limit, "", SettleByDouyin)
+}
+
+func (s *Store) createDue(ctx context.Context, now time.Time, appIDs []string, limit int, desc string, src SettleSource) (int, error) {
 	now = utc(now)
 	if n := utf8.RuneCountInString(desc); n > 80 {
 		return 0, fmt.Errorf("create due settlements: %w", invalidf("desc: %d characters, at most 80", n))
@@ -467,7 +479,7 @@ func (s *Store) CreateDueSettlements(ctx context.Context, now time.Time, appIDs 
 				return fmt.Errorf("find due orders: %w", err)
 			}
 			for i := range batch {
-				made, err := s.createAutoSettlement(tx, &batch[i], now, desc)
+				made, err := s.createAutoSettlement(tx, &batch[i], now, desc, src)
 				if err != nil {
 					return fmt.Errorf("order %s: %w", batch[i].OutOrderNo, err)
 				}
@@ -489,7 +501,7 @@ func (s *Store) CreateDueSettlements(ctx context.Context, now time.Time, appIDs 
 	return created, nil
 }
 
-func (s *Store) createAutoSettlement(tx *gorm.DB, o *Order, now time.Time, desc string) (bool, error) {
+func (s *Store) createAutoSettlement(tx *gorm.DB, o *Order, now time.Time, desc string, src SettleSource) (bool, error) {
 	var n int64
 	if err := tx.Model(&Settlement{}).Where("order_id = ?", o.ID).Count(&n).Error; err != nil {
 		return false, fmt.Errorf("read settlement: %w", err)
@@ -501,8 +513,11 @@ func (s *Store) createAutoSettlement(tx *gorm.DB, o *Order, now time.Time, desc 
 		return false, nil
 	}
 	st := Settlement{
-		OrderID: o.ID, Desc: desc, Auto: true, Phase: PhasePending, Attempt: 1,
+		OrderID: o.ID, Desc: desc, Auto: true, Phase: PhasePending, Attempt: 1, Source: src,
 		OutSettleNo: SettleNo(o.AppID, o.OutOrderNo, 1), NextActionAt: &now, Version: 1,
+	}
+	if src == SettleByDouyin {
+		st.Phase = PhaseProcessing // observed: never sent
 	}
 	if err := tx.Create(&st).Error; err != nil {
 		return false, fmt.Errorf("insert settlement: %w", err)

@@ -145,7 +145,7 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 			}
 		}
 		res := tx.Model(&Settlement{}).Where("id = ? AND version = ? AND phase = ?", st.ID, st.Version, from).Updates(map[string]any{
-			"phase": st.Phase, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": st.SettleNo,
+			"phase": st.Phase, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": st.SettleNo, "source": st.Source,
 			"amount": st.Amount, "next_action_at": st.NextActionAt, "checks": st.Checks,
 			"err_no": st.ErrNo, "err_tips": st.ErrTips, "park_reason": st.ParkReason, "done_at": st.DoneAt,
 			"version": st.Version + 1, "updated_at": updated,

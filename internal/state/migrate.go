@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 10
+const SchemaVersion = 11
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -58,6 +58,9 @@ var migrations = []migration{
 		return tx.Migrator().AutoMigrate(&Order{}, &Fulfilment{})
 	}},
 	{version: 10, name: "settlements per order or per item order: settlements.item_order_id, unique with order_id", up: migrateItemSettlements},
+	{version: 11, name: "apps Douyin settles itself (app_settings); settlements.source", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&AppSetting{}, &Settlement{})
+	}},
 }
 
 // migrateItemSettlements lets an order have one settlement per item order:

@@ -186,12 +186,15 @@ type Settlement struct {
 	Receivers string `gorm:"type:text"`
 	// Desc is settle_desc (≤ 80 runes); the column is settle_desc because
 	// DESC is an SQL keyword.
-	Desc        string `gorm:"column:settle_desc;size:80"`
-	Auto        bool   // created by settle_batch, not declared
-	Phase       Phase  `gorm:"size:16;not null;index:ix_settlements_phase_updated,priority:1"`
-	Attempt     int    `gorm:"not null;default:1"`
-	OutSettleNo string `gorm:"size:64;not null;uniqueIndex"`
-	SettleNo    string `gorm:"size:64"`
+	Desc string `gorm:"column:settle_desc;size:80"`
+	Auto bool   // created by settle_batch, not declared
+	// Source is who makes the settlement: payd (SettleByPayd, "") or
+	// Douyin itself (SettleByDouyin: observed, never sent).
+	Source      SettleSource `gorm:"size:16;not null;default:''"`
+	Phase       Phase        `gorm:"size:16;not null;index:ix_settlements_phase_updated,priority:1"`
+	Attempt     int          `gorm:"not null;default:1"`
+	OutSettleNo string       `gorm:"size:64;not null;uniqueIndex"`
+	SettleNo    string       `gorm:"size:64"`
 	// Amount is what was left to settle when it was submitted (fen).
 	Amount       int64
 	NextActionAt *time.Time

@@ -216,6 +216,9 @@ type OrderView struct {
 	// Fulfilments are the order's declared fulfilments (whole or by item
 	// order), oldest first.
 	Fulfilments []Fulfilment
+	// AppSettledByDouyin is set once Douyin said it settles the order's
+	// app itself (23117): payd then only observes its settlements.
+	AppSettledByDouyin bool
 }
 
 func (v *OrderView) addSettlement(st *Settlement) {
@@ -286,6 +289,10 @@ func loadView(tx *gorm.DB, id int64) (*OrderView, error) {
 	if err := tx.Where("order_id = ?", id).Order("id").Find(&v.Fulfilments).Error; err != nil {
 		return nil, fmt.Errorf("read fulfilments: %w", err)
 	}
+	var err error
+	if v.AppSettledByDouyin, err = settledByDouyin(tx, v.Order.AppID); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -325,6 +332,15 @@ func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
 	for _, f := range fulfilments {
 		if v := views[f.OrderID]; v != nil {
 			v.Fulfilments = append(v.Fulfilments, f)
+		}
+	}
+	var flagged []string
+	if err := tx.Model(&AppSetting{}).Where("settled_by_douyin_at IS NOT NULL").Pluck("app_id", &flagged).Error; err != nil {
+		return nil, fmt.Errorf("read apps settled by Douyin: %w", err)
+	}
+	for _, id := range flagged {
+		for _, v := range views {
+			v.AppSettledByDouyin = v.AppSettledByDouyin || v.Order.AppID == id
 		}
 	}
 	return views, nil
