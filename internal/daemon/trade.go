@@ -130,6 +130,7 @@ func tradePolicy(p *reconcile.AppPolicy, a config.App) {
 		return
 	}
 	p.SettlePeriod = time.Duration(a.SettleDays) * 24 * time.Hour
+	p.API = provider.APITrade
 	p.Rule = reconcile.RulePayment
 	if a.SettleRule == config.RuleFulfilment {
 		p.Rule = reconcile.RuleFulfilment

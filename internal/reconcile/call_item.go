@@ -21,6 +21,7 @@ func (r *Reconciler) submitRefund(ctx context.Context, v *state.OrderView, a Act
 		return ActionResult{}, err
 	}
 	rf.Phase = state.PhaseSubmitting
+	rf.API = r.policy.App(v.Order.AppID).API // a new attempt goes through the app's API now
 	rf.AllSettle = a.AfterSettlement
 	rf.Checks = 0
 	rf.NextActionAt = r.jittered(r.clock.Now(), r.policy.Poll, 0)
@@ -35,7 +36,7 @@ func (r *Reconciler) submitRefund(ctx context.Context, v *state.OrderView, a Act
 func (r *Reconciler) sendRefund(ctx context.Context, v *state.OrderView, rf *state.Refund) (ActionResult, error) {
 	start := time.Now()
 	info, err := r.dy.CreateRefund(ctx, provider.RefundRequest{
-		Order: orderRef(v), OutRefundNo: rf.OutRefundNo, Amount: rf.Amount, Reason: rf.Reason,
+		Order: r.orderVia(v, rf.API), OutRefundNo: rf.OutRefundNo, Amount: rf.Amount, Reason: rf.Reason,
 		AfterSettlement: rf.AllSettle, NotifyURL: r.policy.App(v.Order.AppID).NotifyURL,
 	})
 	att := attempt(v, "refund", rf.ID, provider.CallCreateRefund, rf.OutRefundNo, err, time.Since(start))
@@ -53,7 +54,7 @@ func (r *Reconciler) queryRefund(ctx context.Context, v *state.OrderView, a Acti
 		return ActionResult{}, err
 	}
 	start := time.Now()
-	info, err := r.dy.QueryRefund(ctx, orderRef(v), provider.ItemRef{No: rf.OutRefundNo, DouyinID: rf.RefundNo})
+	info, err := r.dy.QueryRefund(ctx, r.orderVia(v, rf.API), provider.ItemRef{No: rf.OutRefundNo, DouyinID: rf.RefundNo})
 	att := attempt(v, "refund", rf.ID, provider.CallQueryRefund, rf.OutRefundNo, err, time.Since(start))
 	ans := Answer{Call: provider.CallQueryRefund, Err: err}
 	if err == nil {
@@ -94,6 +95,7 @@ func (r *Reconciler) submitSettle(ctx context.Context, v *state.OrderView, a Act
 		return ActionResult{}, err
 	}
 	st.Phase = state.PhaseSubmitting
+	st.API = r.policy.App(v.Order.AppID).API // a new attempt goes through the app's API now
 	st.Amount = a.Amount
 	st.Checks = 0
 	st.NextActionAt = r.jittered(r.clock.Now(), r.policy.Poll, 0)
@@ -111,7 +113,7 @@ func (r *Reconciler) sendSettle(ctx context.Context, v *state.OrderView, st *sta
 		return ActionResult{}, err
 	}
 	req := provider.SettleRequest{
-		Order: orderRef(v), OutSettleNo: st.OutSettleNo, Amount: st.Amount, ItemOrderID: st.ItemOrderID,
+		Order: r.orderVia(v, st.API), OutSettleNo: st.OutSettleNo, Amount: st.Amount, ItemOrderID: st.ItemOrderID,
 		Desc: settleDesc(st, r.policy.App(v.Order.AppID)), NotifyURL: r.policy.App(v.Order.AppID).NotifyURL,
 	}
 	for _, rc := range receivers {
@@ -143,7 +145,7 @@ func (r *Reconciler) querySettle(ctx context.Context, v *state.OrderView, a Acti
 		ref.ByOrder, ref.ItemOrderID = true, st.ItemOrderID
 	}
 	start := time.Now()
-	info, err := r.dy.QuerySettle(ctx, orderRef(v), ref)
+	info, err := r.dy.QuerySettle(ctx, r.orderVia(v, st.API), ref)
 	att := attempt(v, "settlement", st.ID, provider.CallQuerySettle, st.OutSettleNo, err, time.Since(start))
 	ans := Answer{Call: provider.CallQuerySettle, Err: err}
 	var adopted []state.NewEvent

@@ -16,6 +16,10 @@ type AppPolicy struct {
 	SettleDesc string
 	// NotifyURL, when set, is sent as notify_url with every write.
 	NotifyURL string
+	// API is the API the app speaks now (provider.APIEcpay or APITrade;
+	// "" unsaid): new attempts are sent through it and new orders stamped
+	// with it; items in flight finish on the API they were sent under.
+	API string
 	// Rule is what SettlePeriod counts from: the pay time (RulePayment, or
 	// "") or the fulfilment of the order or item order (RuleFulfilment).
 	Rule SettleRule

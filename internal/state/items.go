@@ -98,7 +98,7 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, from Phase, events 
 			return err
 		}
 		res := tx.Model(&Refund{}).Where("id = ? AND version = ? AND phase = ?", r.ID, r.Version, from).Updates(map[string]any{
-			"phase": r.Phase, "attempt": r.Attempt, "out_refund_no": r.OutRefundNo, "refund_no": r.RefundNo,
+			"phase": r.Phase, "attempt": r.Attempt, "out_refund_no": r.OutRefundNo, "refund_no": r.RefundNo, "api": r.API,
 			"all_settle": r.AllSettle, "next_action_at": r.NextActionAt, "checks": r.Checks,
 			"err_no": r.ErrNo, "err_tips": r.ErrTips, "park_reason": r.ParkReason, "done_at": r.DoneAt,
 			"version": r.Version + 1, "updated_at": updated,
@@ -145,7 +145,7 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 			}
 		}
 		res := tx.Model(&Settlement{}).Where("id = ? AND version = ? AND phase = ?", st.ID, st.Version, from).Updates(map[string]any{
-			"phase": st.Phase, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": st.SettleNo, "source": st.Source,
+			"phase": st.Phase, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": st.SettleNo, "source": st.Source, "api": st.API,
 			"amount": st.Amount, "next_action_at": st.NextActionAt, "checks": st.Checks,
 			"err_no": st.ErrNo, "err_tips": st.ErrTips, "park_reason": st.ParkReason, "done_at": st.DoneAt,
 			"version": st.Version + 1, "updated_at": updated,

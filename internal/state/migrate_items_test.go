@@ -72,3 +72,29 @@ func TestMigrate_ItemSettlements(t *testing.T) {
 		wantErr(t, err, ErrInvalid, "declare settlement of order m1: item_order_id: order m1 has a whole-order settlement: an order is settled whole or item by item, never both (cancel it first: payd cancel settlement m1)")
 	})
 }
+
+// TestMigrate_OrderAPI: step 12 backfills orders.api — trade for the apps
+// that have a shared client token (only trade apps fetch one), ecpay for
+// the others — and leaves items "" (their order's API).
+func TestMigrate_OrderAPI(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.order(t, "e1", 1000)
+		_, _, err := e.UpsertOrder(ctx, OrderInput{AppID: "tt-trade", OutOrderNo: "t1", TotalAmount: 500, Status: OrderSuccess}, t0)
+		must(t, err)
+		must(t, e.DB().Create(&ClientToken{AppID: "tt-trade"}).Error)
+		r := e.refund(t, "e1", "k-e1", 100)
+		must(t, e.DB().Exec("DELETE FROM schema_versions WHERE version >= 12").Error)
+		must(t, e.Migrate(ctx))
+		for no, want := range map[string]string{"e1": "ecpay", "t1": "trade"} {
+			var o Order
+			must(t, e.DB().Where("out_order_no = ?", no).First(&o).Error)
+			if o.API != want {
+				t.Errorf("order %s: api %q, want %q", no, o.API, want)
+			}
+		}
+		if got := e.getRefund(t, r.ID); got.API != "" {
+			t.Errorf("refund api %q, want \"\" (its order's)", got.API)
+		}
+	})
+}

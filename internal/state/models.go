@@ -93,6 +93,10 @@ type Order struct {
 	CPSShare      int64       // fen, from cps_info
 	CPSKnown      bool        // cps_info has been seen
 	SettleAfter   *time.Time  // PaidAt + the app's settle period
+	// API is the API the order was created under (provider.APIEcpay or
+	// APITrade), stamped at its first query_order; "" until then (schema
+	// 12 backfilled older rows). Items in flight finish on it.
+	API string `gorm:"size:8;not null;default:''"`
 	// ItemOrders is the JSON array of ItemOrder that order_query listed
 	// (trade orders); "" while none are known. Read it through ItemList.
 	ItemOrders string `gorm:"type:text"`
@@ -144,6 +148,9 @@ type Refund struct {
 	OutRefundNo string `gorm:"size:64;not null;uniqueIndex"`
 	RefundNo    string `gorm:"size:64"` // Douyin's refund_no, once accepted
 	AllSettle   bool   // sent with all_settle=1 (the order was already settled)
+	// API is the API the refund's attempts are sent under ("" before
+	// schema 12: the order's).
+	API string `gorm:"size:8;not null;default:''"`
 	// Source is who started the refund: SourcePayd ("", declared) or one
 	// of Douyin's (a user, customer service, an expiry: adopted by
 	// RefundNo, never created or retried by payd).
@@ -188,6 +195,9 @@ type Settlement struct {
 	// DESC is an SQL keyword.
 	Desc string `gorm:"column:settle_desc;size:80"`
 	Auto bool   // created by settle_batch, not declared
+	// API is the API the settlement's attempts are sent under ("" before
+	// schema 12: the order's).
+	API string `gorm:"size:8;not null;default:''"`
 	// Source is who makes the settlement: payd (SettleByPayd, "") or
 	// Douyin itself (SettleByDouyin: observed, never sent).
 	Source      SettleSource `gorm:"size:16;not null;default:''"`

@@ -270,8 +270,11 @@ func (a *Adapter) QuerySettle(ctx context.Context, o provider.OrderRef, ref prov
 		return a.querySettleByOrder(ctx, o, ref)
 	}
 	q := SettleQueryRequest{AppID: o.AppID, OutSettleNo: ref.No}
-	if ref.DouyinID != "" {
+	switch {
+	case ref.DouyinID != "":
 		q = SettleQueryRequest{AppID: o.AppID, SettleID: ref.DouyinID}
+	case o.Migrated && o.DouyinOrderID != "":
+		q = SettleQueryRequest{AppID: o.AppID, OrderID: o.DouyinOrderID} // orders migrated from ecpay: by order_id
 	}
 	list, _, err := a.c.QuerySettle(ctx, q)
 	if err != nil {
