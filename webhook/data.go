@@ -62,6 +62,8 @@ type Receiver struct {
 type SettlementData struct {
 	OutOrderNo  string `json:"out_order_no"`
 	OutSettleNo string `json:"out_settle_no"`
+	// ItemOrderID is set when the settlement is of one item order.
+	ItemOrderID string `json:"item_order_id,omitempty"`
 	// DouyinSettleID is Douyin's id of the settlement, once accepted.
 	DouyinSettleID string     `json:"douyin_settle_id,omitempty"`
 	Amount         int64      `json:"amount"`

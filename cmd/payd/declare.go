@@ -59,8 +59,7 @@ CSV (header required; unused columns may be empty or left out; a UTF-8 BOM is fi
 			if err != nil {
 				return fmt.Errorf("%w (nothing from %s was written)", err, file)
 			}
-			fmt.Fprintf(g.stdout, "%s: %s, %s, %s: %d new or changed, %d unchanged\n", file,
-				plural(src.Orders, "order"), plural(src.Refunds, "refund"), plural(src.Settlements, "settlement"), res.Changed, res.Unchanged)
+			fmt.Fprintf(g.stdout, "%s: %s: %d new or changed, %d unchanged\n", file, src.Counts(), res.Changed, res.Unchanged)
 			return nil
 		},
 	}

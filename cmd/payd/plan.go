@@ -65,12 +65,12 @@ done, 2 when something is due or parked, and 1 on error.`,
 var symbols = map[string]string{
 	string(reconcile.KindQueryOrder): "?", string(reconcile.KindQueryRefund): "?", string(reconcile.KindQuerySettle): "?",
 	string(reconcile.KindSubmitRefund): "+", string(reconcile.KindSubmitSettle): "+",
-	string(reconcile.KindParkRefund): "!", string(reconcile.KindParkSettle): "!", string(reconcile.KindSkipSettle): "~",
+	string(reconcile.KindParkRefund): "!", string(reconcile.KindParkSettle): "!", string(reconcile.KindSkipSettle): "~", string(reconcile.KindObserveSettle): "~",
 }
 
 func printPlan(w io.Writer, rep api.PlanReport, parked []state.ParkedItem) {
 	fmt.Fprintf(w, "payd plan at %s\n\n", rep.Now.Format(time.RFC3339))
-	if len(rep.Due) == 0 && len(rep.Later) == 0 && len(rep.Parked) == 0 {
+	if len(rep.Due) == 0 && len(rep.Later) == 0 && len(rep.Parked) == 0 && len(rep.Waiting) == 0 {
 		fmt.Fprintln(w, "No changes. Every order is in its desired state.")
 		return
 	}
@@ -85,9 +85,15 @@ func printPlan(w io.Writer, rep api.PlanReport, parked []state.ParkedItem) {
 	if len(rep.Later) > 0 {
 		fmt.Fprintf(tw, "Scheduled (%d):\n", len(rep.Later))
 		for _, a := range rep.Later {
-			fmt.Fprintf(tw, "    %s\t%s\t%s\tin %s\t%s\n", a.Action, a.Target, amount(a.Amount), humanDuration(a.At.Sub(rep.Now)), a.Reason)
+			fmt.Fprintf(tw, "    %s\t%s\t%s\tin %s\t%s\n", a.Action, a.Target, amount(a.Amount), api.HumanDuration(a.At.Sub(rep.Now)), a.Reason)
 		}
 		fmt.Fprintln(tw)
+	}
+	for i, wt := range rep.Waiting {
+		if i == 0 {
+			fmt.Fprintf(tw, "Settlements waiting (%d):\n", len(rep.Waiting))
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", wt.Target, wt.OutOrderNo, wt.WaitsFor, wt.Reason)
 	}
 	tw.Flush()
 	if len(parked) > 0 {
@@ -122,29 +128,4 @@ func amount(fen int64) string {
 		return ""
 	}
 	return fmt.Sprintf("%d fen", fen)
-}
-
-// humanDuration prints d the way people read a wait: 6d23h, 3h5m, 42s.
-func humanDuration(d time.Duration) string {
-	if d < 0 {
-		return "0s"
-	}
-	d = d.Round(time.Second)
-	days, rest := d/(24*time.Hour), d%(24*time.Hour)
-	h, m, s := rest/time.Hour, rest%time.Hour/time.Minute, rest%time.Minute/time.Second
-	switch {
-	case days > 0 && h > 0:
-		return fmt.Sprintf("%dd%dh", days, h)
-	case days > 0:
-		return fmt.Sprintf("%dd", days)
-	case h > 0 && m > 0:
-		return fmt.Sprintf("%dh%dm", h, m)
-	case h > 0:
-		return fmt.Sprintf("%dh", h)
-	case m > 0 && s > 0:
-		return fmt.Sprintf("%dm%ds", m, s)
-	case m > 0:
-		return fmt.Sprintf("%dm", m)
-	}
-	return fmt.Sprintf("%ds", s)
 }

@@ -48,7 +48,7 @@ jobs reconcile it under Douyin's rate limits.`,
 	root.AddCommand(
 		newServeCmd(g),
 		newRefundCmd(g),
-		newSettleCmd(g),
+		newSettleCmd(g), newFulfilCmd(g),
 		newDeclareCmd(g),
 		newPlanCmd(g),
 		newApplyCmd(g),

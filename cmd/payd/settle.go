@@ -17,6 +17,7 @@ func newSettleCmd(g *globals) *cobra.Command {
 		receivers []string
 		desc      string
 		app       string
+		item      string
 	)
 	cmd := &cobra.Command{
 		Use:   "settle ORDER [--at TIME] [--receiver UID:FEN]...",
@@ -27,13 +28,10 @@ func newSettleCmd(g *globals) *cobra.Command {
 declaring it again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w := state.SettlementWish{OutOrderNo: args[0], Desc: desc}
-			if at != "" {
-				t, err := api.ParseTime(at)
-				if err != nil {
-					return fmt.Errorf("--at %q: %w", at, err)
-				}
-				w.DueAt = &t
+			w := state.SettlementWish{OutOrderNo: args[0], Desc: desc, ItemOrderID: item}
+			var err error
+			if w.DueAt, err = api.ParseFlagTime("--at", at); err != nil {
+				return err
 			}
 			for _, r := range receivers {
 				rc, err := declfile.ParseReceiver(r)
@@ -59,7 +57,7 @@ declaring it again.`,
 			if err != nil {
 				return fmt.Errorf("settle %s: %w", args[0], err)
 			}
-			fmt.Fprintf(g.stdout, "settlement of order %s %s (phase %s, number %s)\n", args[0], ch, s.Phase, s.OutSettleNo)
+			fmt.Fprintf(g.stdout, "settlement of order %s %s (phase %s, number %s)\n", args[0]+api.ItemWords(item), ch, s.Phase, s.OutSettleNo)
 			return nil
 		},
 	}
@@ -67,5 +65,6 @@ declaring it again.`,
 	cmd.Flags().StringArrayVar(&receivers, "receiver", nil, "third-party receiver as MERCHANT_UID:FEN (repeatable, at most 4)")
 	cmd.Flags().StringVar(&desc, "desc", "", "settle_desc (at most 80 characters); default from the app's config")
 	cmd.Flags().StringVar(&app, "app", "", "app_id (default: the only configured app)")
+	cmd.Flags().StringVar(&item, "item", "", "settle only this item order (Douyin's item_order_id; fulfilment-rule apps): an order is settled whole or item by item")
 	return cmd
 }

@@ -71,7 +71,8 @@ type Settlement struct {
 	AppID        string     `json:"app_id,omitempty"`
 	OutOrderNo   string     `json:"out_order_no,omitempty"`
 	OutSettleNo  string     `json:"out_settle_no"`
-	SettleNo     string     `json:"settle_no"` // Douyin's, once accepted
+	ItemOrderID  string     `json:"item_order_id,omitempty"` // set for a settlement of one item order
+	SettleNo     string     `json:"settle_no"`               // Douyin's, once accepted
 	DueAt        *time.Time `json:"due_at"`
 	Receivers    []Receiver `json:"receivers"`
 	Desc         string     `json:"desc"`
@@ -136,10 +137,15 @@ type OrderDetail struct {
 	Order      Order       `json:"order"`
 	Refunds    []Refund    `json:"refunds"`
 	Settlement *Settlement `json:"settlement"`
-	Calls      []Call      `json:"calls"`
-	Callbacks  []Callback  `json:"callbacks"`
-	Events     []Event     `json:"events"`
-	Plan       []Action    `json:"plan"`
+	// ItemSettlements are the settlements of single item orders (an order
+	// has them or a Settlement, never both).
+	ItemSettlements []Settlement `json:"item_settlements"`
+	// Fulfilments are the recorded fulfilments, whole or by item order.
+	Fulfilments []Fulfilment `json:"fulfilments"`
+	Calls       []Call       `json:"calls"`
+	Callbacks   []Callback   `json:"callbacks"`
+	Events      []Event      `json:"events"`
+	Plan        []Action     `json:"plan"`
 }
 
 // Parked is a refund or settlement that needs a person.
@@ -165,8 +171,30 @@ type PlanReport struct {
 	Due    []Action  `json:"due"`
 	Later  []Action  `json:"later"`
 	Parked []Parked  `json:"parked"`
+	// Waiting says what each pending settlement waits for: payment,
+	// refunds, fulfilment or period.
+	Waiting []Wait `json:"waiting"`
 	// Truncated is set when more was due or scheduled than shown.
 	Truncated bool `json:"truncated"`
+}
+
+// Fulfilment is a recorded fulfilment of an order or of one item order.
+type Fulfilment struct {
+	AppID       string    `json:"app_id"`
+	OutOrderNo  string    `json:"out_order_no"`
+	ItemOrderID string    `json:"item_order_id,omitempty"`
+	FulfilledAt time.Time `json:"fulfilled_at"`
+}
+
+// Wait is what one pending settlement waits for.
+type Wait struct {
+	OutOrderNo  string     `json:"out_order_no"`
+	AppID       string     `json:"app_id"`
+	Target      string     `json:"target"`
+	ItemOrderID string     `json:"item_order_id,omitempty"`
+	WaitsFor    string     `json:"waits_for"`
+	Until       *time.Time `json:"until,omitempty"`
+	Reason      string     `json:"reason"`
 }
 
 // Count is one row of a summary.

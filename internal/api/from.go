@@ -42,7 +42,7 @@ func FromSettlement(s state.Settlement, appID, outOrderNo string) Settlement {
 		}
 	}
 	return Settlement{
-		AppID: appID, OutOrderNo: outOrderNo, OutSettleNo: s.OutSettleNo, SettleNo: s.SettleNo, DueAt: s.DueAt,
+		AppID: appID, OutOrderNo: outOrderNo, OutSettleNo: s.OutSettleNo, ItemOrderID: s.ItemOrderID, SettleNo: s.SettleNo, DueAt: s.DueAt,
 		Receivers: receivers, Desc: s.Desc, Auto: s.Auto, Phase: string(s.Phase), Attempt: s.Attempt,
 		Amount: s.Amount, NextActionAt: s.NextActionAt, ErrNo: s.ErrNo, ErrTips: s.ErrTips,
 		ParkReason: s.ParkReason, DoneAt: s.DoneAt, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
@@ -80,6 +80,13 @@ func FromHistory(h *state.History, plan []reconcile.Action) OrderDetail {
 	if h.Settlement != nil {
 		s := FromSettlement(*h.Settlement, "", "")
 		d.Settlement = &s
+	}
+	d.ItemSettlements, d.Fulfilments = []Settlement{}, []Fulfilment{}
+	for _, st := range h.ItemSettlements {
+		d.ItemSettlements = append(d.ItemSettlements, FromSettlement(st, "", ""))
+	}
+	for _, f := range h.Fulfilments {
+		d.Fulfilments = append(d.Fulfilments, FromFulfilment(f, "", ""))
 	}
 	for _, a := range h.Attempts {
 		d.Calls = append(d.Calls, Call{API: a.API, Resource: a.Resource, MerchantNo: a.MerchantNo, ErrNo: a.ErrNo,
@@ -122,7 +129,12 @@ func FromPlan(rep *reconcile.PlanReport, parked []state.ParkedItem) PlanReport {
 		}
 		return out
 	}
-	return PlanReport{Now: rep.Now, Due: conv(rep.Due), Later: conv(rep.Later), Parked: FromParked(parked), Truncated: rep.Truncated}
+	waits := make([]Wait, 0, len(rep.Waiting))
+	for _, w := range rep.Waiting {
+		waits = append(waits, Wait{OutOrderNo: w.Order, AppID: w.AppID, Target: w.Target, ItemOrderID: w.ItemOrderID,
+			WaitsFor: string(w.For), Until: w.Until, Reason: w.Reason})
+	}
+	return PlanReport{Now: rep.Now, Due: conv(rep.Due), Later: conv(rep.Later), Parked: FromParked(parked), Waiting: waits, Truncated: rep.Truncated}
 }
 
 // Changes reports whether anything is due now or parked: plan's exit 2.
@@ -179,4 +191,9 @@ func FromDeliveries(ds []state.Delivery) Deliveries {
 		})
 	}
 	return out
+}
+
+// FromFulfilment is the public shape of a fulfilment of order no of appID.
+func FromFulfilment(f state.Fulfilment, appID, no string) Fulfilment {
+	return Fulfilment{AppID: appID, OutOrderNo: no, ItemOrderID: f.ItemOrderID, FulfilledAt: f.FulfilledAt}
 }

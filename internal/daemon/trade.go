@@ -122,15 +122,22 @@ func tradePreRefunder(cfg *config.Config, st *state.Store, w server.Waker, clk c
 }
 
 // tradePolicy sets the reconciler's policy of a trade app: its settle
-// period is settle_days, and an app Douyin settles itself is never
+// period is settle_days counted from payment or fulfilment (settle_rule;
+// CPS orders: fulfilment D+3), and an app Douyin settles itself is never
 // settled by settle_batch.
 func tradePolicy(p *reconcile.AppPolicy, a config.App) {
 	if !a.IsTrade() {
 		return
 	}
 	p.SettlePeriod = time.Duration(a.SettleDays) * 24 * time.Hour
+	p.API = provider.APITrade
+	p.Rule = reconcile.RulePayment
+	if a.SettleRule == config.RuleFulfilment {
+		p.Rule = reconcile.RuleFulfilment
+	}
+	p.CPSFulfilment = true
 	if a.SettledBy == config.SettledByDy {
-		p.AutoSettle = false
+		p.AutoSettle, p.SettledByDouyin = false, true
 	}
 }
 

@@ -119,7 +119,7 @@ func Policy(cfg *config.Config) reconcile.Policy {
 	for _, a := range cfg.Douyin.Apps {
 		ap := reconcile.AppPolicy{
 			SettlePeriod: a.SettlePeriod.Duration, AutoSettle: a.AutoSettle,
-			SettleDesc: a.SettleDesc, NotifyURL: a.NotifyURL,
+			SettleDesc: a.SettleDesc, NotifyURL: a.NotifyURL, API: provider.APIEcpay,
 		}
 		tradePolicy(&ap, a)
 		p.Apps[a.AppID] = ap
@@ -135,19 +135,30 @@ func durations(b config.Backoff) []time.Duration {
 	return out
 }
 
-// Providers routes each app's calls to the adapter of the API it speaks.
+// Providers routes each app's calls to the adapter of the API it speaks;
+// a trade app that keeps its ecpay salt (one moved from ecpay) also routes
+// the items its orders sent under ecpay to the ecpay adapter, so that they
+// finish there.
 func Providers(cfg *config.Config, client *douyin.Client, trade map[string]provider.Provider) provider.Provider {
 	ecpay := douyin.NewProvider(client)
 	byApp := map[string]provider.Provider{}
+	var legacy []string
 	for _, a := range cfg.Douyin.Apps {
 		switch a.API {
 		case "", config.APIEcpay:
 			byApp[a.AppID] = ecpay
 		case config.APITrade:
 			byApp[a.AppID] = trade[a.AppID]
+			if a.Salt != "" {
+				legacy = append(legacy, a.AppID)
+			}
 		}
 	}
-	return provider.NewRouter(byApp, nil)
+	r := provider.NewRouter(byApp, nil)
+	for _, id := range legacy {
+		r.Legacy(id, ecpay)
+	}
+	return r
 }
 
 // NewReconciler wires a reconciler.

@@ -11,7 +11,7 @@ import (
 )
 
 // Columns are the columns a CSV declare file may have; kind is required.
-var Columns = []string{"kind", "app_id", "order", "total_amount", "key", "amount", "reason", "at", "receivers", "desc"}
+var Columns = []string{"kind", "app_id", "order", "total_amount", "key", "amount", "reason", "at", "receivers", "desc", "item"}
 
 // csvRow reads the named columns of one record.
 type csvRow struct {
@@ -105,7 +105,7 @@ func csvDecl(name string, line int, c csvRow) (Row, error) {
 		}
 		return Row{Refund: &Refund{Line: line, AppID: c.get("app_id"), Order: c.get("order"), Key: c.get("key"), Amount: amount, Reason: c.get("reason")}}, nil
 	case "settlement":
-		s := &Settlement{Line: line, AppID: c.get("app_id"), Order: c.get("order"), At: c.get("at"), Desc: c.get("desc")}
+		s := &Settlement{Line: line, AppID: c.get("app_id"), Order: c.get("order"), At: c.get("at"), Desc: c.get("desc"), Item: c.get("item")}
 		if rs := c.get("receivers"); rs != "" {
 			for _, part := range strings.Split(rs, ";") {
 				rc, err := ParseReceiver(part)
@@ -116,7 +116,9 @@ func csvDecl(name string, line int, c csvRow) (Row, error) {
 			}
 		}
 		return Row{Settlement: s}, nil
+	case "fulfil":
+		return Row{Fulfilment: &Fulfilment{Line: line, AppID: c.get("app_id"), Order: c.get("order"), Item: c.get("item"), At: c.get("at")}}, nil
 	default:
-		return Row{}, lineError(name, line, "kind %q: want order, refund or settlement", kind)
+		return Row{}, lineError(name, line, "kind %q: want order, refund, settlement or fulfil", kind)
 	}
 }

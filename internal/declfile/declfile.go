@@ -48,8 +48,25 @@ type Settlement struct {
 	At        string     `yaml:"at"`
 	Receivers []Receiver `yaml:"receivers"`
 	Desc      string     `yaml:"desc"`
+	// Item settles one item order (Douyin's item_order_id); empty for the
+	// whole order.
+	Item string `yaml:"item"`
 	// Due is At parsed (UTC); nil when At is empty.
 	Due *time.Time `yaml:"-"`
+}
+
+// Fulfilment records that an order, or one item order of it, was
+// fulfilled (the fulfilment settle rule).
+type Fulfilment struct {
+	Line  int    `yaml:"-"`
+	AppID string `yaml:"app_id"`
+	Order string `yaml:"order"`
+	// Item is Douyin's item_order_id; empty for the whole order.
+	Item string `yaml:"item"`
+	// At is when it was fulfilled (RFC 3339 or YYYY-MM-DD); empty for now.
+	At string `yaml:"at"`
+	// When is At parsed (UTC); nil when At is empty.
+	When *time.Time `yaml:"-"`
 }
 
 // Receiver is one settle_params receiver.
@@ -76,6 +93,7 @@ type Row struct {
 	Order      *Order
 	Refund     *Refund
 	Settlement *Settlement
+	Fulfilment *Fulfilment
 }
 
 // File is a whole parsed declare file.
@@ -84,6 +102,7 @@ type File struct {
 	Orders      []Order
 	Refunds     []Refund
 	Settlements []Settlement
+	Fulfilments []Fulfilment
 }
 
 // IsCSV reports whether a file of that name is read as CSV.
@@ -151,6 +170,8 @@ func Parse(name string, r io.Reader) (*File, error) {
 			f.Refunds = append(f.Refunds, *row.Refund)
 		case row.Settlement != nil:
 			f.Settlements = append(f.Settlements, *row.Settlement)
+		case row.Fulfilment != nil:
+			f.Fulfilments = append(f.Fulfilments, *row.Fulfilment)
 		}
 		return nil
 	})
@@ -174,6 +195,13 @@ func Stream(name string, r io.Reader, fn func(Row) error) error {
 				return lineError(name, s.Line, "settlement of %s: at %q: %v", s.Order, s.At, err)
 			}
 			s.Due = &t
+		}
+		if f := row.Fulfilment; f != nil {
+			t, err := api.ParseFlagTime("at", f.At)
+			if err != nil {
+				return lineError(name, f.Line, "fulfilment of %s: %v", f.Order, err)
+			}
+			f.When = t
 		}
 		return fn(row)
 	}

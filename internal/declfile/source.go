@@ -12,13 +12,29 @@ import (
 )
 
 // Source is a checked declare file: a YAML file held parsed, a CSV file
-// kept open to be read again row by row. Orders, Refunds and Settlements
-// count its rows.
+// kept open to be read again row by row. Orders, Refunds, Settlements and
+// Fulfilments count its rows.
 type Source struct {
-	name                         string
-	yaml                         *File
-	csv                          *os.File
-	Orders, Refunds, Settlements int
+	name                                      string
+	yaml                                      *File
+	csv                                       *os.File
+	Orders, Refunds, Settlements, Fulfilments int
+}
+
+// Counts says how many rows of each kind the file holds, for people:
+// "2 orders, 1 refund, 0 settlements" (fulfilments only when there are some).
+func (d *Source) Counts() string {
+	plural := func(n int, what string) string {
+		if n == 1 {
+			return "1 " + what
+		}
+		return fmt.Sprintf("%d %ss", n, what)
+	}
+	out := plural(d.Orders, "order") + ", " + plural(d.Refunds, "refund") + ", " + plural(d.Settlements, "settlement")
+	if d.Fulfilments > 0 {
+		out += ", " + plural(d.Fulfilments, "fulfilment")
+	}
+	return out
 }
 
 // Open reads path once to check every row's shape and count the rows,
@@ -37,6 +53,7 @@ func Open(path string) (*Source, error) {
 		d.yaml, err = Parse(d.name, f)
 		if err == nil {
 			d.Orders, d.Refunds, d.Settlements = len(d.yaml.Orders), len(d.yaml.Refunds), len(d.yaml.Settlements)
+			d.Fulfilments = len(d.yaml.Fulfilments)
 		}
 	}
 	if err != nil {
@@ -52,6 +69,8 @@ func (d *Source) count(r Row) {
 		d.Orders++
 	case r.Refund != nil:
 		d.Refunds++
+	case r.Fulfilment != nil:
+		d.Fulfilments++
 	default:
 		d.Settlements++
 	}
@@ -65,7 +84,7 @@ func (d *Source) Close() {
 }
 
 // each passes every row to fn: orders first, then refunds, then
-// settlements, so a refund may name an order declared further down. A CSV
+// settlements, then fulfilments, so a refund may name an order declared further down. A CSV
 // file is read once per kind, never held in memory.
 func (d *Source) each(fn func(Row) error) error {
 	if d.yaml != nil {
@@ -84,12 +103,18 @@ func (d *Source) each(fn func(Row) error) error {
 				return err
 			}
 		}
+		for i := range d.yaml.Fulfilments {
+			if err := fn(Row{Fulfilment: &d.yaml.Fulfilments[i]}); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	kinds := []func(Row) bool{
 		func(r Row) bool { return r.Order != nil },
 		func(r Row) bool { return r.Refund != nil },
 		func(r Row) bool { return r.Settlement != nil },
+		func(r Row) bool { return r.Fulfilment != nil },
 	}
 	for _, want := range kinds {
 		if _, err := d.csv.Seek(0, io.SeekStart); err != nil {
@@ -171,13 +196,24 @@ func (d *Source) applyRow(ctx context.Context, tx *state.Store, r Row, defApp st
 			return false, lineError(d.name, rf.Line, "refund of %s: %v", rf.Order, err)
 		}
 		return created, nil
+	case r.Fulfilment != nil:
+		f := r.Fulfilment
+		appID, err := appOf(f.Line, f.AppID)
+		if err != nil {
+			return false, err
+		}
+		_, ch, err := tx.DeclareFulfilment(ctx, state.FulfilmentWish{AppID: appID, OutOrderNo: f.Order, ItemOrderID: f.Item, At: f.When}, now)
+		if err != nil {
+			return false, lineError(d.name, f.Line, "fulfilment of %s: %v", f.Order, err)
+		}
+		return ch == state.Created, nil
 	}
 	s := r.Settlement
 	appID, err := appOf(s.Line, s.AppID)
 	if err != nil {
 		return false, err
 	}
-	_, created, err := tx.DeclareSettlement(ctx, state.SettlementWish{AppID: appID, OutOrderNo: s.Order, DueAt: s.Due, Receivers: s.StateReceivers(), Desc: s.Desc}, now)
+	_, created, err := tx.DeclareSettlement(ctx, state.SettlementWish{AppID: appID, OutOrderNo: s.Order, DueAt: s.Due, Receivers: s.StateReceivers(), Desc: s.Desc, ItemOrderID: s.Item}, now)
 	if err != nil {
 		return false, lineError(d.name, s.Line, "settlement of %s: %v", s.Order, err)
 	}

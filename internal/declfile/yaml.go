@@ -13,7 +13,8 @@ import (
 var yamlFields = map[string][]string{
 	"orders":      {"app_id", "out_order_no", "total_amount"},
 	"refunds":     {"app_id", "order", "key", "amount", "reason"},
-	"settlements": {"app_id", "order", "at", "receivers", "desc"},
+	"settlements": {"app_id", "order", "at", "receivers", "desc", "item"},
+	"fulfilments": {"app_id", "order", "item", "at"},
 }
 
 // receiverFields are the keys of a YAML receiver.
@@ -48,7 +49,7 @@ func streamYAML(name string, r io.Reader, fn func(Row) error) error {
 	}
 	top := doc.Content[0]
 	if top.Kind != yaml.MappingNode {
-		return lineError(name, top.Line, "want a mapping with orders, refunds and settlements")
+		return lineError(name, top.Line, "want a mapping with orders, refunds, settlements and fulfilments")
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		if err := yamlSection(name, top.Content[i], top.Content[i+1], fn); err != nil {
@@ -63,7 +64,7 @@ func streamYAML(name string, r io.Reader, fn func(Row) error) error {
 func yamlSection(name string, key, val *yaml.Node, fn func(Row) error) error {
 	allowed, ok := yamlFields[key.Value]
 	if !ok {
-		return lineError(name, key.Line, "unknown section %q (want orders, refunds or settlements)", key.Value)
+		return lineError(name, key.Line, "unknown section %q (want orders, refunds, settlements or fulfilments)", key.Value)
 	}
 	if val.Kind != yaml.SequenceNode {
 		return lineError(name, val.Line, "%s: want a list", key.Value)
@@ -95,6 +96,9 @@ func yamlSection(name string, key, val *yaml.Node, fn func(Row) error) error {
 		case "settlements":
 			row.Settlement = &Settlement{Line: item.Line}
 			err = item.Decode(row.Settlement)
+		case "fulfilments":
+			row.Fulfilment = &Fulfilment{Line: item.Line}
+			err = item.Decode(row.Fulfilment)
 		}
 		if err != nil {
 			return lineError(name, item.Line, "%s: %v", key.Value, yamlMsg(err))

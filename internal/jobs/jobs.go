@@ -7,6 +7,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -21,12 +22,17 @@ import (
 // BatchStore is what settle_batch needs of the database.
 type BatchStore interface {
 	CreateDueSettlements(ctx context.Context, now time.Time, appIDs []string, limit int, desc string) (int, error)
+	ObserveDueSettlements(ctx context.Context, now time.Time, appIDs []string, limit int) (int, error)
+	AppsSettledByDouyin(ctx context.Context) ([]state.AppSetting, error)
 	Summary(ctx context.Context) (*state.Summary, error)
 }
 
 // SettleBatch is the settle_batch job: it creates a settlement for every
-// paid order whose settle period has passed, for apps with auto-settle on,
-// then wakes the reconciler, which drives them.
+// paid order whose settle period has passed, for apps with auto-settle on
+// — or, for apps Douyin settles itself (settled_by: douyin, or a
+// settle_create answered 23117), an observed one that the reconciler
+// finds at Douyin and reports — then wakes the reconciler, which drives
+// them.
 type SettleBatch struct {
 	Store  BatchStore
 	Clock  clock.Clock
@@ -44,6 +50,10 @@ type SettleBatch struct {
 // stand after it.
 type BatchSummary struct {
 	Apps []string
+	// Observed are the apps Douyin settles itself, and ObservedDue the
+	// observed settlements created for them.
+	Observed    []string
+	ObservedDue int
 	// Due is how many orders had passed their settle period without a
 	// settlement: a settlement was created for each.
 	Due int
@@ -52,32 +62,63 @@ type BatchSummary struct {
 	Pending, Submitted, Succeeded, Failed int64
 }
 
-// RunOnce creates the due settlements, in rounds of Limit until none is left.
-func (b *SettleBatch) RunOnce(ctx context.Context) (BatchSummary, error) {
+// apps sorts the configured apps: Douyin settles those of settled_by:
+// douyin and those it answered 23117 for (observed); payd settles the
+// other apps with auto-settle on.
+func (b *SettleBatch) apps(ctx context.Context) (BatchSummary, error) {
 	var sum BatchSummary
+	flagged, err := b.Store.AppsSettledByDouyin(ctx)
+	if err != nil {
+		return sum, err
+	}
+	byDouyin := map[string]bool{}
+	for _, a := range flagged {
+		byDouyin[a.AppID] = true
+	}
 	for id, a := range b.Policy.Apps {
-		if a.AutoSettle {
+		switch {
+		case a.SettledByDouyin || byDouyin[id]:
+			sum.Observed = append(sum.Observed, id)
+		case a.AutoSettle:
 			sum.Apps = append(sum.Apps, id)
 		}
 	}
-	if len(sum.Apps) == 0 {
-		return sum, nil
+	sort.Strings(sum.Apps)
+	sort.Strings(sum.Observed)
+	return sum, nil
+}
+
+// RunOnce creates the due settlements, in rounds of Limit until none is left.
+func (b *SettleBatch) RunOnce(ctx context.Context) (BatchSummary, error) {
+	sum, err := b.apps(ctx)
+	if err != nil || len(sum.Apps)+len(sum.Observed) == 0 {
+		return sum, err
 	}
 	limit := b.Limit
 	if limit <= 0 {
 		limit = 10000
 	}
-	for ctx.Err() == nil {
-		n, err := b.Store.CreateDueSettlements(ctx, b.Clock.Now(), sum.Apps, limit, "")
-		sum.Due += n
-		if err != nil {
-			return sum, fmt.Errorf("create due settlements: %w", err)
+	create := func(ids []string, f func(ctx context.Context, now time.Time, ids []string, limit int) (int, error)) (int, error) {
+		total := 0
+		for ctx.Err() == nil && len(ids) > 0 {
+			n, err := f(ctx, b.Clock.Now(), ids, limit)
+			total += n
+			if err != nil || n < limit {
+				return total, err
+			}
 		}
-		if n < limit {
-			break
-		}
+		return total, nil
 	}
-	if sum.Due > 0 && b.Wake != nil {
+	sum.Due, err = create(sum.Apps, func(ctx context.Context, now time.Time, ids []string, limit int) (int, error) {
+		return b.Store.CreateDueSettlements(ctx, now, ids, limit, "")
+	})
+	if err != nil {
+		return sum, fmt.Errorf("create due settlements: %w", err)
+	}
+	if sum.ObservedDue, err = create(sum.Observed, b.Store.ObserveDueSettlements); err != nil {
+		return sum, fmt.Errorf("observe due settlements: %w", err)
+	}
+	if sum.Due+sum.ObservedDue > 0 && b.Wake != nil {
 		b.Wake()
 	}
 	s, err := b.Store.Summary(ctx)
@@ -90,7 +131,7 @@ func (b *SettleBatch) RunOnce(ctx context.Context) (BatchSummary, error) {
 	sum.Failed = s.Settlements[state.PhaseParked]
 	if b.Log != nil {
 		b.Log.WithFields(logrus.Fields{
-			"job": "settle_batch", "apps": len(sum.Apps), "due": sum.Due, "pending": sum.Pending,
+			"job": "settle_batch", "apps": len(sum.Apps), "due": sum.Due, "observed": sum.ObservedDue, "pending": sum.Pending,
 			"submitted": sum.Submitted, "succeeded": sum.Succeeded, "failed": sum.Failed,
 		}).Info("settle batch done")
 	}

@@ -57,7 +57,21 @@ type OrderRef struct {
 	AppID         string
 	OutOrderNo    string
 	DouyinOrderID string
+	// API is the API to call for this order: "" (or the app's own) routes
+	// to the app's adapter; APIEcpay on an app moved to the trade system
+	// routes to its legacy ecpay adapter, for the items sent before the
+	// move (Router.Legacy).
+	API string
+	// Migrated is set for an order created under ecpay and now served by
+	// the trade system: settle_query reads it by order_id (facts file).
+	Migrated bool
 }
+
+// The APIs an order may have been created under.
+const (
+	APIEcpay = "ecpay"
+	APITrade = "trade"
+)
 
 // ItemRef names a refund or settlement: payd's number (out_refund_no,
 // out_settle_no) and, when known, Douyin's id; an adapter queries by the
@@ -65,6 +79,11 @@ type OrderRef struct {
 type ItemRef struct {
 	No       string
 	DouyinID string
+	// ByOrder asks for a settlement payd did not make (Douyin's
+	// auto-settlement): found by the order (and ItemOrderID, "" for the
+	// whole order) while DouyinID is not known; No is not Douyin's.
+	ByOrder     bool
+	ItemOrderID string
 }
 
 // OrderStatus is an order's payment status in payd's terms.

@@ -10,6 +10,8 @@ import (
 // app: one adapter per API, each app on the API it speaks.
 type Router struct {
 	byApp map[string]Provider
+	// legacy serves the ecpay calls of apps moved to the trade system.
+	legacy map[string]Provider
 	// fallback serves apps not named (nil: they are refused as
 	// configuration errors).
 	fallback Provider
@@ -26,6 +28,28 @@ var (
 	_ Budget   = (*Router)(nil)
 )
 
+// Legacy makes p (an ecpay adapter) serve the calls of appID's orders
+// that name APIEcpay: the app moved to the trade system and its items sent
+// under ecpay finish there. It returns r.
+func (r *Router) Legacy(appID string, p Provider) *Router {
+	if r.legacy == nil {
+		r.legacy = map[string]Provider{}
+	}
+	r.legacy[appID] = p
+	return r
+}
+
+// route is the provider of a call for o: the legacy one when o names
+// ecpay and the app has one.
+func (r *Router) route(o OrderRef) (Provider, error) {
+	if o.API == APIEcpay {
+		if p, ok := r.legacy[o.AppID]; ok {
+			return p, nil
+		}
+	}
+	return r.of(o.AppID)
+}
+
 func (r *Router) of(appID string) (Provider, error) {
 	if p, ok := r.byApp[appID]; ok {
 		return p, nil
@@ -38,7 +62,7 @@ func (r *Router) of(appID string) (Provider, error) {
 
 // QueryOrder implements Provider.
 func (r *Router) QueryOrder(ctx context.Context, o OrderRef) (*OrderInfo, error) {
-	p, err := r.of(o.AppID)
+	p, err := r.route(o)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +71,7 @@ func (r *Router) QueryOrder(ctx context.Context, o OrderRef) (*OrderInfo, error)
 
 // CreateRefund implements Provider.
 func (r *Router) CreateRefund(ctx context.Context, req RefundRequest) (*RefundInfo, error) {
-	p, err := r.of(req.Order.AppID)
+	p, err := r.route(req.Order)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +80,7 @@ func (r *Router) CreateRefund(ctx context.Context, req RefundRequest) (*RefundIn
 
 // QueryRefund implements Provider.
 func (r *Router) QueryRefund(ctx context.Context, o OrderRef, ref ItemRef) (*RefundInfo, error) {
-	p, err := r.of(o.AppID)
+	p, err := r.route(o)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +89,7 @@ func (r *Router) QueryRefund(ctx context.Context, o OrderRef, ref ItemRef) (*Ref
 
 // CreateSettle implements Provider.
 func (r *Router) CreateSettle(ctx context.Context, req SettleRequest) (*SettleInfo, error) {
-	p, err := r.of(req.Order.AppID)
+	p, err := r.route(req.Order)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +98,7 @@ func (r *Router) CreateSettle(ctx context.Context, req SettleRequest) (*SettleIn
 
 // QuerySettle implements Provider.
 func (r *Router) QuerySettle(ctx context.Context, o OrderRef, ref ItemRef) (*SettleInfo, error) {
-	p, err := r.of(o.AppID)
+	p, err := r.route(o)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,8 @@ func (r *Reconciler) apply(ctx context.Context, v *state.OrderView, a Action, ps
 		res.Parked = a.Reason
 	case KindSkipSettle:
 		res, err = r.skipSettle(ctx, v, a)
+	case KindObserveSettle:
+		res, err = r.observeSettle(ctx, v, a)
 	default:
 		return fmt.Errorf("unknown action %q", a.Kind)
 	}
@@ -62,6 +64,16 @@ func (r *Reconciler) apply(ctx context.Context, v *state.OrderView, a Action, ps
 		return nil
 	}
 	return err
+}
+
+// findSettlement returns a copy of the settlement with id from the view.
+func findSettlement(v *state.OrderView, id int64) (state.Settlement, error) {
+	for _, st := range v.Settlements() {
+		if st.ID == id {
+			return *st, nil
+		}
+	}
+	return state.Settlement{}, fmt.Errorf("settlement %d of order %s: %w", id, v.Order.OutOrderNo, state.ErrNotFound)
 }
 
 // findRefund returns the refund with id from the view.

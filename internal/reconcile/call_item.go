@@ -21,6 +21,7 @@ func (r *Reconciler) submitRefund(ctx context.Context, v *state.OrderView, a Act
 		return ActionResult{}, err
 	}
 	rf.Phase = state.PhaseSubmitting
+	rf.API = r.policy.App(v.Order.AppID).API // a new attempt goes through the app's API now
 	rf.AllSettle = a.AfterSettlement
 	rf.Checks = 0
 	rf.NextActionAt = r.jittered(r.clock.Now(), r.policy.Poll, 0)
@@ -35,7 +36,7 @@ func (r *Reconciler) submitRefund(ctx context.Context, v *state.OrderView, a Act
 func (r *Reconciler) sendRefund(ctx context.Context, v *state.OrderView, rf *state.Refund) (ActionResult, error) {
 	start := time.Now()
 	info, err := r.dy.CreateRefund(ctx, provider.RefundRequest{
-		Order: orderRef(v), OutRefundNo: rf.OutRefundNo, Amount: rf.Amount, Reason: rf.Reason,
+		Order: r.orderVia(v, rf.API), OutRefundNo: rf.OutRefundNo, Amount: rf.Amount, Reason: rf.Reason,
 		AfterSettlement: rf.AllSettle, NotifyURL: r.policy.App(v.Order.AppID).NotifyURL,
 	})
 	att := attempt(v, "refund", rf.ID, provider.CallCreateRefund, rf.OutRefundNo, err, time.Since(start))
@@ -53,7 +54,7 @@ func (r *Reconciler) queryRefund(ctx context.Context, v *state.OrderView, a Acti
 		return ActionResult{}, err
 	}
 	start := time.Now()
-	info, err := r.dy.QueryRefund(ctx, orderRef(v), provider.ItemRef{No: rf.OutRefundNo, DouyinID: rf.RefundNo})
+	info, err := r.dy.QueryRefund(ctx, r.orderVia(v, rf.API), provider.ItemRef{No: rf.OutRefundNo, DouyinID: rf.RefundNo})
 	att := attempt(v, "refund", rf.ID, provider.CallQueryRefund, rf.OutRefundNo, err, time.Since(start))
 	ans := Answer{Call: provider.CallQueryRefund, Err: err}
 	if err == nil {
@@ -89,8 +90,12 @@ func (r *Reconciler) recordRefund(ctx context.Context, v *state.OrderView, rf *s
 
 // submitSettle persists the intent, sends settle, records the answer.
 func (r *Reconciler) submitSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
-	st := *v.Settlement
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
 	st.Phase = state.PhaseSubmitting
+	st.API = r.policy.App(v.Order.AppID).API // a new attempt goes through the app's API now
 	st.Amount = a.Amount
 	st.Checks = 0
 	st.NextActionAt = r.jittered(r.clock.Now(), r.policy.Poll, 0)
@@ -108,7 +113,7 @@ func (r *Reconciler) sendSettle(ctx context.Context, v *state.OrderView, st *sta
 		return ActionResult{}, err
 	}
 	req := provider.SettleRequest{
-		Order: orderRef(v), OutSettleNo: st.OutSettleNo, Amount: st.Amount,
+		Order: r.orderVia(v, st.API), OutSettleNo: st.OutSettleNo, Amount: st.Amount, ItemOrderID: st.ItemOrderID,
 		Desc: settleDesc(st, r.policy.App(v.Order.AppID)), NotifyURL: r.policy.App(v.Order.AppID).NotifyURL,
 	}
 	for _, rc := range receivers {
@@ -131,13 +136,30 @@ func settleDesc(st *state.Settlement, app AppPolicy) string {
 
 // querySettle resolves a settlement that is submitting or processing.
 func (r *Reconciler) querySettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
-	st := *v.Settlement
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
+	ref := provider.ItemRef{No: st.OutSettleNo, DouyinID: st.SettleNo}
+	if st.Source == state.SettleByDouyin {
+		ref.ByOrder, ref.ItemOrderID = true, st.ItemOrderID
+	}
 	start := time.Now()
-	info, err := r.dy.QuerySettle(ctx, orderRef(v), provider.ItemRef{No: st.OutSettleNo, DouyinID: st.SettleNo})
+	info, err := r.dy.QuerySettle(ctx, r.orderVia(v, st.API), ref)
 	att := attempt(v, "settlement", st.ID, provider.CallQuerySettle, st.OutSettleNo, err, time.Since(start))
 	ans := Answer{Call: provider.CallQuerySettle, Err: err}
+	var adopted []state.NewEvent
 	if err == nil {
 		ans.Status, ans.Message = info.Status, info.Message
+		if st.Source == state.SettleByDouyin && info.Status == provider.StatusFail {
+			// Douyin's own settlement failed: payd sends none; it keeps
+			// looking for the one Douyin makes next.
+			ans.Status = provider.StatusProcessing
+		}
+		if st.Source == state.SettleByDouyin && st.SettleNo == "" && info.DouyinSettleID != "" {
+			st.SettleNo = info.DouyinSettleID
+			adopted = append(adopted, state.AdoptedEvent(&v.Order, &st))
+		}
 		if info.DouyinSettleID != "" {
 			st.SettleNo = info.DouyinSettleID
 		}
@@ -157,16 +179,18 @@ func (r *Reconciler) querySettle(ctx context.Context, v *state.OrderView, a Acti
 	if out.Resend {
 		return r.resend(ctx, att, func() (ActionResult, error) { return r.sendSettle(ctx, v, &st) })
 	}
-	return r.recordSettle(ctx, v, &st, att, out)
+	return r.recordSettle(ctx, v, &st, att, out, adopted...)
 }
 
 // recordSettle applies out to st and stores it with the attempt row and
 // the events out reports.
-func (r *Reconciler) recordSettle(ctx context.Context, v *state.OrderView, st *state.Settlement, att *state.Attempt, out Outcome) (ActionResult, error) {
+func (r *Reconciler) recordSettle(ctx context.Context, v *state.OrderView, st *state.Settlement, att *state.Attempt, out Outcome, events ...state.NewEvent) (ActionResult, error) {
 	from, failed := st.Phase, *st // a failed attempt is reported as that attempt
 	failed.ErrNo, failed.ErrTips = out.Item.ErrNo, out.Item.ErrTips
 	st.SetLifecycle(out.Item, v.Order.AppID, v.Order.OutOrderNo)
-	var events []state.NewEvent
+	if out.Adopt {
+		st.Source = state.SettleByDouyin
+	}
 	for _, c := range out.Events {
 		item := st
 		if c == AttemptFailed {
@@ -175,7 +199,14 @@ func (r *Reconciler) recordSettle(ctx context.Context, v *state.OrderView, st *s
 		events = append(events, settleEvent(c, v, item))
 	}
 	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo, Parked: parkedBy(out)}
-	return res, r.save(keep(ctx), att, func(tx *state.Store) error { return tx.UpdateSettlement(keep(ctx), st, from, events...) })
+	return res, r.save(keep(ctx), att, func(tx *state.Store) error {
+		if out.Adopt {
+			if err := tx.MarkSettledByDouyin(keep(ctx), v.Order.AppID, fmt.Sprintf("err_no %d: %s", att.ErrNo, att.ErrTips), r.clock.Now()); err != nil {
+				return err
+			}
+		}
+		return tx.UpdateSettlement(keep(ctx), st, from, events...)
+	})
 }
 
 // resend records the query that proved a write never happened, then sends

@@ -17,11 +17,28 @@ func orderRef(v *state.OrderView) provider.OrderRef {
 	return provider.OrderRef{AppID: v.Order.AppID, OutOrderNo: v.Order.OutOrderNo, DouyinOrderID: v.Order.DouyinOrderID}
 }
 
+// orderVia names v's order for a call of an item sent under itemAPI: an
+// item in flight finishes on the API it was sent under (before schema 12
+// items recorded none: their order's, the API it was created under); the
+// order is Migrated when it was created under ecpay and its app now
+// speaks the trade system.
+func (r *Reconciler) orderVia(v *state.OrderView, itemAPI string) provider.OrderRef {
+	ref := orderRef(v)
+	ref.API = itemAPI
+	if ref.API == "" {
+		ref.API = v.Order.API
+	}
+	ref.Migrated = v.Order.API == provider.APIEcpay && r.policy.App(v.Order.AppID).API == provider.APITrade
+	return ref
+}
+
 // queryOrder learns the order's status, amount, pay time and CPS share.
 func (r *Reconciler) queryOrder(ctx context.Context, v *state.OrderView) (ActionResult, error) {
 	o := v.Order
 	start := time.Now()
-	info, err := r.dy.QueryOrder(ctx, orderRef(v))
+	ref := orderRef(v) // through the app's API now
+	ref.Migrated = v.Order.API == provider.APIEcpay && r.policy.App(o.AppID).API == provider.APITrade
+	info, err := r.dy.QueryOrder(ctx, ref)
 	att := attempt(v, "order", o.ID, provider.CallQueryOrder, o.OutOrderNo, err, time.Since(start))
 	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo}
 	now := r.clock.Now()
@@ -60,7 +77,7 @@ func orderChanged(v *state.OrderView, o *state.Order) []state.NewEvent {
 	}
 	switch o.Status {
 	case state.OrderSuccess:
-		if v.Settlement == nil && o.SettleAfter != nil {
+		if len(v.Settlements()) == 0 && o.SettleAfter != nil {
 			t := *o.SettleAfter
 			o.AutoSettleAt = &t
 		}
@@ -74,6 +91,9 @@ func orderChanged(v *state.OrderView, o *state.Order) []state.NewEvent {
 // observeOrder copies what query_order said onto o.
 func observeOrder(o *state.Order, info *provider.OrderInfo, now time.Time, app AppPolicy) {
 	o.Status = state.OrderStatus(info.Status)
+	if o.API == "" {
+		o.API = app.API // the API the order was created under
+	}
 	if info.DouyinOrderID != "" {
 		o.DouyinOrderID = info.DouyinOrderID
 	}
@@ -85,6 +105,13 @@ func observeOrder(o *state.Order, info *provider.OrderInfo, now time.Time, app A
 		o.PaidAt = &paidAt
 		due := SettleDueAt(paidAt, app.SettlePeriod)
 		o.SettleAfter = &due
+	}
+	if len(info.Items) > 0 {
+		items := make([]state.ItemOrder, len(info.Items))
+		for i, it := range info.Items {
+			items[i] = state.ItemOrder{ID: it.ID, Amount: it.Amount}
+		}
+		o.SetItems(items)
 	}
 	if info.CPSKnown {
 		o.CPSShare = info.CPSShare

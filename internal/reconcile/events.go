@@ -39,7 +39,7 @@ func refundEvent(c Change, v *state.OrderView, rf *state.Refund) state.NewEvent 
 
 func settleEvent(c Change, v *state.OrderView, st *state.Settlement) state.NewEvent {
 	d := webhook.SettlementData{
-		OutOrderNo: v.Order.OutOrderNo, OutSettleNo: st.OutSettleNo, DouyinSettleID: st.SettleNo,
+		OutOrderNo: v.Order.OutOrderNo, OutSettleNo: st.OutSettleNo, ItemOrderID: st.ItemOrderID, DouyinSettleID: st.SettleNo,
 		Amount: st.Amount, Attempt: st.Attempt, Phase: string(st.Phase),
 		ErrNo: st.ErrNo, ErrTips: st.ErrTips, ParkReason: st.ParkReason,
 	}

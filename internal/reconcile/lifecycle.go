@@ -56,6 +56,10 @@ type Outcome struct {
 	// Resend is set when a query proved that the write never happened: send
 	// the same number again now.
 	Resend bool
+	// Adopt is set when Douyin said it settles the app itself (23117): the
+	// settlement is observed from now on (found by the order, never sent)
+	// and the app is marked settled by Douyin.
+	Adopt bool
 	// Events are the changes the merchant is told of, in order.
 	Events []Change
 }
@@ -103,6 +107,12 @@ func afterWrite(it state.Lifecycle, a Answer, now time.Time, p ItemPolicy) Outco
 		return Outcome{Item: it}
 	}
 	switch reason {
+	case provider.SettledByProvider:
+		// Nothing was settled by this call; Douyin settles the order
+		// itself: observe that settlement, never send another.
+		it.Phase = state.PhaseProcessing
+		it.NextActionAt = p.at(now, p.Poll, 0)
+		return Outcome{Item: it, Adopt: true}
 	case provider.Exists:
 		it.Phase = state.PhaseSubmitting
 		it.NextActionAt = &now
@@ -132,8 +142,6 @@ func refusal(call provider.Call, class provider.Class, reason provider.Reason, e
 	switch reason {
 	case provider.NothingLeft:
 		what = "refused: nothing left at Douyin"
-	case provider.SettledByProvider:
-		what = "refused: Douyin settles this app itself"
 	case provider.NotFound:
 		what = "refused: Douyin does not know the order"
 	}

@@ -47,8 +47,8 @@ func TestDecide(t *testing.T) {
 			state.PhaseParked, 1, nil, false, "[parked]", "create_refund rejected (permanent, err_no 42): no"},
 		{"configuration: parked", submitting, Answer{Call: provider.CallCreateSettle, Err: &provider.Error{Class: provider.Configuration, ErrNo: 2008, Tips: "sign"}},
 			state.PhaseParked, 1, nil, false, "[parked]", "settle rejected (config, err_no 2008): sign"},
-		{"settled by Douyin: parked with the reason", submitting, Answer{Call: provider.CallCreateSettle, Err: refused(provider.SettledByProvider)},
-			state.PhaseParked, 1, nil, false, "[parked]", "settle refused: Douyin settles this app itself (permanent, err_no 42): no"},
+		{"settled by Douyin (23117): observed from now on, polled", submitting, Answer{Call: provider.CallCreateSettle, Err: refused(provider.SettledByProvider)},
+			state.PhaseProcessing, 1, at(5 * time.Second), false, "[]", ""},
 		{"query SUCCESS", processing, Answer{Call: provider.CallQueryRefund, Status: provider.StatusSuccess}, state.PhaseSucceeded, 2, nil, false, "[succeeded]", ""},
 		{"query FAIL: next attempt after the back-off", processing, Answer{Call: provider.CallQueryRefund, Status: provider.StatusFail, Message: "channel"},
 			state.PhasePending, 3, at(time.Hour), false, "[attempt_failed]", ""},
@@ -104,4 +104,25 @@ func sameTime(a, b *time.Time) bool {
 		return a == b
 	}
 	return a.Equal(*b)
+}
+
+// TestDecide_SettledByProviderAdopts: only Douyin's "this app settles
+// itself" makes Decide adopt the settlement; nothing else does.
+func TestDecide_SettledByProviderAdopts(t *testing.T) {
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	pol := ItemPolicy{Attempts: 3, Retry: []time.Duration{time.Minute}, Poll: []time.Duration{5 * time.Second}}
+	submitting := state.Lifecycle{Phase: state.PhaseSubmitting, Attempt: 1}
+	for _, tc := range []struct {
+		err   error
+		adopt bool
+	}{
+		{&provider.Error{Class: provider.Refused, Reason: provider.SettledByProvider, ErrNo: 23117}, true},
+		{&provider.Error{Class: provider.Refused, Reason: provider.NothingLeft, ErrNo: 23112}, false},
+		{&provider.Error{Class: provider.Refused, Reason: provider.NotYet, ErrNo: 23107}, false},
+		{nil, false},
+	} {
+		if got := Decide(submitting, Answer{Call: provider.CallCreateSettle, Err: tc.err}, now, pol).Adopt; got != tc.adopt {
+			t.Errorf("%v: adopt %v, want %v", tc.err, got, tc.adopt)
+		}
+	}
 }

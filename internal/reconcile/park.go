@@ -21,14 +21,20 @@ func (r *Reconciler) parkRefund(ctx context.Context, v *state.OrderView, a Actio
 }
 
 func (r *Reconciler) parkSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
-	st := *v.Settlement
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
 	from := st.Phase
 	st.SetLifecycle(parked(st.Lifecycle(), a.Reason, r.clock.Now()), v.Order.AppID, v.Order.OutOrderNo)
 	return ActionResult{Outcome: "local"}, r.store.InTx(ctx, func(tx *state.Store) error { return tx.UpdateSettlement(ctx, &st, from, settleEvent(Parked, v, &st)) })
 }
 
 func (r *Reconciler) skipSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
-	st := *v.Settlement
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
 	from := st.Phase
 	l := parked(st.Lifecycle(), a.Reason, r.clock.Now())
 	l.Phase = state.PhaseSucceeded
@@ -43,4 +49,19 @@ func (r *Reconciler) skipSettle(ctx context.Context, v *state.OrderView, a Actio
 func parked(l state.Lifecycle, reason string, now time.Time) state.Lifecycle {
 	l.Phase, l.ParkReason, l.NextActionAt, l.DoneAt = state.PhaseParked, reason, nil, &now
 	return l
+}
+
+// observeSettle turns a pending settlement of an app Douyin settles
+// itself into an observed one: processing, found at Douyin by the order.
+func (r *Reconciler) observeSettle(ctx context.Context, v *state.OrderView, a Action) (ActionResult, error) {
+	st, err := findSettlement(v, a.SettlementID)
+	if err != nil {
+		return ActionResult{}, err
+	}
+	now := r.clock.Now()
+	l := st.Lifecycle()
+	l.Phase, l.NextActionAt, l.Checks = state.PhaseProcessing, &now, 0
+	st.SetLifecycle(l, v.Order.AppID, v.Order.OutOrderNo)
+	st.Source = state.SettleByDouyin
+	return ActionResult{Outcome: "local"}, r.store.InTx(ctx, func(tx *state.Store) error { return tx.UpdateSettlement(ctx, &st, state.PhasePending) })
 }

@@ -35,6 +35,10 @@ const (
 	// KindSkipSettle: nothing is left to settle (fully refunded); the
 	// settlement is done without a call.
 	KindSkipSettle Kind = "skip_settlement"
+	// KindObserveSettle: Douyin settles the order's app itself; the
+	// pending settlement becomes an observed one (processing, found at
+	// Douyin by the order). No call.
+	KindObserveSettle Kind = "observe_settlement"
 )
 
 // Action is one step toward an order's desired state.
@@ -69,7 +73,18 @@ func (a Action) String() string {
 // plan. Actions come in the order they should run; those with At > now are
 // scheduled for later. An order with nothing left to do has no actions.
 func Plan(v state.OrderView, now time.Time, p Policy) []Action {
-	pl := &planner{o: v.Order, st: v.Settlement, now: now}
+	return plan(v, now, p).acts
+}
+
+// Waits says what each of the order's pending settlements waits for (the
+// payment, its refunds, fulfilment, the settle period). Like Plan it is
+// pure; it runs the same planner.
+func Waits(v state.OrderView, now time.Time, p Policy) []Wait {
+	return plan(v, now, p).waits
+}
+
+func plan(v state.OrderView, now time.Time, p Policy) *planner {
+	pl := &planner{v: v, o: v.Order, sts: v.Settlements(), now: now, app: p.App(v.Order.AppID)}
 	pl.refunds = append([]state.Refund(nil), v.Refunds...)
 	sort.Slice(pl.refunds, func(i, j int) bool { return pl.refunds[i].ID < pl.refunds[j].ID })
 	switch pl.o.Status {
@@ -79,16 +94,23 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 		pl.parkClosed()
 	case state.OrderSuccess:
 		committed, open := pl.planRefunds()
-		pl.planSettlement(committed, open)
+		for _, st := range pl.sts {
+			pl.st = st
+			pl.planSettlement(committed, open)
+		}
 	}
-	return pl.acts
+	return pl
 }
 
 // planner collects one order's actions.
 type planner struct {
+	v       state.OrderView
+	app     AppPolicy
+	waits   []Wait
 	o       state.Order
 	refunds []state.Refund // in id order
-	st      *state.Settlement
+	sts     []*state.Settlement
+	st      *state.Settlement // the settlement being planned
 	now     time.Time
 	acts    []Action
 }
@@ -96,6 +118,13 @@ type planner struct {
 func (pl *planner) add(a Action) {
 	if a.At.IsZero() {
 		a.At = pl.now
+	}
+	if a.Kind == KindQueryOrder {
+		for _, b := range pl.acts {
+			if b.Kind == KindQueryOrder && !b.At.After(a.At) {
+				return // one query of the order answers every settlement
+			}
+		}
 	}
 	pl.acts = append(pl.acts, a)
 }
@@ -112,7 +141,17 @@ func (pl *planner) queryUnpaid() {
 		reason = fmt.Sprintf("order status still unknown after %d tries: query again", o.Checks)
 	}
 	pl.add(Action{Kind: KindQueryOrder, At: timeOr(o.CheckAt, pl.now), MerchantNo: o.OutOrderNo, Reason: reason})
-	planInFlight(pl.refunds, pl.st, pl.add)
+	planInFlight(pl.refunds, pl.sts, pl.add)
+	for _, st := range pl.sts {
+		if pl.st = st; st.Phase == state.PhasePending {
+			pl.wait(WaitPayment, nil, fmt.Sprintf("order %s is not known to be paid yet (%s)", o.OutOrderNo, o.Status))
+		}
+	}
+}
+
+// wait records what the pending settlement waits for.
+func (pl *planner) wait(f WaitFor, until *time.Time, reason string) {
+	pl.waits = append(pl.waits, Wait{SettlementID: pl.st.ID, MerchantNo: pl.st.OutSettleNo, ItemOrderID: pl.st.ItemOrderID, For: f, Until: until, Reason: reason})
 }
 
 // parkClosed: the order will never be paid; park what waits, resolve what
@@ -128,21 +167,26 @@ func (pl *planner) parkClosed() {
 			pl.add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, Reason: why})
 		}
 	}
-	if st := pl.st; st != nil && st.Phase == state.PhasePending {
-		pl.add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: why})
+	for _, st := range pl.sts {
+		if st.Phase == state.PhasePending {
+			pl.add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: why})
+		}
 	}
-	planInFlight(pl.refunds, pl.st, pl.add)
+	planInFlight(pl.refunds, pl.sts, pl.add)
 }
 
 // planRefunds plans a paid order's refunds, the buyer's money before the
 // merchant's. It returns what is refunded or on its way, and whether any
 // refund is still open (the settlement waits for them all).
 func (pl *planner) planRefunds() (committed int64, open bool) {
-	o, st := pl.o, pl.st
-	settleBusy := st != nil && (st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing)
-	// settled: Douyin moved the order's money to the merchant, so a refund
-	// must come from the withdrawable balance.
-	settled := st != nil && st.Phase == state.PhaseSucceeded && st.SettleNo != ""
+	o := pl.o
+	// settled: Douyin moved (some of) the order's money to the merchant,
+	// so a refund must come from the withdrawable balance.
+	settleBusy, settled := false, false
+	for _, st := range pl.sts {
+		settleBusy = settleBusy || st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing
+		settled = settled || (st.Phase == state.PhaseSucceeded && st.SettleNo != "")
+	}
 	for _, r := range pl.refunds {
 		switch r.Phase {
 		case state.PhaseSucceeded, state.PhaseSubmitting, state.PhaseProcessing:
@@ -218,10 +262,19 @@ func (pl *planner) planSettlement(committed int64, refundOpen bool) {
 		pl.add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, pl.now),
 			Reason: fmt.Sprintf("settlement attempt %d: outcome of settle not known: query before any resend", st.Attempt)})
 	case state.PhaseProcessing:
-		pl.add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, pl.now),
-			Reason: fmt.Sprintf("settlement attempt %d: PROCESSING at Douyin: check %d", st.Attempt, st.Checks+1)})
+		reason := fmt.Sprintf("settlement attempt %d: PROCESSING at Douyin: check %d", st.Attempt, st.Checks+1)
+		if st.Source == state.SettleByDouyin {
+			reason = fmt.Sprintf("Douyin settles order %s itself: look for its settlement (settle_query by order_id): check %d", o.OutOrderNo, st.Checks+1)
+		}
+		pl.add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: st.Amount, At: timeOr(st.NextActionAt, pl.now), Reason: reason})
 	case state.PhasePending:
+		if st.Source == state.SettleByDouyin || pl.v.AppSettledByDouyin || pl.app.SettledByDouyin {
+			pl.add(Action{Kind: KindObserveSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo,
+				Reason: fmt.Sprintf("Douyin settles app %s itself: observe its settlement of order %s, send none", o.AppID, o.OutOrderNo)})
+			return
+		}
 		if refundOpen {
+			pl.wait(WaitRefunds, nil, fmt.Sprintf("order %s has refunds still open: settles once they end", o.OutOrderNo))
 			return // waits until every refund of the order is final
 		}
 		if o.SettleAfter == nil || o.TotalAmount <= 0 {
@@ -238,10 +291,7 @@ func (pl *planner) planSettlement(committed int64, refundOpen bool) {
 // left, refresh the CPS share if need be, else settle when due.
 func (pl *planner) settlePending(committed int64) {
 	o, st := pl.o, pl.st
-	due := *o.SettleAfter
-	if st.DueAt != nil && st.DueAt.After(due) {
-		due = *st.DueAt
-	}
+	due, waitFulfil := pl.settleDue()
 	park := func(reason string) {
 		pl.add(Action{Kind: KindParkSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Reason: reason})
 	}
@@ -254,15 +304,25 @@ func (pl *planner) settlePending(committed int64) {
 	for _, rc := range receivers {
 		share += rc.Amount
 	}
-	left := o.TotalAmount - committed - o.CPSShare
+	left, base := o.TotalAmount-committed-o.CPSShare, o.TotalAmount
+	if st.ItemOrderID != "" {
+		amount, why := pl.itemAmount()
+		if why != "" {
+			park(why)
+			return
+		}
+		left, base = min(left, amount), amount
+	}
 	switch {
-	case state.OverReceiverCap(share, o.TotalAmount):
-		park(fmt.Sprintf("receivers take %d of %d fen: more than 30%% of the order", share, o.TotalAmount))
+	case state.OverReceiverCap(share, base):
+		park(fmt.Sprintf("receivers take %d of %d fen: more than 30%% of the order", share, base))
 	case left <= 0:
 		pl.add(Action{Kind: KindSkipSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: due,
 			Reason: fmt.Sprintf("nothing left to settle: %d fen refunded, %d fen CPS share", committed, o.CPSShare)})
 	case share > left:
 		park(fmt.Sprintf("receivers take %d fen but only %d fen is left to settle", share, left))
+	case waitFulfil != "":
+		pl.wait(WaitFulfilment, nil, waitFulfil)
 	case !o.CPSKnown && (o.CheckedAt == nil || o.CheckedAt.Before(due)):
 		pl.add(Action{Kind: KindQueryOrder, At: laterOf(due, o.CheckAt), MerchantNo: o.OutOrderNo,
 			Reason: "refresh the CPS share before settling: it is not settled to the merchant"})
@@ -270,7 +330,63 @@ func (pl *planner) settlePending(committed int64) {
 		at := laterOf(due, st.NextActionAt)
 		pl.add(Action{Kind: KindSubmitSettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, Amount: left,
 			At: at, Reason: settleReason(st, o, left, due, backoff(at, pl.now))})
+		if at.After(pl.now) {
+			pl.wait(WaitPeriod, &at, fmt.Sprintf("settle %d fen from %s", left, at.Format(time.RFC3339)))
+		}
 	}
+}
+
+// itemAmount is the amount of the item order the pending settlement
+// settles, or why it cannot be settled: Douyin settles item orders only
+// under the fulfilment rule (a payment-rule app's orders are settled
+// whole), and only item orders of the order. What is left of an item is
+// taken as at most its amount and at most what is left of the order: payd
+// does not know how Douyin spread earlier refunds over the items, and
+// Douyin settles what is left of the item (23112 when nothing is).
+func (pl *planner) itemAmount() (int64, string) {
+	o, st := pl.o, pl.st
+	if pl.app.Rule != RuleFulfilment {
+		return 0, fmt.Sprintf("settlement of item order %s: the app settles on payment (支付 D+N), where Douyin settles whole orders only: cancel it (payd cancel) and settle the order", st.ItemOrderID)
+	}
+	items := o.ItemList()
+	for _, it := range items {
+		if it.ID == st.ItemOrderID {
+			return it.Amount, ""
+		}
+	}
+	if len(items) == 0 {
+		return o.TotalAmount, "" // not listed yet: Douyin judges the id
+	}
+	return 0, fmt.Sprintf("settlement of item order %s: order %s has no such item order", st.ItemOrderID, o.OutOrderNo)
+}
+
+// settleDue is when the pending settlement may first be sent under the
+// app's rule — the pay time plus the period (the order's SettleAfter), or
+// the fulfilment plus the period, CPS orders of CPSFulfilment apps on
+// fulfilment D+3 — and never before its DueAt. While the fulfilment it
+// counts from is not declared, wait says so and the command that declares it.
+func (pl *planner) settleDue() (due time.Time, wait string) {
+	o, st := pl.o, pl.st
+	rule, period := pl.app.Rule, pl.app.SettlePeriod
+	if pl.app.CPSFulfilment && o.CPSShare > 0 {
+		rule, period = RuleFulfilment, CPSSettlePeriod
+	}
+	due = *o.SettleAfter
+	if rule == RuleFulfilment {
+		at, ok := pl.v.FulfilledAt(st.ItemOrderID)
+		if !ok {
+			cmd := "payd fulfil " + o.OutOrderNo
+			if st.ItemOrderID != "" {
+				cmd += " --item " + st.ItemOrderID
+			}
+			return time.Time{}, fmt.Sprintf("waits for fulfilment (settles %s after it): %s", fmtPeriod(period), cmd)
+		}
+		due = at.Add(period)
+	}
+	if st.DueAt != nil && st.DueAt.After(due) {
+		due = *st.DueAt
+	}
+	return due, ""
 }
 
 // settleReason says why a settlement is sent.
@@ -285,16 +401,18 @@ func settleReason(st *state.Settlement, o state.Order, left int64, due time.Time
 }
 
 // planInFlight adds the queries that resolve items already sent to Douyin.
-func planInFlight(refunds []state.Refund, st *state.Settlement, add func(Action)) {
+func planInFlight(refunds []state.Refund, sts []*state.Settlement, add func(Action)) {
 	for _, r := range refunds {
 		if r.Phase == state.PhaseSubmitting || r.Phase == state.PhaseProcessing {
 			add(Action{Kind: KindQueryRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: timeOr(r.NextActionAt, time.Time{}),
 				Reason: fmt.Sprintf("refund %s attempt %d is %s: resolve it", r.Key, r.Attempt, r.Phase)})
 		}
 	}
-	if st != nil && (st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing) {
-		add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: timeOr(st.NextActionAt, time.Time{}),
-			Reason: fmt.Sprintf("settlement attempt %d is %s: resolve it", st.Attempt, st.Phase)})
+	for _, st := range sts {
+		if st.Phase == state.PhaseSubmitting || st.Phase == state.PhaseProcessing {
+			add(Action{Kind: KindQuerySettle, SettlementID: st.ID, MerchantNo: st.OutSettleNo, At: timeOr(st.NextActionAt, time.Time{}),
+				Reason: fmt.Sprintf("settlement attempt %d is %s: resolve it", st.Attempt, st.Phase)})
+		}
 	}
 }
 

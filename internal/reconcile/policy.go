@@ -16,7 +16,37 @@ type AppPolicy struct {
 	SettleDesc string
 	// NotifyURL, when set, is sent as notify_url with every write.
 	NotifyURL string
+	// API is the API the app speaks now (provider.APIEcpay or APITrade;
+	// "" unsaid): new attempts are sent through it and new orders stamped
+	// with it; items in flight finish on the API they were sent under.
+	API string
+	// Rule is what SettlePeriod counts from: the pay time (RulePayment, or
+	// "") or the fulfilment of the order or item order (RuleFulfilment).
+	Rule SettleRule
+	// SettledByDouyin: Douyin settles the app itself (trade settled_by:
+	// douyin). payd never sends settle_create for it: settle_batch makes
+	// observed settlements, and a declared one is observed too.
+	SettledByDouyin bool
+	// CPSFulfilment makes CPS orders (a CPS share > 0) settle
+	// CPSSettlePeriod after fulfilment whatever Rule says (trade apps).
+	CPSFulfilment bool
 }
+
+// SettleRule is what an app's settle period counts from.
+type SettleRule string
+
+// The settle rules.
+const (
+	// RulePayment: N days after the order was paid (支付 D+N).
+	RulePayment SettleRule = "payment"
+	// RuleFulfilment: N days after the order, or the item order, was
+	// fulfilled (核销 D+N); the merchant declares fulfilment (payd fulfil).
+	RuleFulfilment SettleRule = "fulfilment"
+)
+
+// CPSSettlePeriod is the fixed fulfilment period of CPS orders of trade
+// apps: D+3.
+const CPSSettlePeriod = 3 * 24 * time.Hour
 
 // Policy holds the reconciler's tunables.
 type Policy struct {

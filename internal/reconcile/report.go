@@ -13,6 +13,19 @@ type PlanStore interface {
 	DueOrders(ctx context.Context, now time.Time, limit int) ([]int64, error)
 	Scheduled(ctx context.Context, now time.Time, limit int) ([]state.Order, error)
 	LoadOrder(ctx context.Context, id int64) (*state.OrderView, error)
+	IdleSettlementOrders(ctx context.Context, limit int) ([]int64, error)
+}
+
+// PlannedWait is what a pending settlement waits for, as a plan report
+// shows it.
+type PlannedWait struct {
+	Order       string     `json:"order"`
+	AppID       string     `json:"app_id"`
+	Target      string     `json:"target"`
+	ItemOrderID string     `json:"item_order_id,omitempty"`
+	For         WaitFor    `json:"waits_for"`
+	Until       *time.Time `json:"until,omitempty"`
+	Reason      string     `json:"reason"`
 }
 
 // PlannedAction is an action as a plan report shows it.
@@ -31,6 +44,9 @@ type PlanReport struct {
 	Now   time.Time       `json:"now"`
 	Due   []PlannedAction `json:"due"`
 	Later []PlannedAction `json:"later"`
+	// Waiting says what each pending settlement of the orders shown, and
+	// of those with nothing scheduled, waits for.
+	Waiting []PlannedWait `json:"waiting"`
 	// Truncated is set when more orders were due or scheduled than shown.
 	Truncated bool `json:"truncated"`
 }
@@ -41,7 +57,7 @@ func (r *PlanReport) Changes() bool { return len(r.Due) > 0 }
 // Report plans, without acting, up to limit due orders and the next limit
 // scheduled ones.
 func Report(ctx context.Context, s PlanStore, now time.Time, p Policy, limit int) (*PlanReport, error) {
-	rep := &PlanReport{Now: now, Due: []PlannedAction{}, Later: []PlannedAction{}}
+	rep := &PlanReport{Now: now, Due: []PlannedAction{}, Later: []PlannedAction{}, Waiting: []PlannedWait{}}
 	due, err := s.DueOrders(ctx, now, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("find due orders: %w", err)
@@ -60,6 +76,14 @@ func Report(ctx context.Context, s PlanStore, now time.Time, p Policy, limit int
 	for _, o := range later {
 		ids = append(ids, o.ID)
 	}
+	idle, err := s.IdleSettlementOrders(ctx, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(idle) > limit {
+		idle, rep.Truncated = idle[:limit], true
+	}
+	ids = append(ids, idle...)
 	seen := map[int64]bool{}
 	for _, id := range ids {
 		if seen[id] {
@@ -77,6 +101,10 @@ func Report(ctx context.Context, s PlanStore, now time.Time, p Policy, limit int
 			} else {
 				rep.Later = append(rep.Later, pa)
 			}
+		}
+		for _, wt := range Waits(*v, now, p) {
+			rep.Waiting = append(rep.Waiting, PlannedWait{Order: v.Order.OutOrderNo, AppID: v.Order.AppID, Target: wt.MerchantNo,
+				ItemOrderID: wt.ItemOrderID, For: wt.For, Until: wt.Until, Reason: wt.Reason})
 		}
 	}
 	return rep, nil

@@ -64,6 +64,7 @@ func NewAdminHandler(o AdminOptions) http.Handler {
 	mux.HandleFunc("GET /v1/orders/{no}", a.auth(a.getOrder))
 	mux.HandleFunc("POST /v1/orders/{no}/refunds", a.auth(a.declareRefund))
 	mux.HandleFunc("PUT /v1/orders/{no}/settlement", a.auth(a.declareSettlement))
+	mux.HandleFunc("POST /v1/orders/{no}/fulfil", a.auth(a.declareFulfilment))
 	mux.HandleFunc("POST /v1/refunds/{key}/cancel", a.auth(a.cancelRefund))
 	mux.HandleFunc("POST /v1/orders/{no}/settlement/cancel", a.auth(a.cancelSettlement))
 	mux.HandleFunc("GET /v1/plan", a.auth(a.plan))
@@ -320,6 +321,8 @@ type SettlementRequest struct {
 	At        *time.Time     `json:"at"`
 	Receivers []api.Receiver `json:"receivers"`
 	Desc      string         `json:"desc"`
+	// ItemOrderID settles one item order; empty for the whole order.
+	ItemOrderID string `json:"item_order_id"`
 }
 
 func (a *admin) declareSettlement(w http.ResponseWriter, r *http.Request) {
@@ -339,7 +342,7 @@ func (a *admin) declareSettlement(w http.ResponseWriter, r *http.Request) {
 	}
 	no := r.PathValue("no")
 	st, created, err := a.o.Store.DeclareSettlement(r.Context(), state.SettlementWish{
-		AppID: appID, OutOrderNo: no, DueAt: req.At, Receivers: receivers, Desc: req.Desc,
+		AppID: appID, OutOrderNo: no, DueAt: req.At, Receivers: receivers, Desc: req.Desc, ItemOrderID: req.ItemOrderID,
 	}, a.o.Clock.Now())
 	var row any
 	if st != nil {

@@ -11,10 +11,11 @@ import (
 	"github.com/payd/payd/internal/state"
 )
 
-// ForeignRefunds adopts refunds started at Douyin. *state.Store
-// satisfies it.
+// ForeignRefunds adopts refunds started at Douyin and settlements Douyin
+// made itself. *state.Store satisfies it.
 type ForeignRefunds interface {
 	AdoptForeignRefund(ctx context.Context, f state.ForeignRefund, now time.Time) (*state.Refund, bool, error)
+	AdoptSettlement(ctx context.Context, f state.ForeignSettlement, now time.Time) (bool, error)
 }
 
 // StorePreRefunder is the PreRefunder over payd's store: it stores the
@@ -36,6 +37,7 @@ type StorePreRefunder struct {
 var (
 	_ PreRefunder   = (*StorePreRefunder)(nil)
 	_ RefundAdopter = (*StorePreRefunder)(nil)
+	_ SettleAdopter = (*StorePreRefunder)(nil)
 )
 
 // PreCreateRefund implements PreRefunder. A message payd cannot store
@@ -93,6 +95,26 @@ func (p *StorePreRefunder) AdoptRefund(ctx context.Context, cb *trade.Callback) 
 		return nil // an order payd does not know: nothing to subtract from
 	}
 	if err == nil && created && p.Waker != nil {
+		p.Waker.Wake()
+	}
+	return err
+}
+
+// AdoptSettle adopts the settlement a verified settle callback names when
+// payd did not make it (Douyin's auto-settlement): the order's
+// settlement is then observed, found by the order and reported, never
+// sent. A failed settlement, or one of an order payd does not know by
+// Douyin's order_id, is only hinted.
+func (p *StorePreRefunder) AdoptSettle(ctx context.Context, cb *trade.Callback) error {
+	m := cb.Settle
+	if m == nil || m.SettleID == "" || m.OrderID == "" || m.Status == trade.SettleFail {
+		return nil
+	}
+	adopted, err := p.Store.AdoptSettlement(ctx, state.ForeignSettlement{
+		AppID: cb.AppID, DouyinOrderID: string(m.OrderID), ItemOrderID: string(m.ItemOrderID),
+		SettleID: string(m.SettleID), OutSettleNo: string(m.OutSettleNo),
+	}, p.now())
+	if err == nil && adopted && p.Waker != nil {
 		p.Waker.Wake()
 	}
 	return err

@@ -25,6 +25,12 @@ type RefundAdopter interface {
 	AdoptRefund(ctx context.Context, cb *trade.Callback) error
 }
 
+// SettleAdopter adopts the settlement of a verified trade settle callback
+// that payd did not make. A PreRefunder may implement it.
+type SettleAdopter interface {
+	AdoptSettle(ctx context.Context, cb *trade.Callback) error
+}
+
 // tradeVersion reports whether body is a trade-system callback (version
 // 2.0 or 3.0, RSA-signed in the headers). A legacy body (msg_signature,
 // orders migrated from ecpay) and anything else takes the ecpay path,
@@ -70,6 +76,13 @@ func (h *CallbackHandler) notifyTrade(w http.ResponseWriter, r *http.Request, bo
 		if err := ad.AdoptRefund(r.Context(), cb); err != nil {
 			h.refuse(w, http.StatusServiceUnavailable, typ, "store_error", "refund not adopted")
 			h.o.Log.WithError(err).WithField(logkey.App, cb.AppID).WithField(logkey.Subject, cb.SubjectNo).Error("adopt refund")
+			return
+		}
+	}
+	if ad, ok := h.o.PreRefund.(SettleAdopter); ok && cb.Type == trade.CallbackSettle {
+		if err := ad.AdoptSettle(r.Context(), cb); err != nil {
+			h.refuse(w, http.StatusServiceUnavailable, typ, "store_error", "settlement not adopted")
+			h.o.Log.WithError(err).WithField(logkey.App, cb.AppID).WithField(logkey.Subject, cb.SubjectNo).Error("adopt settlement")
 			return
 		}
 	}

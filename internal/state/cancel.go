@@ -98,7 +98,7 @@ func (s *Store) CancelSettlement(ctx context.Context, appID, outOrderNo, reason 
 		if err != nil {
 			return err
 		}
-		if err := first(tx.Where("order_id = ?", o.ID), &st); err != nil {
+		if err := first(tx.Where("order_id = ? AND item_order_id = ''", o.ID), &st); err != nil {
 			return err
 		}
 		if st.Phase == PhaseCancelled {

@@ -50,6 +50,21 @@ func SettleNo(appID, outOrderNo string, attempt int) string {
 	return "st" + hex.EncodeToString(sum[:])[:16] + "-" + strconv.Itoa(attempt)
 }
 
+// ItemSettleNo is the out_settle_no of an attempt of the settlement of one
+// item order: as SettleNo over appID/outOrderNo/itemOrderID.
+func ItemSettleNo(appID, outOrderNo, itemOrderID string, attempt int) string {
+	return SettleNo(appID, outOrderNo+"/"+itemOrderID, attempt)
+}
+
+// NumberOf is the out_settle_no of the settlement's attempt: SettleNo for
+// a whole-order settlement, ItemSettleNo for one of an item order.
+func (st *Settlement) NumberOf(appID, outOrderNo string, attempt int) string {
+	if st.ItemOrderID == "" {
+		return SettleNo(appID, outOrderNo, attempt)
+	}
+	return ItemSettleNo(appID, outOrderNo, st.ItemOrderID, attempt)
+}
+
 func (w RefundWish) validate() error {
 	if !refundKeyRE.MatchString(w.Key) {
 		return invalidf("key: %q is not 1..60 of [0-9A-Za-z_-]", w.Key)
@@ -187,6 +202,10 @@ type SettlementWish struct {
 	Desc string
 	// Auto marks a settlement made by policy rather than by the merchant.
 	Auto bool
+	// ItemOrderID settles one item order (Douyin's item_order_id); "" the
+	// whole order. An order has one whole-order settlement or settlements
+	// of item orders, never both.
+	ItemOrderID string
 }
 
 // ValidateReceivers checks settle_params: at most 4 receivers, each with a
@@ -253,6 +272,9 @@ func (w SettlementWish) validate() error {
 	if n := utf8.RuneCountInString(w.Desc); n > 80 {
 		return invalidf("desc: %d characters, at most 80", n)
 	}
+	if err := ValidItemOrderID(w.ItemOrderID); err != nil {
+		return err
+	}
 	return ValidateReceivers(w.Receivers, 0)
 }
 
@@ -303,7 +325,7 @@ func (s *Store) DeclareSettlementChange(ctx context.Context, w SettlementWish, n
 			return err
 		}
 		found := true
-		switch err := first(tx.Where("order_id = ?", o.ID), &st); {
+		switch err := first(tx.Where("order_id = ? AND item_order_id = ?", o.ID, w.ItemOrderID), &st); {
 		case errors.Is(err, ErrNotFound):
 			found = false
 		case err != nil:
@@ -322,15 +344,20 @@ func (s *Store) DeclareSettlementChange(ctx context.Context, w SettlementWish, n
 		if err := ValidateReceivers(w.Receivers, o.TotalAmount); err != nil {
 			return err
 		}
+		if !found {
+			if err := checkSettleKind(tx, o, w.ItemOrderID); err != nil {
+				return err
+			}
+		}
 		if err := s.clearAutoSettle(tx, o); err != nil {
 			return err
 		}
 		if !found {
 			st = Settlement{
-				OrderID: o.ID, DueAt: w.DueAt, Receivers: receivers, Desc: w.Desc, Auto: w.Auto,
-				Phase: PhasePending, Attempt: 1, OutSettleNo: SettleNo(o.AppID, o.OutOrderNo, 1),
-				NextActionAt: &now, Version: 1,
+				OrderID: o.ID, ItemOrderID: w.ItemOrderID, DueAt: w.DueAt, Receivers: receivers, Desc: w.Desc, Auto: w.Auto,
+				Phase: PhasePending, Attempt: 1, NextActionAt: &now, Version: 1,
 			}
+			st.OutSettleNo = st.NumberOf(o.AppID, o.OutOrderNo, 1)
 			if err := tx.Create(&st).Error; err != nil {
 				return fmt.Errorf("insert settlement: %w", err)
 			}
@@ -359,6 +386,35 @@ func (s *Store) DeclareSettlementChange(ctx context.Context, w SettlementWish, n
 		return &st, Created, nil
 	}
 	return &st, Changed, nil
+}
+
+// checkSettleKind refuses a new settlement of the other kind than the
+// order's settlements not cancelled: an order is settled whole or item by
+// item (Douyin refuses mixing them: 23118), and an item order has been
+// settled once its order was. The caller has hinted the order (an update
+// of its row) first, so two declarations of one order serialise here on
+// PostgreSQL too.
+func checkSettleKind(tx *gorm.DB, o *Order, itemOrderID string) error {
+	if err := checkItemOf(o, itemOrderID); err != nil {
+		return err
+	}
+	q := tx.Model(&Settlement{}).Where("order_id = ? AND phase <> ?", o.ID, PhaseCancelled)
+	if itemOrderID == "" {
+		q = q.Where("item_order_id <> ''")
+	} else {
+		q = q.Where("item_order_id = ''")
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return fmt.Errorf("read settlements: %w", err)
+	}
+	switch {
+	case n == 0:
+		return nil
+	case itemOrderID == "":
+		return invalidf("item_order_id: order %s is settled item by item (%d item settlements): declare the settlement of each item order, or cancel those first", o.OutOrderNo, n)
+	}
+	return invalidf("item_order_id: order %s has a whole-order settlement: an order is settled whole or item by item, never both (cancel it first: payd cancel settlement %s)", o.OutOrderNo, o.OutOrderNo)
 }
 
 func sameTime(a, b *time.Time) bool {
@@ -396,6 +452,18 @@ const createDueChunk = 500
 // AutoSettleAt cleared. Its cost grows with what is due (the
 // ix_orders_app_autosettle index), not with the table.
 func (s *Store) CreateDueSettlements(ctx context.Context, now time.Time, appIDs []string, limit int, desc string) (int, error) {
+	return s.createDue(ctx, now, appIDs, limit, desc, SettleByPayd)
+}
+
+// ObserveDueSettlements is CreateDueSettlements for apps Douyin settles
+// itself: each settlement it creates is SettleByDouyin, processing — the
+// reconciler looks for Douyin's settlement of the order (settle_query by
+// order_id) and reports it, and never sends settle_create.
+func (s *Store) ObserveDueSettlements(ctx context.Context, now time.Time, appIDs []string, limit int) (int, error) {
+	return s.createDue(ctx, now, appIDs, limit, "", SettleByDouyin)
+}
+
+func (s *Store) createDue(ctx context.Context, now time.Time, appIDs []string, limit int, desc string, src SettleSource) (int, error) {
 	now = utc(now)
 	if n := utf8.RuneCountInString(desc); n > 80 {
 		return 0, fmt.Errorf("create due settlements: %w", invalidf("desc: %d characters, at most 80", n))
@@ -411,7 +479,7 @@ func (s *Store) CreateDueSettlements(ctx context.Context, now time.Time, appIDs 
 				return fmt.Errorf("find due orders: %w", err)
 			}
 			for i := range batch {
-				made, err := s.createAutoSettlement(tx, &batch[i], now, desc)
+				made, err := s.createAutoSettlement(tx, &batch[i], now, desc, src)
 				if err != nil {
 					return fmt.Errorf("order %s: %w", batch[i].OutOrderNo, err)
 				}
@@ -433,7 +501,7 @@ func (s *Store) CreateDueSettlements(ctx context.Context, now time.Time, appIDs 
 	return created, nil
 }
 
-func (s *Store) createAutoSettlement(tx *gorm.DB, o *Order, now time.Time, desc string) (bool, error) {
+func (s *Store) createAutoSettlement(tx *gorm.DB, o *Order, now time.Time, desc string, src SettleSource) (bool, error) {
 	var n int64
 	if err := tx.Model(&Settlement{}).Where("order_id = ?", o.ID).Count(&n).Error; err != nil {
 		return false, fmt.Errorf("read settlement: %w", err)
@@ -445,8 +513,11 @@ func (s *Store) createAutoSettlement(tx *gorm.DB, o *Order, now time.Time, desc 
 		return false, nil
 	}
 	st := Settlement{
-		OrderID: o.ID, Desc: desc, Auto: true, Phase: PhasePending, Attempt: 1,
+		OrderID: o.ID, Desc: desc, Auto: true, Phase: PhasePending, Attempt: 1, Source: src,
 		OutSettleNo: SettleNo(o.AppID, o.OutOrderNo, 1), NextActionAt: &now, Version: 1,
+	}
+	if src == SettleByDouyin {
+		st.Phase = PhaseProcessing // observed: never sent
 	}
 	if err := tx.Create(&st).Error; err != nil {
 		return false, fmt.Errorf("insert settlement: %w", err)

@@ -98,7 +98,7 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, from Phase, events 
 			return err
 		}
 		res := tx.Model(&Refund{}).Where("id = ? AND version = ? AND phase = ?", r.ID, r.Version, from).Updates(map[string]any{
-			"phase": r.Phase, "attempt": r.Attempt, "out_refund_no": r.OutRefundNo, "refund_no": r.RefundNo,
+			"phase": r.Phase, "attempt": r.Attempt, "out_refund_no": r.OutRefundNo, "refund_no": r.RefundNo, "api": r.API,
 			"all_settle": r.AllSettle, "next_action_at": r.NextActionAt, "checks": r.Checks,
 			"err_no": r.ErrNo, "err_tips": r.ErrTips, "park_reason": r.ParkReason, "done_at": r.DoneAt,
 			"version": r.Version + 1, "updated_at": updated,
@@ -140,12 +140,12 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 		what := "settlement of order " + o.OutOrderNo
 		nothingLeft := from == PhasePending && st.Phase == PhaseSucceeded && st.Amount == 0 && st.SettleNo == "" && st.Attempt == cur.Attempt
 		if !nothingLeft {
-			if err := checkStep(what, from, st.Phase, cur.Attempt, st.Attempt, SettleNo(o.AppID, o.OutOrderNo, st.Attempt), st.OutSettleNo); err != nil {
+			if err := checkStep(what, from, st.Phase, cur.Attempt, st.Attempt, cur.NumberOf(o.AppID, o.OutOrderNo, st.Attempt), st.OutSettleNo); err != nil {
 				return err
 			}
 		}
 		res := tx.Model(&Settlement{}).Where("id = ? AND version = ? AND phase = ?", st.ID, st.Version, from).Updates(map[string]any{
-			"phase": st.Phase, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": st.SettleNo,
+			"phase": st.Phase, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": st.SettleNo, "source": st.Source, "api": st.API,
 			"amount": st.Amount, "next_action_at": st.NextActionAt, "checks": st.Checks,
 			"err_no": st.ErrNo, "err_tips": st.ErrTips, "park_reason": st.ParkReason, "done_at": st.DoneAt,
 			"version": st.Version + 1, "updated_at": updated,
@@ -202,7 +202,7 @@ func (st *Settlement) Lifecycle() Lifecycle {
 // its merchant number, derived from the order's app and number.
 func (st *Settlement) SetLifecycle(l Lifecycle, appID, outOrderNo string) {
 	if l.Attempt != st.Attempt {
-		st.OutSettleNo = SettleNo(appID, outOrderNo, l.Attempt)
+		st.OutSettleNo = st.NumberOf(appID, outOrderNo, l.Attempt)
 		st.SettleNo = ""
 	}
 	st.Phase, st.Attempt, st.Checks, st.NextActionAt = l.Phase, l.Attempt, l.Checks, l.NextActionAt

@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 7
+const SchemaVersion = 12
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -53,6 +53,42 @@ var migrations = []migration{
 	{version: 7, name: "refunds started at Douyin (users, customer service, expiry): refunds.source", up: func(tx *gorm.DB) error {
 		return tx.Migrator().AutoMigrate(&Refund{})
 	}},
+	// Version 8 is reserved for audits (issue 14, another branch).
+	{version: 9, name: "fulfilments (the fulfilment settle rule); orders.item_orders", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Order{}, &Fulfilment{})
+	}},
+	{version: 10, name: "settlements per order or per item order: settlements.item_order_id, unique with order_id", up: migrateItemSettlements},
+	{version: 11, name: "apps Douyin settles itself (app_settings); settlements.source", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&AppSetting{}, &Settlement{})
+	}},
+	{version: 12, name: "the API each order was created under, and each item sent under: orders.api, refunds.api, settlements.api", up: migrateOrderAPI},
+}
+
+// migrateOrderAPI adds orders.api, refunds.api and settlements.api and
+// backfills orders.api: trade for the orders of apps that have a shared
+// client token (only trade apps fetch one), ecpay for the others. An order
+// of an app already moved from ecpay to trade before this step is taken as
+// trade, as payd treated it until then. Items keep "" (their order's API).
+func migrateOrderAPI(tx *gorm.DB) error {
+	if err := tx.Migrator().AutoMigrate(&Order{}, &Refund{}, &Settlement{}); err != nil {
+		return err
+	}
+	if err := tx.Exec("UPDATE orders SET api = 'trade' WHERE api = '' AND app_id IN (SELECT app_id FROM client_tokens)").Error; err != nil {
+		return err
+	}
+	return tx.Exec("UPDATE orders SET api = 'ecpay' WHERE api = ''").Error
+}
+
+// migrateItemSettlements lets an order have one settlement per item order:
+// it adds settlements.item_order_id ("" for the whole order: every existing
+// row) and the unique index on (order_id, item_order_id), then drops the
+// unique index on order_id alone. Every row is kept; the new index holds
+// for them since order_id was unique.
+func migrateItemSettlements(tx *gorm.DB) error {
+	if err := tx.Migrator().AutoMigrate(&Settlement{}); err != nil {
+		return err
+	}
+	return tx.Exec("DROP INDEX IF EXISTS idx_settlements_order_id").Error
 }
 
 // consoleIndexes are the indexes the console's search (every number a

@@ -93,6 +93,13 @@ type Order struct {
 	CPSShare      int64       // fen, from cps_info
 	CPSKnown      bool        // cps_info has been seen
 	SettleAfter   *time.Time  // PaidAt + the app's settle period
+	// API is the API the order was created under (provider.APIEcpay or
+	// APITrade), stamped at its first query_order; "" until then (schema
+	// 12 backfilled older rows). Items in flight finish on it.
+	API string `gorm:"size:8;not null;default:''"`
+	// ItemOrders is the JSON array of ItemOrder that order_query listed
+	// (trade orders); "" while none are known. Read it through ItemList.
+	ItemOrders string `gorm:"type:text"`
 	// CheckAt is when query_order is due next (nil: at once while the status
 	// is not final). A payment callback sets it to now.
 	CheckAt *time.Time
@@ -141,6 +148,9 @@ type Refund struct {
 	OutRefundNo string `gorm:"size:64;not null;uniqueIndex"`
 	RefundNo    string `gorm:"size:64"` // Douyin's refund_no, once accepted
 	AllSettle   bool   // sent with all_settle=1 (the order was already settled)
+	// API is the API the refund's attempts are sent under ("" before
+	// schema 12: the order's).
+	API string `gorm:"size:8;not null;default:''"`
 	// Source is who started the refund: SourcePayd ("", declared) or one
 	// of Douyin's (a user, customer service, an expiry: adopted by
 	// RefundNo, never created or retried by payd).
@@ -165,24 +175,36 @@ type Receiver struct {
 	Amount      int64  `json:"amount"` // fen
 }
 
-// Settlement is a wish to settle an order; at most one per order. Attempt n
-// uses OutSettleNo SettleNo(app, out_order_no, n).
+// Settlement is a wish to settle an order, or one item order of it: an
+// order has one whole-order settlement or one per item order, never both.
+// Attempt n uses OutSettleNo SettleNo(app, out_order_no, n) (per item:
+// ItemSettleNo).
 type Settlement struct {
-	ID      int64  `gorm:"primaryKey"`
-	OrderID int64  `gorm:"not null;uniqueIndex"`
-	Order   *Order `gorm:"belongsTo:true;foreignKey:OrderID;references:ID;constraint:OnUpdate:RESTRICT,OnDelete:RESTRICT" json:"-"` // never loaded; declares the foreign key (see Refund.Order)
+	ID      int64 `gorm:"primaryKey"`
+	OrderID int64 `gorm:"not null;uniqueIndex:ux_settlements_order_item,priority:1"`
+	// ItemOrderID is Douyin's item_order_id for a settlement of one item
+	// order; "" for the whole order. Unique with OrderID (schema version
+	// 10; before it, order_id alone was unique).
+	ItemOrderID string `gorm:"size:64;not null;default:'';uniqueIndex:ux_settlements_order_item,priority:2"`
+	Order       *Order `gorm:"belongsTo:true;foreignKey:OrderID;references:ID;constraint:OnUpdate:RESTRICT,OnDelete:RESTRICT" json:"-"` // never loaded; declares the foreign key (see Refund.Order)
 	// DueAt is the earliest time to settle; nil means the order's SettleAfter.
 	DueAt *time.Time
 	// Receivers is the JSON array of Receiver (settle_params); "" for none.
 	Receivers string `gorm:"type:text"`
 	// Desc is settle_desc (≤ 80 runes); the column is settle_desc because
 	// DESC is an SQL keyword.
-	Desc        string `gorm:"column:settle_desc;size:80"`
-	Auto        bool   // created by settle_batch, not declared
-	Phase       Phase  `gorm:"size:16;not null;index:ix_settlements_phase_updated,priority:1"`
-	Attempt     int    `gorm:"not null;default:1"`
-	OutSettleNo string `gorm:"size:64;not null;uniqueIndex"`
-	SettleNo    string `gorm:"size:64"`
+	Desc string `gorm:"column:settle_desc;size:80"`
+	Auto bool   // created by settle_batch, not declared
+	// API is the API the settlement's attempts are sent under ("" before
+	// schema 12: the order's).
+	API string `gorm:"size:8;not null;default:''"`
+	// Source is who makes the settlement: payd (SettleByPayd, "") or
+	// Douyin itself (SettleByDouyin: observed, never sent).
+	Source      SettleSource `gorm:"size:16;not null;default:''"`
+	Phase       Phase        `gorm:"size:16;not null;index:ix_settlements_phase_updated,priority:1"`
+	Attempt     int          `gorm:"not null;default:1"`
+	OutSettleNo string       `gorm:"size:64;not null;uniqueIndex"`
+	SettleNo    string       `gorm:"size:64"`
 	// Amount is what was left to settle when it was submitted (fen).
 	Amount       int64
 	NextActionAt *time.Time

@@ -207,8 +207,39 @@ type OrderView struct {
 	Order Order
 	// Refunds are the order's refunds in the order they were declared.
 	Refunds []Refund
-	// Settlement is the order's settlement; nil when there is none.
+	// Settlement is the order's whole-order settlement; nil when there is
+	// none.
 	Settlement *Settlement
+	// ItemSettlements are the settlements of single item orders, in id
+	// order (never beside a Settlement that is not cancelled).
+	ItemSettlements []Settlement
+	// Fulfilments are the order's declared fulfilments (whole or by item
+	// order), oldest first.
+	Fulfilments []Fulfilment
+	// AppSettledByDouyin is set once Douyin said it settles the order's
+	// app itself (23117): payd then only observes its settlements.
+	AppSettledByDouyin bool
+}
+
+func (v *OrderView) addSettlement(st *Settlement) {
+	if st.ItemOrderID == "" {
+		v.Settlement = st
+		return
+	}
+	v.ItemSettlements = append(v.ItemSettlements, *st)
+}
+
+// Settlements returns the order's settlements: the whole-order one, if
+// any, then those of item orders.
+func (v *OrderView) Settlements() []*Settlement {
+	var out []*Settlement
+	if v.Settlement != nil {
+		out = append(out, v.Settlement)
+	}
+	for i := range v.ItemSettlements {
+		out = append(out, &v.ItemSettlements[i])
+	}
+	return out
 }
 
 // Remaining returns what is left of the order's total after its refunds
@@ -248,12 +279,19 @@ func loadView(tx *gorm.DB, id int64) (*OrderView, error) {
 	if err := tx.Where("order_id = ?", id).Order("id").Find(&v.Refunds).Error; err != nil {
 		return nil, fmt.Errorf("read refunds: %w", err)
 	}
-	var st Settlement
-	switch err := first(tx.Where("order_id = ?", id), &st); {
-	case err == nil:
-		v.Settlement = &st
-	case !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("read settlement: %w", err)
+	var sts []Settlement
+	if err := tx.Where("order_id = ?", id).Order("id").Find(&sts).Error; err != nil {
+		return nil, fmt.Errorf("read settlements: %w", err)
+	}
+	for i := range sts {
+		v.addSettlement(&sts[i])
+	}
+	if err := tx.Where("order_id = ?", id).Order("id").Find(&v.Fulfilments).Error; err != nil {
+		return nil, fmt.Errorf("read fulfilments: %w", err)
+	}
+	var err error
+	if v.AppSettledByDouyin, err = settledByDouyin(tx, v.Order.AppID); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -270,7 +308,7 @@ func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
 		return nil, fmt.Errorf("read refunds: %w", err)
 	}
 	var settlements []Settlement
-	if err := tx.Where("order_id IN ?", ids).Find(&settlements).Error; err != nil {
+	if err := tx.Where("order_id IN ?", ids).Order("id").Find(&settlements).Error; err != nil {
 		return nil, fmt.Errorf("read settlements: %w", err)
 	}
 	views := make(map[int64]*OrderView, len(orders))
@@ -284,7 +322,25 @@ func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
 	}
 	for i := range settlements {
 		if v := views[settlements[i].OrderID]; v != nil {
-			v.Settlement = &settlements[i]
+			v.addSettlement(&settlements[i])
+		}
+	}
+	var fulfilments []Fulfilment
+	if err := tx.Where("order_id IN ?", ids).Order("id").Find(&fulfilments).Error; err != nil {
+		return nil, fmt.Errorf("read fulfilments: %w", err)
+	}
+	for _, f := range fulfilments {
+		if v := views[f.OrderID]; v != nil {
+			v.Fulfilments = append(v.Fulfilments, f)
+		}
+	}
+	var flagged []string
+	if err := tx.Model(&AppSetting{}).Where("settled_by_douyin_at IS NOT NULL").Pluck("app_id", &flagged).Error; err != nil {
+		return nil, fmt.Errorf("read apps settled by Douyin: %w", err)
+	}
+	for _, id := range flagged {
+		for _, v := range views {
+			v.AppSettledByDouyin = v.AppSettledByDouyin || v.Order.AppID == id
 		}
 	}
 	return views, nil
@@ -337,7 +393,7 @@ func hint(tx *gorm.DB, orderID int64, now time.Time) error {
 
 // UpdateOrder saves o's mutable columns (what Douyin said of it and the
 // reconciler's bookkeeping: OrderID, TotalAmount, Status, PaidAt, CPSShare,
-// CPSKnown, SettleAfter, CheckAt, CheckedAt, AutoSettleAt, NextActionAt,
+// CPSKnown, SettleAfter, ItemOrders, CheckAt, CheckedAt, AutoSettleAt, NextActionAt,
 // Checks) and inserts events, in one transaction, conditional on o.Version;
 // on success o.Version is the new version. HintSeq and the lease are left
 // alone: they belong to Hint, ClaimDue and Release. ErrConflict when the
@@ -354,7 +410,7 @@ func (s *Store) UpdateOrder(ctx context.Context, o *Order, events ...NewEvent) e
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&Order{}).Where("id = ? AND version = ?", o.ID, o.Version).Updates(map[string]any{
 			"order_id": o.DouyinOrderID, "total_amount": o.TotalAmount, "status": o.Status, "paid_at": o.PaidAt,
-			"cps_share": o.CPSShare, "cps_known": o.CPSKnown, "settle_after": o.SettleAfter,
+			"cps_share": o.CPSShare, "cps_known": o.CPSKnown, "settle_after": o.SettleAfter, "item_orders": o.ItemOrders, "api": o.API,
 			"check_at": o.CheckAt, "checked_at": o.CheckedAt, "auto_settle_at": o.AutoSettleAt,
 			"next_action_at": o.NextActionAt, "checks": o.Checks,
 			"version": o.Version + 1, "updated_at": updated,

@@ -93,7 +93,7 @@ func (s *Store) RetryParkedSettlement(ctx context.Context, appID, outOrderNo str
 		if err != nil {
 			return err
 		}
-		if err := first(tx.Where("order_id = ?", found.ID), &st); err != nil {
+		if err := first(tx.Where("order_id = ? AND item_order_id = ''", found.ID), &st); err != nil {
 			return fmt.Errorf("settlement: %w", err)
 		}
 		if st.Phase != PhaseParked {

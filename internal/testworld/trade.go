@@ -8,6 +8,7 @@ import (
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/trade"
 	"github.com/payd/payd/internal/douyin/tradesim"
+	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
@@ -29,6 +30,9 @@ type TradeOptions struct {
 	App func(*reconcile.AppPolicy)
 	// Adapter are the trade adapter's options.
 	Adapter trade.AdapterOptions
+	// Migrate makes the trade simulator serve the ecpay app (AppID) too,
+	// for MoveToTrade.
+	Migrate bool
 }
 
 // startTrade starts the trade simulator on its own listener; the
@@ -41,6 +45,9 @@ func (w *World) startTrade(o *TradeOptions) {
 		RetrySchedule: []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond},
 		Hang:          2 * time.Second,
 		Seed:          7,
+	}
+	if o.Migrate {
+		cfg.Apps = append(cfg.Apps, tradesim.App{AppID: AppID, Secret: TradeSecret, NotifyURL: w.Notify, PreRefundURL: w.Notify})
 	}
 	if o.Sim != nil {
 		o.Sim(&cfg)
@@ -75,7 +82,7 @@ func (w *World) tradeProvider(o *TradeOptions, ecpay provider.Provider) provider
 }
 
 func (w *World) tradePolicy(o *TradeOptions, p *reconcile.Policy) {
-	ap := reconcile.AppPolicy{SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e trade"}
+	ap := reconcile.AppPolicy{SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e trade", API: provider.APITrade}
 	if o.App != nil {
 		o.App(&ap)
 	}
@@ -143,4 +150,82 @@ func (w *World) TradeCheckClean() {
 	if resp.StatusCode != http.StatusOK {
 		w.t.Fatalf("/_sim/trade/check: HTTP %d", resp.StatusCode)
 	}
+}
+
+// FulfilTrade fulfils trade order no (or its item order item, when not
+// "") now: at the simulator, as the merchant's own flow tells Douyin, and
+// at payd, as `payd fulfil` declares it.
+func (w *World) FulfilTrade(no, item string) {
+	w.t.Helper()
+	if err := w.Trade.Fulfil(w.TradeLedgerOrder(no).OrderID, item); err != nil {
+		w.t.Fatal(err)
+	}
+	now := w.Clock.Now()
+	if _, _, err := w.Store.DeclareFulfilment(context.Background(), state.FulfilmentWish{AppID: TradeAppID, OutOrderNo: no, ItemOrderID: item, At: &now}, now); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// Waiting is the plan report's waits of trade order no.
+func (w *World) Waiting(no string) []reconcile.PlannedWait {
+	w.t.Helper()
+	rep, err := reconcile.Report(context.Background(), w.Store, w.Clock.Now(), w.Policy, 100)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []reconcile.PlannedWait
+	for _, wt := range rep.Waiting {
+		if wt.Order == no {
+			out = append(out, wt)
+		}
+	}
+	return out
+}
+
+// MoveToTrade switches the ecpay app (AppID) to the trade system, as a
+// merchant does in config (api: trade, the salt kept): from now on the
+// world's reconciler and settle_batch send its new attempts through the
+// trade simulator, while items sent under ecpay finish at the ecpay
+// simulator. orders are seeded at the trade simulator as Douyin migrates
+// them: same order_id, one item order of the whole amount. Options.Trade
+// must have Migrate set.
+func (w *World) MoveToTrade(orders ...string) {
+	w.t.Helper()
+	ctx := context.Background()
+	for _, no := range orders {
+		o, err := w.Store.GetOrder(ctx, AppID, no)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if _, err := w.Trade.Seed(tradesim.SeedOrder{AppID: AppID, OrderID: o.DouyinOrderID, OutOrderNo: no,
+			PaidAgo: w.Clock.Now().Sub(*o.PaidAt).String(), Items: []tradesim.SeedItem{{SKUID: "sku", Amount: o.TotalAmount}}}); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	tokens, err := trade.NewTokens(trade.TokensOptions{BaseURL: w.TradeURL, Apps: []trade.Credential{{AppID: TradeAppID, Secret: TradeSecret}, {AppID: AppID, Secret: TradeSecret}},
+		Store: w.Store.ClientTokens(), Now: w.Clock.Now, Holder: "testworld-moved"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	limits := map[douyin.API]float64{}
+	for _, a := range douyin.TradeAPIs {
+		limits[a] = 900
+	}
+	c, err := trade.New(trade.Options{BaseURL: w.TradeURL, Tokens: tokens, Limits: limits, Timeout: 5 * time.Second})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	adapter := trade.NewAdapter(c, trade.AdapterOptions{})
+	router := provider.NewRouter(map[string]provider.Provider{AppID: adapter, TradeAppID: adapter}, nil).Legacy(AppID, douyin.NewProvider(w.Client))
+	p := w.Policy
+	p.Apps = map[string]reconcile.AppPolicy{}
+	for id, ap := range w.Policy.Apps {
+		p.Apps[id] = ap
+	}
+	ap := p.Apps[AppID]
+	ap.API = provider.APITrade
+	p.Apps[AppID] = ap
+	w.Policy = p
+	w.Rec = reconcile.New(reconcile.Options{Store: w.Store, Provider: router, Clock: w.Clock, Policy: p})
+	w.Batch = &jobs.SettleBatch{Store: w.Store, Clock: w.Clock, Policy: p, Wake: w.Rec.Wake}
 }

@@ -95,7 +95,7 @@ func New(t *testing.T, o Options) *World {
 	w.openStore(o)
 	w.newClient(o)
 	p := reconcile.DefaultPolicy()
-	p.Apps = map[string]reconcile.AppPolicy{AppID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e"}}
+	p.Apps = map[string]reconcile.AppPolicy{AppID: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, SettleDesc: "e2e", API: provider.APIEcpay}}
 	p.Jitter = 0
 	p.SettleRetry = nil // settlements retry on Retry, as the tests' schedules expect
 	if o.Trade != nil {

@@ -262,11 +262,19 @@ func (a *Adapter) CreateSettle(ctx context.Context, req provider.SettleRequest) 
 }
 
 // QuerySettle reads one settlement by Douyin's id when known, else payd's
-// number; none found (an empty list) is NotFound.
+// number; none found (an empty list) is NotFound. A settlement payd did
+// not make (ref.ByOrder) is read by the order, as the facts file says for
+// every order migrated from ecpay too: by order_id (else out_order_no).
 func (a *Adapter) QuerySettle(ctx context.Context, o provider.OrderRef, ref provider.ItemRef) (*provider.SettleInfo, error) {
+	if ref.ByOrder {
+		return a.querySettleByOrder(ctx, o, ref)
+	}
 	q := SettleQueryRequest{AppID: o.AppID, OutSettleNo: ref.No}
-	if ref.DouyinID != "" {
+	switch {
+	case ref.DouyinID != "":
 		q = SettleQueryRequest{AppID: o.AppID, SettleID: ref.DouyinID}
+	case o.Migrated && o.DouyinOrderID != "":
+		q = SettleQueryRequest{AppID: o.AppID, OrderID: o.DouyinOrderID} // orders migrated from ecpay: by order_id
 	}
 	list, _, err := a.c.QuerySettle(ctx, q)
 	if err != nil {
@@ -274,17 +282,59 @@ func (a *Adapter) QuerySettle(ctx context.Context, o provider.OrderRef, ref prov
 	}
 	for _, st := range list {
 		if (ref.DouyinID != "" && string(st.SettleID) == ref.DouyinID) || (ref.DouyinID == "" && string(st.OutSettleNo) == ref.No) {
-			info := &provider.SettleInfo{Status: provider.StatusProcessing, DouyinSettleID: string(st.SettleID), Amount: int64(st.SettleAmount)}
-			switch st.SettleStatus {
-			case SettleSuccess:
-				info.Status = provider.StatusSuccess
-			case SettleFail:
-				info.Status = provider.StatusFail
-			}
-			return info, nil
+			return settleInfo(st), nil
 		}
 	}
 	return nil, notFound(APISettleQuery, fmt.Sprintf("settlement %s %s", ref.No, ref.DouyinID))
+}
+
+// querySettleByOrder finds Douyin's settlement of the order (or of
+// ref.ItemOrderID): the one ref.DouyinID names when known, else the best
+// of the order's — SUCCESS before one in progress before FAIL.
+func (a *Adapter) querySettleByOrder(ctx context.Context, o provider.OrderRef, ref provider.ItemRef) (*provider.SettleInfo, error) {
+	q := SettleQueryRequest{AppID: o.AppID, OrderID: o.DouyinOrderID}
+	if q.OrderID == "" {
+		q.OutOrderNo = o.OutOrderNo
+	}
+	list, _, err := a.c.QuerySettle(ctx, q)
+	if err != nil {
+		return nil, providerError(APISettleQuery, err)
+	}
+	rank := func(status string) int {
+		switch status {
+		case SettleSuccess:
+			return 3
+		case SettleFail:
+			return 1
+		}
+		return 2
+	}
+	var best *provider.SettleInfo
+	bestRank := 0
+	for _, st := range list {
+		if string(st.ItemOrderID) != ref.ItemOrderID || (ref.DouyinID != "" && string(st.SettleID) != ref.DouyinID) {
+			continue
+		}
+		if r := rank(string(st.SettleStatus)); r > bestRank {
+			best, bestRank = settleInfo(st), r
+		}
+	}
+	if best == nil {
+		return nil, notFound(APISettleQuery, fmt.Sprintf("settlement of order %s %s", o.OutOrderNo, ref.ItemOrderID))
+	}
+	return best, nil
+}
+
+// settleInfo is a settle_query entry in payd's terms.
+func settleInfo(st Settle) *provider.SettleInfo {
+	info := &provider.SettleInfo{Status: provider.StatusProcessing, DouyinSettleID: string(st.SettleID), Amount: int64(st.SettleAmount)}
+	switch st.SettleStatus {
+	case SettleSuccess:
+		info.Status = provider.StatusSuccess
+	case SettleFail:
+		info.Status = provider.StatusFail
+	}
+	return info
 }
 
 func notFound(api API, what string) error {

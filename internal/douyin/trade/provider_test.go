@@ -225,3 +225,35 @@ func TestRefundReason(t *testing.T) {
 		}
 	}
 }
+
+// TestAdapter_QuerySettleByOrder: a migrated order's settlement and a
+// settlement payd did not make are read by order_id; the latter picks the
+// order's (or item's) best entry: SUCCESS before in progress before FAIL.
+func TestAdapter_QuerySettleByOrder(t *testing.T) {
+	r, a := newRouter(t, map[API]answer{APISettleQuery: ok(`[
+		{"settle_id":"ots1","out_settle_no":"ots1","order_id":"motb1","settle_status":"FAIL","settle_amount":2900},
+		{"settle_id":"ots2","out_settle_no":"ots2","order_id":"motb1","settle_status":"SUCCESS","settle_amount":2900},
+		{"settle_id":"ots3","out_settle_no":"ps-1","order_id":"motb1","item_order_id":"i1","settle_status":"PROCESSING","settle_amount":900}]`)})
+	ctx := context.Background()
+	migrated := provider.OrderRef{AppID: "tt1", OutOrderNo: "po-1", DouyinOrderID: "motb1", Migrated: true}
+	si, err := a.QuerySettle(ctx, migrated, provider.ItemRef{No: "ps-1"})
+	if err != nil || si.DouyinSettleID != "ots3" || si.Status != provider.StatusProcessing {
+		t.Fatalf("migrated order's settlement: %+v %v", si, err)
+	}
+	o := provider.OrderRef{AppID: "tt1", OutOrderNo: "po-1", DouyinOrderID: "motb1"}
+	si, err = a.QuerySettle(ctx, o, provider.ItemRef{ByOrder: true})
+	if err != nil || si.DouyinSettleID != "ots2" || si.Status != provider.StatusSuccess || si.Amount != 2900 {
+		t.Fatalf("Douyin's settlement of the order: %+v %v", si, err)
+	}
+	if si, err = a.QuerySettle(ctx, o, provider.ItemRef{ByOrder: true, ItemOrderID: "i1"}); err != nil || si.DouyinSettleID != "ots3" {
+		t.Fatalf("Douyin's settlement of item i1: %+v %v", si, err)
+	}
+	if _, err := a.QuerySettle(ctx, o, provider.ItemRef{ByOrder: true, ItemOrderID: "i2"}); provider.OutcomeName(err) != "not_found" {
+		t.Fatalf("no settlement of item i2: %v", err)
+	}
+	for i, b := range r.bodies[APISettleQuery] {
+		if b["order_id"] != "motb1" || b["out_settle_no"] != nil {
+			t.Errorf("query %d: %v, want by order_id only", i, b)
+		}
+	}
+}
