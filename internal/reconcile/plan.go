@@ -69,7 +69,7 @@ func (a Action) String() string {
 // plan. Actions come in the order they should run; those with At > now are
 // scheduled for later. An order with nothing left to do has no actions.
 func Plan(v state.OrderView, now time.Time, p Policy) []Action {
-	pl := &planner{o: v.Order, st: v.Settlement, now: now}
+	pl := &planner{o: v.Order, st: v.Settlement, now: now, audit: p.App(v.Order.AppID).Audit}
 	pl.refunds = append([]state.Refund(nil), v.Refunds...)
 	sort.Slice(pl.refunds, func(i, j int) bool { return pl.refunds[i].ID < pl.refunds[j].ID })
 	switch pl.o.Status {
@@ -81,6 +81,7 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 		committed, open := pl.planRefunds()
 		pl.planSettlement(committed, open)
 	}
+	pl.planAudits()
 	return pl.acts
 }
 
@@ -90,6 +91,7 @@ type planner struct {
 	refunds []state.Refund // in id order
 	st      *state.Settlement
 	now     time.Time
+	audit   AuditPolicy
 	acts    []Action
 }
 

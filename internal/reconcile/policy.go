@@ -16,6 +16,9 @@ type AppPolicy struct {
 	SettleDesc string
 	// NotifyURL, when set, is sent as notify_url with every write.
 	NotifyURL string
+	// Audit decides the refunds users start that Douyin asks the merchant
+	// to audit (trade system); the zero policy holds them all for a person.
+	Audit AuditPolicy
 }
 
 // Policy holds the reconciler's tunables.

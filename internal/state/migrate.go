@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -51,6 +51,9 @@ var migrations = []migration{
 	{version: 5, name: "trade client tokens; callbacks wide enough for trade callbacks", up: migrateTradeTokens},
 	{version: 6, name: "indexes on Douyin's numbers and times, for the console's search and charts", up: migrateConsoleIndexes},
 	{version: 7, name: "refunds started at Douyin (users, customer service, expiry): refunds.source", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Refund{})
+	}},
+	{version: 8, name: "merchant audits of refunds users start: refunds.audit_*", up: func(tx *gorm.DB) error {
 		return tx.Migrator().AutoMigrate(&Refund{})
 	}},
 }

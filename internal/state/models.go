@@ -145,6 +145,16 @@ type Refund struct {
 	// of Douyin's (a user, customer service, an expiry: adopted by
 	// RefundNo, never created or retried by payd).
 	Source RefundSource `gorm:"size:16;not null;default:''"`
+	// AuditPhase says where the merchant's decision on a refund a user
+	// started stands, when Douyin asks for one (AuditNone: it does not);
+	// AuditDeadline is when Douyin approves the refund by itself. The
+	// decision (AuditDecision, AuditMessage, AuditBy) is stored before it
+	// is sent (schema version 8).
+	AuditPhase    AuditPhase    `gorm:"size:16;not null;default:''"`
+	AuditDeadline *time.Time    // UTC
+	AuditDecision AuditDecision `gorm:"size:8;not null;default:''"`
+	AuditMessage  string        `gorm:"size:512"`
+	AuditBy       string        `gorm:"size:16"` // policy, or operator (payd audit, the admin API)
 	// NextActionAt is when the reconciler may act on the refund next (back-off
 	// after a failure, next query while processing). Work is found through
 	// the order's NextActionAt, so this column needs no index.
