@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/reconcile"
@@ -202,5 +203,5 @@ func passDuration(d time.Duration) string {
 	if d < time.Minute {
 		return d.Round(time.Millisecond).String()
 	}
-	return humanDuration(d)
+	return api.HumanDuration(d)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -167,8 +168,8 @@ func TestHumanDuration(t *testing.T) {
 		90 * time.Second:            "1m30s",
 		-time.Second:                "0s",
 	} {
-		if got := humanDuration(d); got != want {
-			t.Errorf("humanDuration(%s) = %s, want %s", d, got, want)
+		if got := api.HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%s) = %s, want %s", d, got, want)
 		}
 	}
 }

@@ -66,6 +66,7 @@ var symbols = map[string]string{
 	string(reconcile.KindQueryOrder): "?", string(reconcile.KindQueryRefund): "?", string(reconcile.KindQuerySettle): "?",
 	string(reconcile.KindSubmitRefund): "+", string(reconcile.KindSubmitSettle): "+",
 	string(reconcile.KindParkRefund): "!", string(reconcile.KindParkSettle): "!", string(reconcile.KindSkipSettle): "~",
+	string(reconcile.KindAuditRefund): "+", string(reconcile.KindAwaitAudit): "~",
 }
 
 func printPlan(w io.Writer, rep api.PlanReport, parked []state.ParkedItem) {
@@ -85,7 +86,7 @@ func printPlan(w io.Writer, rep api.PlanReport, parked []state.ParkedItem) {
 	if len(rep.Later) > 0 {
 		fmt.Fprintf(tw, "Scheduled (%d):\n", len(rep.Later))
 		for _, a := range rep.Later {
-			fmt.Fprintf(tw, "    %s\t%s\t%s\tin %s\t%s\n", a.Action, a.Target, amount(a.Amount), humanDuration(a.At.Sub(rep.Now)), a.Reason)
+			fmt.Fprintf(tw, "    %s\t%s\t%s\tin %s\t%s\n", a.Action, a.Target, amount(a.Amount), api.HumanDuration(a.At.Sub(rep.Now)), a.Reason)
 		}
 		fmt.Fprintln(tw)
 	}
@@ -122,29 +123,4 @@ func amount(fen int64) string {
 		return ""
 	}
 	return fmt.Sprintf("%d fen", fen)
-}
-
-// humanDuration prints d the way people read a wait: 6d23h, 3h5m, 42s.
-func humanDuration(d time.Duration) string {
-	if d < 0 {
-		return "0s"
-	}
-	d = d.Round(time.Second)
-	days, rest := d/(24*time.Hour), d%(24*time.Hour)
-	h, m, s := rest/time.Hour, rest%time.Hour/time.Minute, rest%time.Minute/time.Second
-	switch {
-	case days > 0 && h > 0:
-		return fmt.Sprintf("%dd%dh", days, h)
-	case days > 0:
-		return fmt.Sprintf("%dd", days)
-	case h > 0 && m > 0:
-		return fmt.Sprintf("%dh%dm", h, m)
-	case h > 0:
-		return fmt.Sprintf("%dh", h)
-	case m > 0 && s > 0:
-		return fmt.Sprintf("%dm%ds", m, s)
-	case m > 0:
-		return fmt.Sprintf("%dm", m)
-	}
-	return fmt.Sprintf("%ds", s)
 }

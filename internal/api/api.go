@@ -50,14 +50,39 @@ type Refund struct {
 	AllSettle   bool   `json:"all_settle"`
 	// Source is who started the refund: "" (payd), or user,
 	// customer_service, expiry, douyin (adopted from the trade system).
-	Source       string     `json:"source,omitempty"`
-	NextActionAt *time.Time `json:"next_action_at"`
-	ErrNo        int        `json:"err_no"`
-	ErrTips      string     `json:"err_tips"`
-	ParkReason   string     `json:"park_reason"`
-	DoneAt       *time.Time `json:"done_at"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
+	Source string `json:"source,omitempty"`
+	// Audit is the merchant's audit of a refund a user started, when
+	// Douyin asks for one.
+	Audit        *RefundAudit `json:"audit,omitempty"`
+	NextActionAt *time.Time   `json:"next_action_at"`
+	ErrNo        int          `json:"err_no"`
+	ErrTips      string       `json:"err_tips"`
+	ParkReason   string       `json:"park_reason"`
+	DoneAt       *time.Time   `json:"done_at"`
+	CreatedAt    time.Time    `json:"created_at"`
+	UpdatedAt    time.Time    `json:"updated_at"`
+}
+
+// RefundAudit is where a refund's merchant audit stands.
+type RefundAudit struct {
+	// Phase is waiting, decided, sending, sent, refused or overtime.
+	Phase string `json:"phase"`
+	// Deadline is when Douyin approves the refund by itself.
+	Deadline *time.Time `json:"deadline"`
+	// Decision is agree or deny once made; By is policy, operator or
+	// douyin (decided in Douyin's console).
+	Decision string `json:"decision,omitempty"`
+	Message  string `json:"message,omitempty"`
+	By       string `json:"by,omitempty"`
+}
+
+// AuditRequest is the body of POST /v1/refunds/{key}/audit: a person's
+// decision on a refund awaiting audit.
+type AuditRequest struct {
+	// Decision is agree or deny.
+	Decision string `json:"decision"`
+	// Message is the reason the buyer reads; required to deny.
+	Message string `json:"message"`
 }
 
 // Receiver is one third-party receiver of a settlement.

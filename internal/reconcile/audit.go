@@ -23,18 +23,15 @@ const (
 	KindAwaitAudit Kind = "await_audit"
 )
 
-// DefaultAuditWindow is how long Douyin waits for a decision when it did
-// not say (72 h after the refund was created).
-const DefaultAuditWindow = 72 * time.Hour
-
 // AuditRule is one rule of an app's audit policy. It matches a refund
 // awaiting audit when every condition it sets holds; the first rule that
 // matches decides.
 type AuditRule struct {
 	// MaxAmount matches refunds of at most this many fen; 0 matches any.
 	MaxAmount int64
-	// Fulfilled, when set, matches orders whose fulfilment is this value.
-	Fulfilled *bool
+	// Fulfilled, when true, matches only refunds of orders that have been
+	// fulfilled; false matches any order.
+	Fulfilled bool
 	// Action is agree, deny or hold.
 	Action state.AuditDecision
 	// Message is the deny_message of a deny.
@@ -65,7 +62,7 @@ func (p AuditPolicy) choose(amount int64, fulfilled bool) auditChoice {
 		if r.MaxAmount > 0 && amount > r.MaxAmount {
 			continue
 		}
-		if r.Fulfilled != nil && *r.Fulfilled != fulfilled {
+		if r.Fulfilled && !fulfilled {
 			continue
 		}
 		return auditChoice{decision: r.Action, message: r.Message, why: fmt.Sprintf("audit rule %d", i+1)}
@@ -79,8 +76,7 @@ func (p AuditPolicy) choose(amount int64, fulfilled bool) auditChoice {
 
 // orderFulfilled says whether an order counts as fulfilled for the audit
 // rules' fulfilled condition. payd records no fulfilment yet, so no order
-// is: a rule with fulfilled: true never matches, one with fulfilled: false
-// always does.
+// is: a rule with fulfilled: true never matches until it does.
 func orderFulfilled(state.Order) bool { return false }
 
 // auditDeadline is when Douyin approves r by itself.
@@ -88,7 +84,7 @@ func auditDeadline(r state.Refund) time.Time {
 	if r.AuditDeadline != nil {
 		return *r.AuditDeadline
 	}
-	return r.CreatedAt.Add(DefaultAuditWindow)
+	return r.CreatedAt.Add(state.DefaultAuditWindow)
 }
 
 // auditFor is the decision to send for r now: a person's stored one, else

@@ -86,6 +86,10 @@ func observeAudit(rf *state.Refund, au provider.Audit) {
 		switch rf.AuditPhase {
 		case state.AuditNone:
 			rf.AuditPhase = state.AuditWaiting
+			if rf.AuditDeadline == nil {
+				d := rf.CreatedAt.Add(state.DefaultAuditWindow).UTC()
+				rf.AuditDeadline = &d
+			}
 		case state.AuditSending:
 			rf.AuditPhase = state.AuditDecided // proven not taken: the same decision again
 		}

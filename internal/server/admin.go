@@ -68,6 +68,7 @@ func NewAdminHandler(o AdminOptions) http.Handler {
 	mux.HandleFunc("POST /v1/orders/{no}/settlement/cancel", a.auth(a.cancelSettlement))
 	mux.HandleFunc("GET /v1/plan", a.auth(a.plan))
 	mux.HandleFunc("GET /v1/status", a.auth(a.status))
+	mux.HandleFunc("POST /v1/refunds/{key}/audit", a.auth(a.auditRefund))
 	if o.Extra != nil {
 		o.Extra(mux, a.auth)
 	}

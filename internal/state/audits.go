@@ -63,6 +63,10 @@ const (
 	AuditByOperator = "operator"
 )
 
+// DefaultAuditWindow is how long Douyin waits for the merchant's decision
+// when it does not say: 72 h after the refund was created.
+const DefaultAuditWindow = 72 * time.Hour
+
 // MaxDenyMessage is the most bytes Douyin takes as deny_message.
 const MaxDenyMessage = 512
 

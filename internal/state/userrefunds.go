@@ -129,11 +129,11 @@ func (s *Store) AdoptForeignRefund(ctx context.Context, f ForeignRefund, now tim
 			NextActionAt: &now, Version: 1,
 		}
 		if f.NeedAudit {
-			r.AuditPhase = AuditWaiting
+			d := now.Add(DefaultAuditWindow)
 			if !f.AuditDeadline.IsZero() {
-				d := utc(f.AuditDeadline)
-				r.AuditDeadline = &d
+				d = utc(f.AuditDeadline)
 			}
+			r.AuditPhase, r.AuditDeadline = AuditWaiting, &d
 		}
 		if err := tx.Create(&r).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
