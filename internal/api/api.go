@@ -21,11 +21,14 @@ type Order struct {
 	PaidAt        *time.Time `json:"paid_at"`
 	CPSShare      int64      `json:"cps_share"` // fen
 	CPSKnown      bool       `json:"cps_known"`
-	SettleAfter   *time.Time `json:"settle_after"`
-	NextActionAt  *time.Time `json:"next_action_at"`
-	CheckedAt     *time.Time `json:"checked_at"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
+	// PayChannel is Douyin's pay_channel (trade system: 1 WeChat, 2
+	// Alipay, 10 Douyin Pay, 20 diamond); omitted while unknown.
+	PayChannel   int        `json:"pay_channel,omitempty"`
+	SettleAfter  *time.Time `json:"settle_after"`
+	NextActionAt *time.Time `json:"next_action_at"`
+	CheckedAt    *time.Time `json:"checked_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 // CreatedOrder answers POST /v1/orders: what the mini-program's tt.pay

@@ -12,7 +12,7 @@ import (
 func FromOrder(o state.Order) Order {
 	return Order{
 		AppID: o.AppID, OutOrderNo: o.OutOrderNo, DouyinOrderID: o.DouyinOrderID, TotalAmount: o.TotalAmount,
-		Status: string(o.Status), PaidAt: o.PaidAt, CPSShare: o.CPSShare, CPSKnown: o.CPSKnown,
+		Status: string(o.Status), PaidAt: o.PaidAt, CPSShare: o.CPSShare, CPSKnown: o.CPSKnown, PayChannel: o.PayChannel,
 		SettleAfter: o.SettleAfter, NextActionAt: o.NextActionAt, CheckedAt: o.CheckedAt,
 		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
 	}

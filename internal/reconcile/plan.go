@@ -152,6 +152,7 @@ func (pl *planner) planRefunds() (committed int64, open bool) {
 		}
 	}
 	var pendingAhead int64
+	sent := state.RefundsSent(pl.refunds)
 	for _, r := range pl.refunds {
 		switch r.Phase {
 		case state.PhaseSucceeded, state.PhaseParked, state.PhaseCancelled:
@@ -172,6 +173,12 @@ func (pl *planner) planRefunds() (committed int64, open bool) {
 					Reason: state.ExceedsRemaining(r.Amount, o.OutOrderNo, remaining, o.TotalAmount)})
 				continue
 			}
+			// The number this attempt sends is one more refund at Douyin.
+			if why := state.RefundLimit(o, sent, pl.now); why != "" {
+				pl.add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, Reason: why})
+				continue
+			}
+			sent++
 			pendingAhead += r.Amount
 			if settleBusy {
 				continue // waits for the settlement in flight; its answer decides how the refund is sent

@@ -53,8 +53,8 @@ var migrations = []migration{
 	{version: 7, name: "refunds started at Douyin (users, customer service, expiry): refunds.source", up: func(tx *gorm.DB) error {
 		return tx.Migrator().AutoMigrate(&Refund{})
 	}},
-	{version: 8, name: "merchant audits of refunds users start: refunds.audit_*", up: func(tx *gorm.DB) error {
-		return tx.Migrator().AutoMigrate(&Refund{})
+	{version: 8, name: "merchant audits of refunds users start: refunds.audit_*; orders.pay_channel", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Refund{}, &Order{})
 	}},
 }
 

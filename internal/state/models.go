@@ -92,7 +92,11 @@ type Order struct {
 	PaidAt        *time.Time  // UTC
 	CPSShare      int64       // fen, from cps_info
 	CPSKnown      bool        // cps_info has been seen
-	SettleAfter   *time.Time  // PaidAt + the app's settle period
+	// PayChannel is Douyin's pay_channel once order_query said it (trade
+	// system: 1 WeChat, 2 Alipay, 10 Douyin Pay, 20 diamond); 0 unknown.
+	// It sets the refunds allowed per order (schema version 8).
+	PayChannel  int        `gorm:"not null;default:0"`
+	SettleAfter *time.Time // PaidAt + the app's settle period
 	// CheckAt is when query_order is due next (nil: at once while the status
 	// is not final). A payment callback sets it to now.
 	CheckAt *time.Time
