@@ -88,6 +88,28 @@ type AuditRequest struct {
 	Message string `json:"message"`
 }
 
+// SignOrderRequest is the body of POST /v1/orders/sign (and what payd
+// order sign reads): a trade app's order data for tt.requestOrder.
+type SignOrderRequest struct {
+	// AppID is the trade app; default the only configured app.
+	AppID string `json:"app_id"`
+	// Data is the order data as Douyin documents it for tt.requestOrder
+	// (outOrderNo, totalAmount, skuList, payExpireSeconds,
+	// orderEntrySchema…); the app's order_entry_schema is added when it
+	// has none.
+	Data json.RawMessage `json:"data"`
+}
+
+// SignedOrder is what the mini-program passes to tt.requestOrder: data,
+// exactly as signed, and its Byte-Authorization header.
+type SignedOrder struct {
+	AppID             string `json:"app_id"`
+	OutOrderNo        string `json:"out_order_no"`
+	TotalAmount       int64  `json:"total_amount"`
+	Data              string `json:"data"`
+	ByteAuthorization string `json:"byte_authorization"`
+}
+
 // Receiver is one third-party receiver of a settlement.
 type Receiver struct {
 	MerchantUID string `json:"merchant_uid"`
