@@ -53,18 +53,26 @@ func (r *Reconciler) auditRefund(ctx context.Context, v *state.OrderView, a Acti
 // taken → sent (the refund is queried soon); not executed → decided again,
 // the same decision after the back-off; unknown → still sending, the
 // refund's query reads the audit status before anything is resent;
+// not found (the refund is not created yet) → decided again, later;
 // refused → refused, for a person to decide again.
 func afterAudit(rf *state.Refund, err error, now time.Time, p ItemPolicy) {
-	class, _ := provider.Outcome(err)
-	switch class {
-	case provider.Done:
+	class, reason := provider.Outcome(err)
+	switch {
+	case class == provider.Done:
 		rf.AuditPhase = state.AuditSent
 		rf.NextActionAt = p.at(now, p.Poll, 0)
-	case provider.Retryable:
+	case class == provider.Refused && reason == provider.NotFound:
+		// Douyin creates a user's refund only after payd answered its
+		// pre_create_refund: a decision sent at once may find none yet.
+		// The same decision again, later (the refund's polls space it).
+		rf.AuditPhase = state.AuditDecided
+		rf.ErrNo, rf.ErrTips = provider.ErrNo(err), truncate(provider.Tips(err), 200)
+		rf.NextActionAt = p.at(now, p.Poll, rf.Checks)
+	case class == provider.Retryable:
 		rf.AuditPhase = state.AuditDecided
 		rf.ErrNo, rf.ErrTips = provider.ErrNo(err), truncate(provider.Tips(err), 200)
 		rf.NextActionAt = p.at(now, p.Poll, 0)
-	case provider.Unknown:
+	case class == provider.Unknown:
 		rf.NextActionAt = p.at(now, p.Poll, 0)
 	default:
 		rf.AuditPhase = state.AuditRefused

@@ -72,6 +72,10 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 	pl := &planner{o: v.Order, st: v.Settlement, now: now, audit: p.App(v.Order.AppID).Audit}
 	pl.refunds = append([]state.Refund(nil), v.Refunds...)
 	sort.Slice(pl.refunds, func(i, j int) bool { return pl.refunds[i].ID < pl.refunds[j].ID })
+	// Audit decisions first: a decision sent again after a back-off is due
+	// with the refund's next query (both at its NextActionAt), and the
+	// query, going first, would push it back every time.
+	pl.planAudits()
 	switch pl.o.Status {
 	case state.OrderUnknown, state.OrderProcessing:
 		pl.queryUnpaid()
@@ -81,7 +85,6 @@ func Plan(v state.OrderView, now time.Time, p Policy) []Action {
 		committed, open := pl.planRefunds()
 		pl.planSettlement(committed, open)
 	}
-	pl.planAudits()
 	return pl.acts
 }
 

@@ -166,3 +166,35 @@ func TestTrade_AuditNobodyDecides(t *testing.T) {
 	}
 	w.TradeCheckClean()
 }
+
+// TestTrade_AuditBeforeDouyinHasTheRefund: Douyin creates a user's refund
+// only after payd answered pre_create_refund, so the first decision may
+// find none: it is kept (decided) and sent again after a back-off (the
+// refund's queries in between do not postpone it), not given up.
+func TestTrade_AuditBeforeDouyinHasTheRefund(t *testing.T) {
+	w := auditWorld(t, reconcile.AuditPolicy{Default: state.AuditAgree})
+	ctx := context.Background()
+	w.SeedTrade(tradesim.SeedOrder{OutOrderNo: "ta4", Items: tradeItems()})
+	w.Pass()
+	if _, _, err := w.Store.AdoptForeignRefund(ctx, state.ForeignRefund{AppID: testworld.TradeAppID, OutOrderNo: "ta4", RefundID: "motb-not-yet",
+		Amount: 100, Source: state.SourceUser, NeedAudit: true}, w.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w.Pass()
+	h := w.TradeView("ta4")
+	if got := h.Refunds[0]; got.AuditPhase != state.AuditDecided || got.AuditDecision != state.AuditAgree || got.ErrNo == 0 {
+		t.Fatalf("after a decision Douyin could not place: %s %s %d %s", got.AuditPhase, got.AuditDecision, got.ErrNo, got.ErrTips)
+	}
+	if n, outcomes := auditCalls(h); n != 1 || outcomes[0] != "not_found" {
+		t.Fatalf("audit calls: %d %v", n, outcomes)
+	}
+	// The refund's own queries go on meanwhile; they must not push the
+	// decision back for ever.
+	for i := 0; i < 4; i++ {
+		w.Advance(time.Minute)
+		w.Pass()
+	}
+	if n, _ := auditCalls(w.TradeView("ta4")); n < 3 {
+		t.Fatalf("the decision was not sent again: %d calls", n)
+	}
+}
