@@ -103,7 +103,7 @@ func observeAudit(rf *state.Refund, au provider.Audit) {
 		}
 	case provider.AuditAgreed, provider.AuditDenied:
 		if rf.AuditPhase != state.AuditSent && rf.AuditPhase != state.AuditSending {
-			rf.AuditBy = "douyin" // decided outside payd (Douyin's console)
+			rf.AuditBy = state.AuditByDouyin
 			rf.AuditDecision = state.AuditAgree
 			if au.Status == provider.AuditDenied {
 				rf.AuditDecision = state.AuditDeny

@@ -61,6 +61,7 @@ const (
 const (
 	AuditByPolicy   = "policy"
 	AuditByOperator = "operator"
+	AuditByDouyin   = "douyin" // decided outside payd (Douyin's console)
 )
 
 // DefaultAuditWindow is how long Douyin waits for the merchant's decision
