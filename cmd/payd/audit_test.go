@@ -8,9 +8,10 @@ import (
 	"github.com/payd/payd/internal/state"
 )
 
-// TestAudit: payd audit stores a person's decision on a refund awaiting
-// audit, named by Douyin's refund_id or payd's key; bad input is refused
-// with the field and nothing written.
+// TestAudit: payd plan shows a refund awaiting audit with its deadline and
+// Douyin's default; payd audit stores a person's decision on it, named by
+// Douyin's refund_id or payd's key; bad input is refused with the field
+// and nothing written.
 func TestAudit(t *testing.T) {
 	e := newEnv(t)
 	e.migrate()
@@ -20,6 +21,9 @@ func TestAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	plan := e.run("plan")
+	has(t, plan.stdout, "await_audit", "awaits a person's audit (the audit default holds it): payd audit agree|deny "+rf.Key,
+		"if none reaches Douyin by then, Douyin approves the refund")
 	e.run("audit", "deny", "motb-au1").fails(t, "audit refund motb-au1: message: required to deny a refund (the buyer reads it)")
 	e.run("audit", "approve", "motb-au1").fails(t, `audit refund motb-au1: decision "approve": want agree or deny`)
 	e.run("audit", "agree", "nope").fails(t, "audit nope: no refund has that refund_id or key (payd plan lists the refunds awaiting audit)")
