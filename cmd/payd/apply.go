@@ -4,10 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,10 +61,10 @@ counted; run apply again).`,
 			beating := make(chan struct{})
 			go func() { defer close(beating); members.Run(beat) }()
 			defer func() { stopBeat(); <-beating }()
-			p := newProgress(g.stdout, len(due))
-			rec := daemon.NewReconciler(cfg, st, client, clk, log, nil, p.action)
+			p := api.NewProgress(g.stdout, len(due))
+			rec := daemon.NewReconciler(cfg, st, client, clk, log, nil, p.Action)
 			stats, err := rec.RunOnce(ctx)
-			p.done()
+			p.Done()
 			return applySummary(context.WithoutCancel(ctx), g.stdout, st, clk.Now(), stats, p, before, err, ctx.Err() != nil)
 		},
 	}
@@ -90,7 +86,7 @@ func parkedSet(ctx context.Context, st *state.Store) (map[string]bool, error) {
 // applySummary prints how the pass ended and returns its exit: 130 when
 // interrupted (that wins), 1 when an action failed, 2 when the pass
 // parked an item, nil when it is done.
-func applySummary(ctx context.Context, w io.Writer, st *state.Store, now time.Time, stats reconcile.PassStats, p *progress, before map[string]bool, runErr error, interrupted bool) error {
+func applySummary(ctx context.Context, w io.Writer, st *state.Store, now time.Time, stats reconcile.PassStats, p *api.Progress, before map[string]bool, runErr error, interrupted bool) error {
 	if interrupted {
 		left, err := st.DueOrders(ctx, now, 1<<30)
 		if err != nil {
@@ -110,7 +106,7 @@ func applySummary(ctx context.Context, w io.Writer, st *state.Store, now time.Ti
 			parked = append(parked, it)
 		}
 	}
-	errs := p.failures()
+	errs := p.Failures()
 	fmt.Fprintf(w, "Apply complete: %s, %s, %s, %d parked in %s.\n", plural(stats.Orders, "order"), plural(total(stats.Actions), "action"),
 		plural(len(errs), "error"), len(parked), passDuration(stats.Duration))
 	for _, e := range errs {
@@ -137,64 +133,6 @@ func total(m map[reconcile.Kind]int) int {
 		n += v
 	}
 	return n
-}
-
-// progress reports a pass: a bar on a terminal, plain lines otherwise.
-type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	tty   bool
-	total int
-	n     atomic.Int64
-	seen  map[string]bool // orders acted on
-	errs  []string        // actions that failed with an error
-}
-
-// failures names the actions that failed with an error.
-func (p *progress) failures() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.errs...)
-}
-
-func newProgress(w io.Writer, total int) *progress {
-	return &progress{w: w, tty: isTerminal(w), total: total, seen: map[string]bool{}}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func (p *progress) action(r reconcile.ActionResult) {
-	n := p.n.Add(1)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.seen[r.Order] = true
-	if r.Err != nil {
-		p.errs = append(p.errs, fmt.Sprintf("order %s: %s %s: %v", r.Order, r.Action.Kind, r.Action.MerchantNo, r.Err))
-	}
-	if !p.tty {
-		fmt.Fprintf(p.w, "%s %s %s: %s\n", r.Order, r.Action.Kind, r.Action.MerchantNo, r.Outcome)
-		return
-	}
-	const width = 30
-	filled := width
-	if p.total > len(p.seen) {
-		filled = len(p.seen) * width / p.total
-	}
-	fmt.Fprintf(p.w, "\r[%s%s] %d/%d orders, %d actions  %-40.40s", strings.Repeat("#", filled), strings.Repeat("-", width-filled),
-		len(p.seen), p.total, n, string(r.Action.Kind)+" "+r.Action.MerchantNo)
-}
-
-func (p *progress) done() {
-	if p.tty {
-		fmt.Fprintln(p.w)
-	}
 }
 
 // passDuration prints a pass's duration: milliseconds under a minute,

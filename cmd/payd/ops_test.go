@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/payd/payd/internal/api"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/payd/payd/internal/api"
 	"github.com/payd/payd/internal/state"
 )
 

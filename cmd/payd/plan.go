@@ -66,6 +66,7 @@ var symbols = map[string]string{
 	string(reconcile.KindQueryOrder): "?", string(reconcile.KindQueryRefund): "?", string(reconcile.KindQuerySettle): "?",
 	string(reconcile.KindSubmitRefund): "+", string(reconcile.KindSubmitSettle): "+",
 	string(reconcile.KindParkRefund): "!", string(reconcile.KindParkSettle): "!", string(reconcile.KindSkipSettle): "~", string(reconcile.KindObserveSettle): "~",
+	string(reconcile.KindAuditRefund): "+", string(reconcile.KindAwaitAudit): "~",
 }
 
 func printPlan(w io.Writer, rep api.PlanReport, parked []state.ParkedItem) {

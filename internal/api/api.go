@@ -21,11 +21,14 @@ type Order struct {
 	PaidAt        *time.Time `json:"paid_at"`
 	CPSShare      int64      `json:"cps_share"` // fen
 	CPSKnown      bool       `json:"cps_known"`
-	SettleAfter   *time.Time `json:"settle_after"`
-	NextActionAt  *time.Time `json:"next_action_at"`
-	CheckedAt     *time.Time `json:"checked_at"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
+	// PayChannel is Douyin's pay_channel (trade system: 1 WeChat, 2
+	// Alipay, 10 Douyin Pay, 20 diamond); omitted while unknown.
+	PayChannel   int        `json:"pay_channel,omitempty"`
+	SettleAfter  *time.Time `json:"settle_after"`
+	NextActionAt *time.Time `json:"next_action_at"`
+	CheckedAt    *time.Time `json:"checked_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 // CreatedOrder answers POST /v1/orders: what the mini-program's tt.pay
@@ -50,14 +53,61 @@ type Refund struct {
 	AllSettle   bool   `json:"all_settle"`
 	// Source is who started the refund: "" (payd), or user,
 	// customer_service, expiry, douyin (adopted from the trade system).
-	Source       string     `json:"source,omitempty"`
-	NextActionAt *time.Time `json:"next_action_at"`
-	ErrNo        int        `json:"err_no"`
-	ErrTips      string     `json:"err_tips"`
-	ParkReason   string     `json:"park_reason"`
-	DoneAt       *time.Time `json:"done_at"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
+	Source string `json:"source,omitempty"`
+	// Audit is the merchant's audit of a refund a user started, when
+	// Douyin asks for one.
+	Audit        *RefundAudit `json:"audit,omitempty"`
+	NextActionAt *time.Time   `json:"next_action_at"`
+	ErrNo        int          `json:"err_no"`
+	ErrTips      string       `json:"err_tips"`
+	ParkReason   string       `json:"park_reason"`
+	DoneAt       *time.Time   `json:"done_at"`
+	CreatedAt    time.Time    `json:"created_at"`
+	UpdatedAt    time.Time    `json:"updated_at"`
+}
+
+// RefundAudit is where a refund's merchant audit stands.
+type RefundAudit struct {
+	// Phase is waiting, decided, sending, sent, refused or overtime.
+	Phase string `json:"phase"`
+	// Deadline is when Douyin approves the refund by itself.
+	Deadline *time.Time `json:"deadline"`
+	// Decision is agree or deny once made; By is policy, operator or
+	// douyin (decided in Douyin's console).
+	Decision string `json:"decision,omitempty"`
+	Message  string `json:"message,omitempty"`
+	By       string `json:"by,omitempty"`
+}
+
+// AuditRequest is the body of POST /v1/refunds/{key}/audit: a person's
+// decision on a refund awaiting audit.
+type AuditRequest struct {
+	// Decision is agree or deny.
+	Decision string `json:"decision"`
+	// Message is the reason the buyer reads; required to deny.
+	Message string `json:"message"`
+}
+
+// SignOrderRequest is the body of POST /v1/orders/sign (and what payd
+// order sign reads): a trade app's order data for tt.requestOrder.
+type SignOrderRequest struct {
+	// AppID is the trade app; default the only configured app.
+	AppID string `json:"app_id"`
+	// Data is the order data as Douyin documents it for tt.requestOrder
+	// (outOrderNo, totalAmount, skuList, payExpireSeconds,
+	// orderEntrySchema…); the app's order_entry_schema is added when it
+	// has none.
+	Data json.RawMessage `json:"data"`
+}
+
+// SignedOrder is what the mini-program passes to tt.requestOrder: data,
+// exactly as signed, and its Byte-Authorization header.
+type SignedOrder struct {
+	AppID             string `json:"app_id"`
+	OutOrderNo        string `json:"out_order_no"`
+	TotalAmount       int64  `json:"total_amount"`
+	Data              string `json:"data"`
+	ByteAuthorization string `json:"byte_authorization"`
 }
 
 // Receiver is one third-party receiver of a settlement.

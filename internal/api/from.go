@@ -12,7 +12,7 @@ import (
 func FromOrder(o state.Order) Order {
 	return Order{
 		AppID: o.AppID, OutOrderNo: o.OutOrderNo, DouyinOrderID: o.DouyinOrderID, TotalAmount: o.TotalAmount,
-		Status: string(o.Status), PaidAt: o.PaidAt, CPSShare: o.CPSShare, CPSKnown: o.CPSKnown,
+		Status: string(o.Status), PaidAt: o.PaidAt, CPSShare: o.CPSShare, CPSKnown: o.CPSKnown, PayChannel: o.PayChannel,
 		SettleAfter: o.SettleAfter, NextActionAt: o.NextActionAt, CheckedAt: o.CheckedAt,
 		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
 	}
@@ -21,8 +21,13 @@ func FromOrder(o state.Order) Order {
 // FromRefund is the public shape of a refund row of order (appID,
 // outOrderNo); both may be "" when the context names the order.
 func FromRefund(r state.Refund, appID, outOrderNo string) Refund {
+	var audit *RefundAudit
+	if r.AuditPhase != state.AuditNone {
+		audit = &RefundAudit{Phase: string(r.AuditPhase), Deadline: r.AuditDeadline, Decision: string(r.AuditDecision), Message: r.AuditMessage, By: r.AuditBy}
+	}
 	return Refund{
-		Key: r.Key, AppID: appID, OutOrderNo: outOrderNo, Amount: r.Amount, Reason: r.Reason,
+		Audit: audit,
+		Key:   r.Key, AppID: appID, OutOrderNo: outOrderNo, Amount: r.Amount, Reason: r.Reason,
 		Phase: string(r.Phase), Attempt: r.Attempt, OutRefundNo: r.OutRefundNo, RefundNo: r.RefundNo,
 		AllSettle: r.AllSettle, Source: string(r.Source), NextActionAt: r.NextActionAt, ErrNo: r.ErrNo, ErrTips: r.ErrTips,
 		ParkReason: r.ParkReason, DoneAt: r.DoneAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,

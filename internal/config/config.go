@@ -135,6 +135,9 @@ type App struct {
 	// query; Params is a JSON object template whose {out_order_no} is
 	// replaced. Default path "" = not sent.
 	OrderEntrySchema EntrySchema `yaml:"order_entry_schema"`
+	// Audit is a trade app's audit policy for refunds users start that
+	// need the merchant's decision; empty holds every one for a person.
+	Audit AuditPolicy `yaml:"audit"`
 	// ThirdpartyID is set only in service-provider mode.
 	ThirdpartyID string `yaml:"thirdparty_id"`
 	// SettlePeriod is the time after payment before an order may be settled;

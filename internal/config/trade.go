@@ -174,6 +174,7 @@ func (p *problems) validateTrade(ap string, a App) {
 	p.between(ap+".settle_days", a.SettleDays, 0, maxSettleDays)
 	p.oneOf(ap+".settled_by", a.SettledBy, SettledByPayd, SettledByDy)
 	p.entrySchema(ap+".order_entry_schema", a.OrderEntrySchema)
+	p.auditPolicy(ap+".audit", a.Audit)
 }
 
 // fromEnv reports a secret written into the YAML itself: it must come from

@@ -102,6 +102,9 @@ func (d *Douyin) validate(p *problems, path string) {
 		case "", APIEcpay:
 			p.secret(ap+".salt", a.Salt, 0)
 			p.secret(ap+".token", a.Token, 0)
+			if a.Audit.Set() {
+				p.add(ap+".audit", "only trade apps audit refunds (api: trade); remove it")
+			}
 		case APITrade:
 			if a.Token != "" { // a migrated app's legacy callbacks
 				p.secret(ap+".token", a.Token, 0)

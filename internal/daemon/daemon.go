@@ -22,6 +22,7 @@ import (
 	"github.com/payd/payd/internal/events"
 	"github.com/payd/payd/internal/jobs"
 	"github.com/payd/payd/internal/metrics"
+	"github.com/payd/payd/internal/ordersign"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/server"
 	"github.com/payd/payd/internal/state"
@@ -174,7 +175,7 @@ func (d *Daemon) handlers(runCtx context.Context, o Options, client *douyin.Clie
 	adminHandler := server.NewAdminHandler(server.AdminOptions{
 		Store: st, Douyin: client, Waker: rec, Policy: Policy(cfg), Clock: o.Clock, Metrics: m,
 		Log: log.WithField("component", "admin"), Token: cfg.Server.AdminToken, DefaultApp: DefaultAppID(cfg), Ready: ready,
-		Extra: events.AdminRoutes(st, EventEndpoints(cfg), o.Clock, d.events.Wake),
+		Extra: events.AdminRoutes(st, EventEndpoints(cfg), o.Clock, d.events.Wake), Signer: ordersign.New(cfg, st),
 		Console: console.Mount(runCtx, console.Wiring{Config: cfg, Store: st, Policy: Policy(cfg), Endpoints: EventEndpoints(cfg),
 			Clock: o.Clock, Log: log, Metrics: m, Wake: rec.Wake, WakeEvents: d.events.Wake, Group: &d.wg}),
 	})

@@ -139,6 +139,16 @@ func tradePolicy(p *reconcile.AppPolicy, a config.App) {
 	if a.SettledBy == config.SettledByDy {
 		p.AutoSettle, p.SettledByDouyin = false, true
 	}
+	p.Audit = auditPolicy(a.Audit)
+}
+
+// auditPolicy is the reconciler's form of an app's audit policy.
+func auditPolicy(a config.AuditPolicy) reconcile.AuditPolicy {
+	out := reconcile.AuditPolicy{Default: state.AuditDecision(a.Default), DefaultMessage: a.DefaultMessage}
+	for _, r := range a.Rules {
+		out.Rules = append(out.Rules, reconcile.AuditRule{MaxAmount: r.MaxAmount, Fulfilled: r.Fulfilled, Action: state.AuditDecision(r.Action), Message: r.Message})
+	}
+	return out
 }
 
 // brokenProvider refuses every call of an app whose adapter could not be

@@ -1,11 +1,16 @@
 // Package demo is the scenario of `payd demo`: the built-in Douyin
-// simulator and payd's daemon in one process on loopback, with a fresh
-// database in a temporary directory. For every app of douyin.apps it seeds
-// paid orders, declares refunds (some fail at the channel first and are
-// retried with new numbers), moves both clocks past the apps' settle
-// periods, lets the daemon settle every order, declares a few refunds after
-// settlement (all_settle=1), waits for every event to reach a built-in
-// merchant receiver and reports, per app, what payd and Douyin each hold.
+// simulators (ecpay and the general trade system) and payd's daemon in one
+// process on loopback, with a fresh database in a temporary directory. A
+// config without a trade app gets one (TradeDemoAppID, keys generated), so
+// that an ecpay app and a trade app run side by side. For every app it
+// seeds paid orders, declares refunds (some fail at the channel first and
+// are retried with new numbers); buyers of trade orders start refunds of
+// their own (answered by pre_create_refund, one audited by the demo's
+// policy); it moves the clocks past the apps' settle periods, lets the
+// daemon settle every order, declares a few refunds after settlement,
+// waits for every event to reach a built-in merchant receiver and reports,
+// per app, what payd and Douyin each hold, with both simulators' ledger
+// checks.
 //
 // The daemon itself is wired by the caller (cmd/payd) through Options.Start,
 // so this package knows payd's components only through Daemon.
@@ -25,6 +30,7 @@ import (
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/douyin/tradesim"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -101,7 +107,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Report, error) {
 	}
 	defer os.RemoveAll(dir)
 	Configure(cfg, dir)
-	w, err := startWorld(ctx, cfg, o)
+	keys, err := configureTrade(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	w, err := startWorld(ctx, cfg, o, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -112,17 +122,20 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Report, error) {
 
 // world is what one run starts: the simulator, the receiver and the daemon.
 type world struct {
-	cfg     *config.Config
-	clk     *clock.Offset
-	sim     *douyinsim.Server
-	rcv     *receiver
-	d       Daemon
-	stopped bool
+	cfg      *config.Config
+	clk      *clock.Offset
+	sim      *douyinsim.Server
+	trade    *tradesim.Server // the trade apps' simulator
+	tradeURL string
+	rcv      *receiver
+	d        Daemon
+	stopped  bool
 }
 
-// startWorld starts the simulator serving every app with its own settle
-// period, the event receiver and the daemon.
-func startWorld(ctx context.Context, cfg *config.Config, o Options) (_ *world, err error) {
+// startWorld starts the simulators serving every app (ecpay apps with
+// their own settle periods, trade apps signing with keys), the event
+// receiver and the daemon.
+func startWorld(ctx context.Context, cfg *config.Config, o Options, keys *tradeKeys) (_ *world, err error) {
 	w := &world{cfg: cfg, clk: &clock.Offset{}}
 	defer func() {
 		if err != nil {
@@ -145,8 +158,12 @@ func startWorld(ctx context.Context, cfg *config.Config, o Options) (_ *world, e
 	sb.NotifyURL = "http://" + cbLn.Addr().String() + "/douyin/notify"
 	sb.Faults.RefundChannelFail = channelFailures
 	apps := config.SimulatorApps(cfg.Douyin.Apps)
-	for i, a := range cfg.Douyin.Apps {
-		apps[i].SettlePeriod = a.SettlePeriod.Duration
+	periods := map[string]time.Duration{}
+	for _, a := range cfg.Douyin.Apps {
+		periods[a.AppID] = a.SettlePeriod.Duration
+	}
+	for i := range apps {
+		apps[i].SettlePeriod = periods[apps[i].AppID]
 	}
 	simCfg := sb.Simulator(apps)
 	simCfg.Logger = o.Log.WithField("component", "sandbox")
@@ -159,6 +176,10 @@ func startWorld(ctx context.Context, cfg *config.Config, o Options) (_ *world, e
 		closeLns()
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
+	if err := w.startTrade(cfg, keys, sb.NotifyURL, sb.Seed); err != nil {
+		closeLns()
+		return nil, err
+	}
 	if w.rcv, err = startReceiver(); err != nil {
 		closeLns()
 		return nil, err
@@ -167,7 +188,7 @@ func startWorld(ctx context.Context, cfg *config.Config, o Options) (_ *world, e
 	if w.d, err = o.Start(ctx, cfg, Env{Clock: w.clk, BaseURL: simURL, CallbackLn: cbLn, AdminLn: adLn}); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.Out, "payd demo: simulator %s, daemon callbacks %s, admin %s\n", simURL, cbLn.Addr(), adLn.Addr())
+	fmt.Fprintf(o.Out, "payd demo: simulators %s (ecpay), %s (trade), daemon callbacks %s, admin %s\n", simURL, w.tradeURL, cbLn.Addr(), adLn.Addr())
 	return w, nil
 }
 
@@ -187,5 +208,8 @@ func (w *world) close() {
 	}
 	if w.sim != nil {
 		_ = w.sim.Close()
+	}
+	if w.trade != nil {
+		_ = w.trade.Close()
 	}
 }

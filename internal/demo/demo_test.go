@@ -44,26 +44,28 @@ func TestRun_Refuses(t *testing.T) {
 // printed summary names the app that differs.
 func TestReport_Check(t *testing.T) {
 	sum := &state.Summary{Orders: map[state.OrderStatus]int64{}, Refunds: map[state.Phase]int64{}, Settlements: map[state.Phase]int64{}, RefundAmount: map[state.Phase]int64{}}
-	good := AppReport{AppID: "tt-a", Orders: 1, Success: 1, Refunded: 10, DouyinRefunded: 10, SettledAmount: 90, DouyinSettled: 90}
+	good := AppReport{AppID: "tt-a", API: "ecpay", Orders: 1, Success: 1, Refunded: 10, DouyinRefunded: 10, SettledAmount: 90, DouyinSettled: 90}
 	r := &Report{Summary: sum, Apps: []AppReport{good}}
 	if err := r.check(nil, nil); err != nil {
 		t.Fatalf("clean report: %v", err)
 	}
 	bad := good
 	bad.AppID, bad.DouyinSettled = "tt-b", 80
-	r = &Report{Summary: sum, Apps: []AppReport{good, bad}, Violations: []string{"refund x executed twice"}}
+	tr := good
+	tr.AppID, tr.API, tr.UserRefunds, tr.AuditsAsked = "tt-t", "trade", 2, 1
+	r = &Report{Summary: sum, Apps: []AppReport{good, bad, tr}, Violations: []string{"refund x executed twice"}}
 	err := r.check([]state.Refund{{Key: "k1", ParkReason: "gave up"}}, nil)
 	if !errors.Is(err, ErrCheck) {
 		t.Fatalf("check = %v, want ErrCheck", err)
 	}
-	for _, want := range []string{"1 violations", "app tt-b: payd refunded 10 and settled 90 fen, Douyin 10 and 80", "refund k1: gave up"} {
+	for _, want := range []string{"1 violations", "app tt-b: payd refunded 10 and settled 90 fen, Douyin 10 and 80", "refund k1: gave up", "app tt-t: 1 refunds awaited the merchant's audit, payd's decision reached Douyin for 0"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("check = %v, lacks %q", err, want)
 		}
 	}
 	var out strings.Builder
 	r.Print(&out)
-	for _, want := range []string{"app tt-a:", "Douyin agrees", "app tt-b:", "DOUYIN DIFFERS: 10 fen refunded, 80 fen settled", "1 VIOLATIONS"} {
+	for _, want := range []string{"app tt-a (ecpay):", "Douyin agrees", "app tt-b (ecpay):", "app tt-t (trade):", "2 refunds started by users (pre_create_refund); 0 of 1 awaiting audit", "DOUYIN DIFFERS: 10 fen refunded, 80 fen settled", "1 VIOLATIONS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

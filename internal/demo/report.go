@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/state"
 )
@@ -36,6 +37,12 @@ type Report struct {
 // AppReport is one app's figures, in payd's view and in Douyin's.
 type AppReport struct {
 	AppID string
+	// API is the Douyin API the app speaks (ecpay, trade).
+	API string
+	// UserRefunds counts the refunds buyers started (trade apps);
+	// AuditsAsked those that needed the merchant's audit, Audited those
+	// whose decision payd sent (refund_audit_callback) and Douyin took.
+	UserRefunds, AuditsAsked, Audited int
 	// Orders is how many paid orders were seeded; Success how many are
 	// SUCCESS in payd.
 	Orders, Success int
@@ -87,15 +94,23 @@ func (s *scenario) finish(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("stop daemon: %w", err)
 	}
 	r.Violations = s.w.sim.Check()
+	tv, err := s.w.tradeCheck(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range tv {
+		r.Violations = append(r.Violations, "trade: "+v)
+	}
 	stats := s.w.sim.Stats()
 	r.Calls, r.Busy = stats.Calls(), stats.Busy()
 	douyinSums(r.Apps, s.w.sim.Ledger())
+	tradeSums(r.Apps, s.w.trade.Ledger())
 	return r, r.check(parkedRefunds, parkedSettlements)
 }
 
 // appReport reads payd's figures for one app from its orders' histories.
 func appReport(ctx context.Context, st *state.Store, a *appRun) (AppReport, error) {
-	r := AppReport{AppID: a.app.AppID, Orders: len(a.orders), Refunds: a.refunds, Late: a.late}
+	r := AppReport{AppID: a.app.AppID, API: orAPI(a.app.API), Orders: len(a.orders), Refunds: a.refunds, Late: a.late, UserRefunds: a.user, AuditsAsked: a.audits}
 	for _, so := range a.orders {
 		h, err := st.History(ctx, a.app.AppID, so.no)
 		if err != nil {
@@ -105,6 +120,9 @@ func appReport(ctx context.Context, st *state.Store, a *appRun) (AppReport, erro
 			r.Success++
 		}
 		for _, rf := range h.Refunds {
+			if rf.AuditPhase == state.AuditSent {
+				r.Audited++
+			}
 			switch rf.Phase {
 			case state.PhaseSucceeded:
 				r.RefundsSucceeded++
@@ -145,6 +163,9 @@ func (r *Report) check(parkedRefunds []state.Refund, parkedSettlements []state.S
 		problems = append(problems, fmt.Errorf("simulator ledger check found %d violations", len(r.Violations)))
 	}
 	for _, a := range r.Apps {
+		if a.Audited != a.AuditsAsked {
+			problems = append(problems, fmt.Errorf("app %s: %d refunds awaited the merchant's audit, payd's decision reached Douyin for %d", a.AppID, a.AuditsAsked, a.Audited))
+		}
 		if !a.Agrees() {
 			problems = append(problems, fmt.Errorf("app %s: payd refunded %d and settled %d fen, Douyin %d and %d",
 				a.AppID, a.Refunded, a.SettledAmount, a.DouyinRefunded, a.DouyinSettled))
@@ -169,16 +190,16 @@ func (r *Report) check(parkedRefunds []state.Refund, parkedSettlements []state.S
 // Print writes the summary: totals over every app, then one block per app.
 func (r *Report) Print(w io.Writer) {
 	s := r.Summary
-	orders, refunds, late := 0, 0, 0
+	orders, refunds, late, users := 0, 0, 0, 0
 	for _, a := range r.Apps {
-		orders, refunds, late = orders+a.Orders, refunds+a.Refunds+a.Late, late+a.Late
+		orders, refunds, late, users = orders+a.Orders, refunds+a.Refunds+a.Late, late+a.Late, users+a.UserRefunds
 	}
 	fmt.Fprintf(w, "\npayd demo summary (%s)\n", r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  orders:        %d paid, %d SUCCESS in payd\n", orders, s.Orders[state.OrderSuccess])
-	fmt.Fprintf(w, "  refunds:       %d declared (%d after settlement): %d succeeded, %d parked, %d fen refunded\n",
-		refunds, late, s.Refunds[state.PhaseSucceeded], s.Refunds[state.PhaseParked], s.RefundAmount[state.PhaseSucceeded])
+	fmt.Fprintf(w, "  refunds:       %d declared (%d after settlement), %d started by buyers: %d succeeded, %d parked, %d fen refunded\n",
+		refunds, late, users, s.Refunds[state.PhaseSucceeded], s.Refunds[state.PhaseParked], s.RefundAmount[state.PhaseSucceeded])
 	fmt.Fprintf(w, "  settlements:   %d succeeded, %d parked, %d fen settled\n", s.Settlements[state.PhaseSucceeded], s.Settlements[state.PhaseParked], s.SettledAmount)
-	fmt.Fprintf(w, "  douyin calls:  %d (%d answered 1001 busy)\n", r.Calls, r.Busy)
+	fmt.Fprintf(w, "  ecpay calls:   %d (%d answered 1001 busy)\n", r.Calls, r.Busy)
 	if r.EventsErr == nil {
 		fmt.Fprintf(w, "  events:        %d written, %d delivered to the built-in receiver (verified, in order, no duplicates)\n", r.Events, r.Delivered)
 	} else {
@@ -191,7 +212,7 @@ func (r *Report) Print(w io.Writer) {
 		a.print(w)
 	}
 	if len(r.Violations) == 0 {
-		fmt.Fprintln(w, "  ledger check:  clean (every number executed at most once, no money beyond any order)")
+		fmt.Fprintln(w, "  ledger check:  clean, ecpay and trade (/_sim/trade/check): every number executed at most once, every audit decision sent once, no money beyond any order")
 		return
 	}
 	fmt.Fprintf(w, "  ledger check:  %d VIOLATIONS\n", len(r.Violations))
@@ -205,9 +226,20 @@ func (a AppReport) print(w io.Writer) {
 	if !a.Agrees() {
 		agree = fmt.Sprintf("DOUYIN DIFFERS: %d fen refunded, %d fen settled", a.DouyinRefunded, a.DouyinSettled)
 	}
-	fmt.Fprintf(w, "  app %s:\n", a.AppID)
+	fmt.Fprintf(w, "  app %s (%s):\n", a.AppID, a.API)
 	fmt.Fprintf(w, "    orders:      %d paid, %d SUCCESS in payd\n", a.Orders, a.Success)
 	fmt.Fprintf(w, "    refunds:     %d declared (%d after settlement): %d succeeded, %d parked, %d fen refunded\n",
 		a.Refunds+a.Late, a.Late, a.RefundsSucceeded, a.RefundsParked, a.Refunded)
+	if a.API == config.APITrade {
+		fmt.Fprintf(w, "    by buyers:   %d refunds started by users (pre_create_refund); %d of %d awaiting audit decided by payd's policy\n", a.UserRefunds, a.Audited, a.AuditsAsked)
+	}
 	fmt.Fprintf(w, "    settlements: %d succeeded, %d fen settled; %s\n", a.Settled, a.SettledAmount, agree)
+}
+
+// orAPI is the app's API, ecpay when not said.
+func orAPI(api string) string {
+	if api == "" {
+		return config.APIEcpay
+	}
+	return api
 }

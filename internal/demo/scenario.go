@@ -8,6 +8,7 @@ import (
 
 	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/douyin/tradesim"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -27,6 +28,11 @@ type appRun struct {
 	orders  []seeded
 	refunds int // declared before settlement
 	late    int // declared after settlement (all_settle=1)
+	// user and audits count the refunds buyers started (trade apps) and
+	// those that needed the merchant's audit; douyinIDs are the trade
+	// orders' order_id by out_order_no.
+	user, audits int
+	douyinIDs    map[string]string
 }
 
 // seeded is one paid order placed at the simulator.
@@ -39,7 +45,7 @@ func newScenario(w *world, o Options) *scenario {
 	s := &scenario{w: w, o: o, rng: rand.New(rand.NewPCG(uint64(o.Seed), 7)), started: time.Now()}
 	s.deadline = s.started.Add(o.Timeout)
 	for _, a := range w.cfg.Douyin.Apps {
-		s.apps = append(s.apps, &appRun{app: a})
+		s.apps = append(s.apps, &appRun{app: a, douyinIDs: map[string]string{}})
 	}
 	return s
 }
@@ -69,9 +75,19 @@ func (s *scenario) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	s.w.sim.SetFaults(douyinsim.Faults{})
+	s.w.trade.SetFaults(tradesim.Faults{})
+	users, err := s.userRefunds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(s.o.Out, "refunds final after %s; buyers started %d refunds of trade orders (1 needs the merchant's audit)\n", s.since(), users)
+	if _, err := s.wait(ctx, "user refunds", func(sum *state.Summary) bool { return open(sum.Refunds) == 0 }); err != nil {
+		return nil, err
+	}
 	period := s.longestSettlePeriod()
-	fmt.Fprintf(s.o.Out, "refunds final after %s; moving both clocks past the settle period (%s)\n", s.since(), config.D(period))
+	fmt.Fprintf(s.o.Out, "buyers' refunds final after %s; moving the clocks past the settle period (%s)\n", s.since(), config.D(period))
 	s.w.sim.Advance(period + time.Hour)
+	s.w.trade.Advance(period + time.Hour)
 	s.w.clk.Advance(period + time.Hour)
 	if _, err := s.wait(ctx, "settlements", func(sum *state.Summary) bool {
 		return sum.Settlements[state.PhaseSucceeded] == s.orders()
@@ -106,7 +122,11 @@ func (s *scenario) seed(ctx context.Context, index int, a *appRun) error {
 			cps = total / 20
 		}
 		o := douyinsim.SeedOrder{AppID: a.app.AppID, OutOrderNo: no, TotalAmount: total, Status: "SUCCESS", PaidAt: paidAt, CPSShare: cps}
-		if err := s.w.sim.SeedOrder(o); err != nil {
+		seed := func() error { return s.w.sim.SeedOrder(o) }
+		if a.app.IsTrade() {
+			seed = func() error { return s.seedTrade(a, no, total) }
+		}
+		if err := seed(); err != nil {
 			return fmt.Errorf("seed order %s of %s: %w", no, a.app.AppID, err)
 		}
 		if _, _, err := s.w.d.Store().UpsertOrder(ctx, state.OrderInput{AppID: a.app.AppID, OutOrderNo: no}, now); err != nil {
@@ -192,7 +212,11 @@ func (s *scenario) wait(ctx context.Context, what string, done func(*state.Summa
 func (s *scenario) longestSettlePeriod() time.Duration {
 	var d time.Duration
 	for _, a := range s.apps {
-		d = max(d, a.app.SettlePeriod.Duration)
+		p := a.app.SettlePeriod.Duration
+		if a.app.IsTrade() {
+			p = time.Duration(a.app.SettleDays) * 24 * time.Hour
+		}
+		d = max(d, p)
 	}
 	return d
 }

@@ -156,6 +156,9 @@ type RefundInfo struct {
 	DouyinRefundID string
 	Amount         int64
 	Message        string // why it failed, when it did
+	// Audit is the merchant audit of a refund a user started (trade
+	// system); zero when it needs none.
+	Audit Audit
 }
 
 // Receiver is one third-party receiver of a settlement.

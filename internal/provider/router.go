@@ -124,3 +124,19 @@ func (r *Router) Rate(appID string, call Call) float64 {
 	}
 	return 0
 }
+
+var _ Auditor = (*Router)(nil)
+
+// AuditRefund implements Auditor; an app whose provider has no audits is
+// refused as a configuration error.
+func (r *Router) AuditRefund(ctx context.Context, o OrderRef, ref ItemRef, d AuditDecision) error {
+	p, err := r.of(o.AppID)
+	if err != nil {
+		return err
+	}
+	a, ok := p.(Auditor)
+	if !ok {
+		return &Error{Class: Configuration, ErrNo: -1, Tips: fmt.Sprintf("app %s: its API has no refund audits", o.AppID)}
+	}
+	return a.AuditRefund(ctx, o, ref, d)
+}

@@ -77,6 +77,8 @@ func (r *Reconciler) mustWait(v *state.OrderView, a Action) (budgetKey, bool) {
 		call = provider.CallCreateSettle
 	case KindQuerySettle:
 		call = provider.CallQuerySettle
+	case KindAuditRefund:
+		call = provider.CallAuditRefund
 	default:
 		return budgetKey{}, false // no call
 	}

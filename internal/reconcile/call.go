@@ -36,6 +36,10 @@ func (r *Reconciler) apply(ctx context.Context, v *state.OrderView, a Action, ps
 		res, err = r.skipSettle(ctx, v, a)
 	case KindObserveSettle:
 		res, err = r.observeSettle(ctx, v, a)
+	case KindAuditRefund:
+		res, err = r.auditRefund(ctx, v, a)
+	case KindAwaitAudit:
+		res = ActionResult{Outcome: "local"} // never due: a person decides
 	default:
 		return fmt.Errorf("unknown action %q", a.Kind)
 	}

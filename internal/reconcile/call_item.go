@@ -62,8 +62,12 @@ func (r *Reconciler) queryRefund(ctx context.Context, v *state.OrderView, a Acti
 		if info.DouyinRefundID != "" {
 			rf.RefundNo = info.DouyinRefundID
 		}
+		observeAudit(rf, info.Audit)
 	}
 	out := Decide(rf.Lifecycle(), ans, r.clock.Now(), r.itemPolicy(refundAttempts(rf, r.policy.RefundAttempts), r.policy.Retry))
+	if out.Item.Phase == state.PhaseParked && rf.AuditPhase == state.AuditSent && rf.AuditDecision == state.AuditDeny {
+		out.Item.ParkReason = fmt.Sprintf("denied at the merchant's audit (by %s): %s", rf.AuditBy, orText(rf.AuditMessage, ans.Message))
+	}
 	if out.Resend {
 		return r.resend(ctx, att, func() (ActionResult, error) { return r.sendRefund(ctx, v, rf) })
 	}

@@ -117,5 +117,8 @@ func observeOrder(o *state.Order, info *provider.OrderInfo, now time.Time, app A
 		o.CPSShare = info.CPSShare
 		o.CPSKnown = true
 	}
+	if info.PayChannel != 0 {
+		o.PayChannel = info.PayChannel
+	}
 	o.CheckedAt = &now
 }

@@ -87,6 +87,10 @@ func plan(v state.OrderView, now time.Time, p Policy) *planner {
 	pl := &planner{v: v, o: v.Order, sts: v.Settlements(), now: now, app: p.App(v.Order.AppID)}
 	pl.refunds = append([]state.Refund(nil), v.Refunds...)
 	sort.Slice(pl.refunds, func(i, j int) bool { return pl.refunds[i].ID < pl.refunds[j].ID })
+	// Audit decisions first: a decision sent again after a back-off is due
+	// with the refund's next query (both at its NextActionAt), and the
+	// query, going first, would push it back every time.
+	pl.planAudits()
 	switch pl.o.Status {
 	case state.OrderUnknown, state.OrderProcessing:
 		pl.queryUnpaid()
@@ -194,6 +198,7 @@ func (pl *planner) planRefunds() (committed int64, open bool) {
 		}
 	}
 	var pendingAhead int64
+	sent := state.RefundsSent(pl.refunds)
 	for _, r := range pl.refunds {
 		switch r.Phase {
 		case state.PhaseSucceeded, state.PhaseParked, state.PhaseCancelled:
@@ -214,6 +219,12 @@ func (pl *planner) planRefunds() (committed int64, open bool) {
 					Reason: state.ExceedsRemaining(r.Amount, o.OutOrderNo, remaining, o.TotalAmount)})
 				continue
 			}
+			// The number this attempt sends is one more refund at Douyin.
+			if why := state.RefundLimit(o, sent, pl.now); why != "" {
+				pl.add(Action{Kind: KindParkRefund, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, Reason: why})
+				continue
+			}
+			sent++
 			pendingAhead += r.Amount
 			if settleBusy {
 				continue // waits for the settlement in flight; its answer decides how the refund is sent

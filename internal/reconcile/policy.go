@@ -30,6 +30,9 @@ type AppPolicy struct {
 	// CPSFulfilment makes CPS orders (a CPS share > 0) settle
 	// CPSSettlePeriod after fulfilment whatever Rule says (trade apps).
 	CPSFulfilment bool
+	// Audit decides the refunds users start that Douyin asks the merchant
+	// to audit (trade system); the zero policy holds them all for a person.
+	Audit AuditPolicy
 }
 
 // SettleRule is what an app's settle period counts from.

@@ -46,6 +46,9 @@ type AdminOptions struct {
 	// Console, when set, serves every path the admin API does not (the web
 	// console at /); it does its own sign-in.
 	Console http.Handler
+	// Signer signs trade apps' order data (POST /v1/orders/sign); nil
+	// refuses it.
+	Signer OrderSigner
 }
 
 // NewAdminHandler returns the handler of the admin listener: /v1/... behind
@@ -69,6 +72,8 @@ func NewAdminHandler(o AdminOptions) http.Handler {
 	mux.HandleFunc("POST /v1/orders/{no}/settlement/cancel", a.auth(a.cancelSettlement))
 	mux.HandleFunc("GET /v1/plan", a.auth(a.plan))
 	mux.HandleFunc("GET /v1/status", a.auth(a.status))
+	mux.HandleFunc("POST /v1/refunds/{key}/audit", a.auth(a.auditRefund))
+	mux.HandleFunc("POST /v1/orders/sign", a.auth(a.signOrder))
 	if o.Extra != nil {
 		o.Extra(mux, a.auth)
 	}

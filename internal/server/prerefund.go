@@ -49,6 +49,10 @@ func (p *StorePreRefunder) PreCreateRefund(ctx context.Context, cb *trade.Callba
 	f := state.ForeignRefund{
 		AppID: cb.AppID, OutOrderNo: string(m.OutOrderNo), DouyinOrderID: string(m.OrderID), RefundID: string(m.RefundID),
 		Amount: int64(m.RefundTotalAmount), Source: state.SourceOf(int(m.RefundSource)), Reason: strings.Join(m.RefundReason, "; "),
+		NeedAudit: m.NeedRefundAudit == 1,
+	}
+	if m.RefundAuditDeadline > 0 {
+		f.AuditDeadline = trade.Millis(m.RefundAuditDeadline)
 	}
 	r, created, err := p.Store.AdoptForeignRefund(ctx, f, p.now())
 	if errors.Is(err, state.ErrInvalid) {

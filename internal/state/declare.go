@@ -116,6 +116,13 @@ func (s *Store) DeclareRefund(ctx context.Context, w RefundWish, now time.Time) 
 		if err := checkOrderOpen(o, "refund"); err != nil {
 			return err
 		}
+		sent, err := sentRefunds(tx, o.ID)
+		if err != nil {
+			return err
+		}
+		if why := RefundLimit(*o, sent, now); why != "" {
+			return invalidf("%s (nothing declared)", why)
+		}
 		if o.TotalAmount > 0 {
 			left, err := refundable(tx, o)
 			if err != nil {

@@ -101,6 +101,8 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, from Phase, events 
 			"phase": r.Phase, "attempt": r.Attempt, "out_refund_no": r.OutRefundNo, "refund_no": r.RefundNo, "api": r.API,
 			"all_settle": r.AllSettle, "next_action_at": r.NextActionAt, "checks": r.Checks,
 			"err_no": r.ErrNo, "err_tips": r.ErrTips, "park_reason": r.ParkReason, "done_at": r.DoneAt,
+			"audit_phase": r.AuditPhase, "audit_deadline": r.AuditDeadline, "audit_decision": r.AuditDecision,
+			"audit_message": r.AuditMessage, "audit_by": r.AuditBy,
 			"version": r.Version + 1, "updated_at": updated,
 		})
 		if err := changed(res); err != nil {

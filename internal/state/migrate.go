@@ -53,7 +53,9 @@ var migrations = []migration{
 	{version: 7, name: "refunds started at Douyin (users, customer service, expiry): refunds.source", up: func(tx *gorm.DB) error {
 		return tx.Migrator().AutoMigrate(&Refund{})
 	}},
-	// Version 8 is reserved for audits (issue 14, another branch).
+	{version: 8, name: "merchant audits of refunds users start: refunds.audit_*; orders.pay_channel", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Refund{}, &Order{})
+	}},
 	{version: 9, name: "fulfilments (the fulfilment settle rule); orders.item_orders", up: func(tx *gorm.DB) error {
 		return tx.Migrator().AutoMigrate(&Order{}, &Fulfilment{})
 	}},

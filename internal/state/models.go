@@ -92,7 +92,11 @@ type Order struct {
 	PaidAt        *time.Time  // UTC
 	CPSShare      int64       // fen, from cps_info
 	CPSKnown      bool        // cps_info has been seen
-	SettleAfter   *time.Time  // PaidAt + the app's settle period
+	// PayChannel is Douyin's pay_channel once order_query said it (trade
+	// system: 1 WeChat, 2 Alipay, 10 Douyin Pay, 20 diamond); 0 unknown.
+	// It sets the refunds allowed per order (schema version 8).
+	PayChannel  int        `gorm:"not null;default:0"`
+	SettleAfter *time.Time // PaidAt + the app's settle period
 	// API is the API the order was created under (provider.APIEcpay or
 	// APITrade), stamped at its first query_order; "" until then (schema
 	// 12 backfilled older rows). Items in flight finish on it.
@@ -155,6 +159,16 @@ type Refund struct {
 	// of Douyin's (a user, customer service, an expiry: adopted by
 	// RefundNo, never created or retried by payd).
 	Source RefundSource `gorm:"size:16;not null;default:''"`
+	// AuditPhase says where the merchant's decision on a refund a user
+	// started stands, when Douyin asks for one (AuditNone: it does not);
+	// AuditDeadline is when Douyin approves the refund by itself. The
+	// decision (AuditDecision, AuditMessage, AuditBy) is stored before it
+	// is sent (schema version 8).
+	AuditPhase    AuditPhase    `gorm:"size:16;not null;default:''"`
+	AuditDeadline *time.Time    // UTC
+	AuditDecision AuditDecision `gorm:"size:8;not null;default:''"`
+	AuditMessage  string        `gorm:"size:512"`
+	AuditBy       string        `gorm:"size:16"` // policy, or operator (payd audit, the admin API)
 	// NextActionAt is when the reconciler may act on the refund next (back-off
 	// after a failure, next query while processing). Work is found through
 	// the order's NextActionAt, so this column needs no index.

@@ -410,7 +410,7 @@ func (s *Store) UpdateOrder(ctx context.Context, o *Order, events ...NewEvent) e
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&Order{}).Where("id = ? AND version = ?", o.ID, o.Version).Updates(map[string]any{
 			"order_id": o.DouyinOrderID, "total_amount": o.TotalAmount, "status": o.Status, "paid_at": o.PaidAt,
-			"cps_share": o.CPSShare, "cps_known": o.CPSKnown, "settle_after": o.SettleAfter, "item_orders": o.ItemOrders, "api": o.API,
+			"cps_share": o.CPSShare, "cps_known": o.CPSKnown, "settle_after": o.SettleAfter, "item_orders": o.ItemOrders, "api": o.API, "pay_channel": o.PayChannel,
 			"check_at": o.CheckAt, "checked_at": o.CheckedAt, "auto_settle_at": o.AutoSettleAt,
 			"next_action_at": o.NextActionAt, "checks": o.Checks,
 			"version": o.Version + 1, "updated_at": updated,

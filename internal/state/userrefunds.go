@@ -60,6 +60,10 @@ type ForeignRefund struct {
 	Amount      int64
 	Source      RefundSource
 	Reason      string
+	// NeedAudit is set when Douyin waits for the merchant's decision
+	// (need_refund_audit 1) until AuditDeadline (zero: not said).
+	NeedAudit     bool
+	AuditDeadline time.Time
 }
 
 // UserRefundKey is the refund key payd gives a refund started at Douyin:
@@ -123,6 +127,13 @@ func (s *Store) AdoptForeignRefund(ctx context.Context, f ForeignRefund, now tim
 			OrderID: o.ID, Key: key, Amount: f.Amount, Reason: reason, Source: f.Source,
 			Phase: PhaseProcessing, Attempt: 1, OutRefundNo: RefundNo(key, 1), RefundNo: f.RefundID,
 			NextActionAt: &now, Version: 1,
+		}
+		if f.NeedAudit {
+			d := now.Add(DefaultAuditWindow)
+			if !f.AuditDeadline.IsZero() {
+				d = utc(f.AuditDeadline)
+			}
+			r.AuditPhase, r.AuditDeadline = AuditWaiting, &d
 		}
 		if err := tx.Create(&r).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {

@@ -32,6 +32,7 @@ type Adapter struct {
 var (
 	_ provider.Provider = (*Adapter)(nil)
 	_ provider.Budget   = (*Adapter)(nil)
+	_ provider.Auditor  = (*Adapter)(nil)
 )
 
 // NewAdapter returns the adapter over c.
@@ -47,6 +48,8 @@ func callAPI(call provider.Call) API {
 		return APIRefundQuery
 	case provider.CallCreateSettle:
 		return APISettleCreate
+	case provider.CallAuditRefund:
+		return APIRefundAudit
 	}
 	return APISettleQuery
 }
@@ -228,6 +231,12 @@ func (a *Adapter) QueryRefund(ctx context.Context, o provider.OrderRef, ref prov
 
 func refundInfo(rf Refund) *provider.RefundInfo {
 	info := &provider.RefundInfo{Status: provider.StatusProcessing, DouyinRefundID: string(rf.RefundID), Amount: int64(rf.RefundTotalAmount), Message: string(rf.Message)}
+	if d := rf.MerchantAuditDetail; d != nil && d.NeedRefundAudit == 1 {
+		info.Audit.Status = provider.AuditStatus(d.AuditStatus)
+		if d.RefundAuditDeadline > 0 {
+			info.Audit.Deadline = Millis(d.RefundAuditDeadline)
+		}
+	}
 	switch {
 	case rf.RefundStatus == RefundSuccess:
 		info.Status = provider.StatusSuccess
@@ -238,6 +247,16 @@ func refundInfo(rf Refund) *provider.RefundInfo {
 		info.Message = string(rf.MerchantAuditDetail.DenyMessage)
 	}
 	return info
+}
+
+// AuditRefund sends the merchant's decision on a refund awaiting audit
+// (refund_audit_callback), by Douyin's refund_id.
+func (a *Adapter) AuditRefund(ctx context.Context, o provider.OrderRef, ref provider.ItemRef, d provider.AuditDecision) error {
+	req := RefundAuditRequest{AppID: o.AppID, RefundID: ref.DouyinID, RefundAuditStatus: AuditAgreeCode}
+	if !d.Agree {
+		req.RefundAuditStatus, req.DenyMessage = AuditRefuseCode, d.Message
+	}
+	return providerError(APIRefundAudit, a.c.AuditRefund(ctx, req))
 }
 
 // CreateSettle asks for a settlement of the order or one item order.

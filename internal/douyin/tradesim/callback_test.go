@@ -2,6 +2,7 @@ package tradesim
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +132,9 @@ func TestSim_AuditDecisions(t *testing.T) {
 	}
 	err := b.client.AuditRefund(ctx, trade.RefundAuditRequest{AppID: app, RefundID: deny, RefundAuditStatus: trade.AuditAgreeCode})
 	wantErrNo(t, err, trade.ErrNoOrderState)
+	if v := b.sim.Check(); len(v) != 1 || !strings.Contains(v[0], "audit decision sent again 1 times") {
+		t.Fatalf("a decision sent again is not flagged: %v", v)
+	}
 	agree := userRefundWithAudit(t, b, o.OrderID, "pr-u2")
 	if err := b.client.AuditRefund(ctx, trade.RefundAuditRequest{AppID: app, RefundID: agree, RefundAuditStatus: trade.AuditAgreeCode}); err != nil {
 		t.Fatal(err)
@@ -139,7 +143,9 @@ func TestSim_AuditDecisions(t *testing.T) {
 	if r := refundStatus(t, b, "pr-u2"); r.RefundStatus != trade.RefundSuccess || r.MerchantAuditDetail.AuditStatus != trade.AuditAgree {
 		t.Fatalf("agreed: %+v", r)
 	}
-	b.checkClean(t)
+	if v := b.sim.Check(); len(v) != 1 {
+		t.Fatalf("violations: %v", v)
+	}
 }
 
 func TestSim_CallbacksDelayed(t *testing.T) {

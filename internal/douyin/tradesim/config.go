@@ -46,6 +46,10 @@ type App struct {
 	// NotifyURL receives payment, refund and settle callbacks unless a
 	// request names its own; PreRefundURL receives pre_create_refund.
 	NotifyURL, PreRefundURL string
+	// OrderKey is the application public key uploaded in the console: it
+	// verifies the Byte-Authorization of tt.requestOrder's order data
+	// (RequestOrder); nil refuses RequestOrder.
+	OrderKey *rsa.PublicKey
 }
 
 // String renders the app without its secret.

@@ -35,7 +35,14 @@
 // err_no ≠ 0 refuses it; no valid answer in PreCreateAttempts leaves it
 // stuck. With need_audit the refund waits TOAUDIT for
 // refund_audit_callback: agree starts it, refuse ends it FAIL (DENY); no
-// decision in 72 h of the simulated clock approves it (OVERTIME).
+// decision in 72 h of the simulated clock approves it (OVERTIME). Every
+// refund_audit_callback naming a refund is counted (AuditCalls in the
+// ledger); one after the decision was taken is a violation of Check.
+//
+// Orders a mini-program creates (RequestOrder) carry tt.requestOrder's
+// order data and its Byte-Authorization, verified with the app's OrderKey
+// over POST /requestOrder and the exact text (at most an hour old); they
+// wait PROCESS until Pay.
 //
 // Settlements follow the app's rule: payment D+N after pay_time (whole
 // orders only: an item_order_id is 23113) or fulfilment D+N after every

@@ -36,6 +36,7 @@ type LedgerEntry struct {
 	Amount      int64     `json:"amount"`
 	ItemOrderID string    `json:"item_order_id,omitempty"`
 	AuditStatus string    `json:"audit_status,omitempty"`
+	AuditCalls  int       `json:"audit_calls,omitempty"`
 	Executions  int       `json:"executions"`
 	CreatedAt   time.Time `json:"created_at"`
 }
@@ -49,7 +50,7 @@ func (s *Server) Ledger() Ledger {
 	for _, o := range s.orders {
 		lo := LedgerOrder{AppID: o.AppID, OrderID: o.OrderID, OutOrderNo: o.OutOrderNo, PayStatus: o.PayStatus, Paid: o.paid()}
 		for _, r := range o.Refunds {
-			lo.Refunds = append(lo.Refunds, LedgerEntry{ID: r.ID, No: r.OutRefundNo, Status: r.Status, Amount: r.Amount, AuditStatus: r.AuditStatus, Executions: r.Executions, CreatedAt: r.CreatedAt})
+			lo.Refunds = append(lo.Refunds, LedgerEntry{ID: r.ID, No: r.OutRefundNo, Status: r.Status, Amount: r.Amount, AuditStatus: r.AuditStatus, AuditCalls: r.AuditCalls, Executions: r.Executions, CreatedAt: r.CreatedAt})
 		}
 		for _, st := range o.Settles {
 			lo.Settlements = append(lo.Settlements, LedgerEntry{ID: st.ID, No: st.OutSettleNo, Status: st.Status, Amount: st.Amount, ItemOrderID: st.ItemOrderID, Executions: st.Executions, CreatedAt: st.CreatedAt})
@@ -64,8 +65,9 @@ func (s *Server) Ledger() Ledger {
 var attemptRE = regexp.MustCompile(`^(.+)-[0-9]+$`)
 
 // Check returns every broken invariant: a refund or settlement executed
-// more than once; more refunded than paid, of an order or an item; more
-// settled than paid; two successful attempts of one base number.
+// more than once; an audit decision sent again once taken; more refunded
+// than paid, of an order or an item; more settled than paid; two
+// successful attempts of one base number.
 func (s *Server) Check() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -89,6 +91,9 @@ func (s *Server) Check() []string {
 		for _, r := range o.Refunds {
 			if r.Executions > 1 {
 				v = append(v, fmt.Sprintf("refund %s (%s) executed %d times", r.ID, r.OutRefundNo, r.Executions))
+			}
+			if r.AuditRepeats > 0 {
+				v = append(v, fmt.Sprintf("refund %s (%s): audit decision sent again %d times after it was taken", r.ID, r.OutRefundNo, r.AuditRepeats))
 			}
 			if r.Status == trade.RefundSuccess {
 				refunded += r.Amount

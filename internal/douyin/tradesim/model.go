@@ -133,6 +133,10 @@ type refund struct {
 	CreatedAt, StartedAt, DoneAt    time.Time
 	Message, NotifyURL, CPExtra     string
 	Executions                      int
+	// AuditCalls counts the refund_audit_callback requests that named
+	// the refund, accepted or not; AuditRepeats those that came after a
+	// decision had been taken (a decision sent again without checking).
+	AuditCalls, AuditRepeats int
 }
 
 type settle struct {

@@ -168,6 +168,12 @@ func (s *Server) refundAudit(a *App, body []byte, now time.Time) (any, *apiErr) 
 		return nil, e
 	}
 	r := s.refunds[req.RefundID]
+	if r != nil && r.AppID == a.AppID {
+		r.AuditCalls++
+		if r.AuditStatus == trade.AuditAgree || r.AuditStatus == trade.AuditDeny {
+			r.AuditRepeats++
+		}
+	}
 	switch {
 	case r == nil || r.AppID != a.AppID:
 		return nil, refuse(trade.ErrNoOrderNotFound, "refund not found")
