@@ -240,7 +240,20 @@ func (s *Store) release(tx *gorm.DB, c Claim, next *time.Time, now time.Time) er
 	}
 	// The row is locked by the update above until commit: a hint either
 	// came before (HintSeq moved) or will see no lease and act itself.
-	return tx.Exec("UPDATE orders SET next_action_at = ? WHERE id = ? AND hint_seq <> ?", now, c.OrderID, c.HintSeq).Error
+	res = tx.Exec("UPDATE orders SET next_action_at = ? WHERE id = ? AND hint_seq <> ?", now, c.OrderID, c.HintSeq)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return res.Error
+	}
+	// A hint came during the claim. The worker may have recorded an answer
+	// over the hinted item's time (a callback racing its own write's
+	// answer): every item in flight is due now, so the hint is not lost.
+	for _, table := range []string{"refunds", "settlements"} {
+		if err := tx.Exec("UPDATE "+table+" SET next_action_at = ? WHERE order_id = ? AND phase IN ? AND (next_action_at IS NULL OR next_action_at > ?)",
+			now, c.OrderID, []Phase{PhaseSubmitting, PhaseProcessing}, now).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // missingOr returns ErrNotFound when the row id of model's table does not

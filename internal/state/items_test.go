@@ -186,6 +186,38 @@ func TestStore_Release(t *testing.T) {
 			got.NextActionAt = nil // out of the way of the next subtests
 			must(t, e.UpdateOrder(ctx, &got))
 		})
+		t.Run("a hint during the claim makes items in flight due now", func(t *testing.T) {
+			// The callback of a refund races its own create_refund's answer:
+			// the answer, recorded after the hint, sets the refund's next
+			// query an hour away; the release must undo that.
+			o := e.order(t, "r3b", 100)
+			r := e.refund(t, "r3b", "k-r3b", 10)
+			claims, err := e.ClaimDue(ctx, e.clock.Now(), 10, time.Minute, "w1")
+			must(t, err)
+			var c Claim
+			for _, cl := range claims {
+				if cl.OrderID == o.ID {
+					c = cl
+				}
+			}
+			r.Phase = PhaseSubmitting
+			must(t, e.UpdateRefund(ctx, r, PhasePending))
+			now := e.clock.Now()
+			must(t, e.Hint(ctx, o.ID, now))
+			later := now.Add(time.Hour)
+			r.Phase, r.NextActionAt = PhaseProcessing, &later
+			must(t, e.UpdateRefund(ctx, r, PhaseSubmitting))
+			must(t, e.Release(ctx, c, &later, now))
+			if got := e.getRefund(t, r.ID); !timeEq(got.NextActionAt, &now) {
+				t.Fatalf("refund next_action_at %s after a hint during the claim, want now %s", fmtTime(got.NextActionAt), now)
+			}
+			got := e.getOrder(t, o.ID)
+			if !timeEq(got.NextActionAt, &now) {
+				t.Fatalf("order next_action_at %s, want now", fmtTime(got.NextActionAt))
+			}
+			got.NextActionAt = nil // out of the way of the next subtests
+			must(t, e.UpdateOrder(ctx, &got))
+		})
 		t.Run("after the holder's own UpdateOrder", func(t *testing.T) {
 			c, o := claim(t, "r4")
 			v, err := e.LoadOrder(ctx, o.ID)
