@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -52,6 +52,9 @@ var migrations = []migration{
 	{version: 6, name: "indexes on Douyin's numbers and times, for the console's search and charts", up: migrateConsoleIndexes},
 	{version: 7, name: "refunds started at Douyin (users, customer service, expiry): refunds.source", up: func(tx *gorm.DB) error {
 		return tx.Migrator().AutoMigrate(&Refund{})
+	}},
+	{version: 8, name: "due orders by app, for the fair claim", up: func(tx *gorm.DB) error {
+		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_orders_app_next_action ON orders (app_id, next_action_at)").Error
 	}},
 }
 
