@@ -20,6 +20,16 @@ type Sharer interface {
 	SetShare(n int)
 }
 
+// placer is a Replicas that also tells a replica's place among the others.
+type placer interface {
+	HeartbeatPlace(ctx context.Context, owner string, now time.Time, ttl time.Duration) (place, n int, err error)
+}
+
+// slotter is a Sharer that interleaves the replicas' calls (douyin.Limiter).
+type slotter interface {
+	SetSlot(place, n int)
+}
+
 // Default timing of Membership: a replica that has not been heard of for
 // DefaultReplicaTTL is gone; each heartbeats every DefaultReplicaTTL/5.
 const DefaultReplicaTTL = 10 * time.Second
@@ -39,27 +49,41 @@ type Membership struct {
 	// Observe, when set, is told the replicas alive after each heartbeat.
 	Observe func(n int)
 
-	share int
+	share, place int
 }
 
 // RunOnce records a heartbeat and sets the share; it returns the replicas
 // alive. On an error the share stays as it was.
 func (m *Membership) RunOnce(ctx context.Context) (int, error) {
-	n, err := m.Store.Heartbeat(ctx, m.Owner, m.clock().Now(), m.ttl())
+	place, n, err := m.heartbeat(ctx)
 	if err != nil {
 		return 0, err
 	}
 	if m.Observe != nil {
 		m.Observe(n)
 	}
-	if n != m.share {
-		if m.Log != nil && m.share != 0 {
+	if n != m.share || place != m.place {
+		if m.Log != nil && m.share != 0 && n != m.share {
 			m.Log.WithFields(logrus.Fields{"replicas": n, "was": m.share}).Info("replicas changed: Douyin budgets re-divided")
 		}
-		m.share = n
-		m.Limiter.SetShare(n)
+		m.share, m.place = n, place
+		if sl, ok := m.Limiter.(slotter); ok && place >= 0 {
+			sl.SetSlot(place, n)
+		} else {
+			m.Limiter.SetShare(n)
+		}
 	}
 	return n, nil
+}
+
+// heartbeat records this replica and returns its place (-1 when the store
+// does not tell) and the replicas alive.
+func (m *Membership) heartbeat(ctx context.Context) (int, int, error) {
+	if p, ok := m.Store.(placer); ok {
+		return p.HeartbeatPlace(ctx, m.Owner, m.clock().Now(), m.ttl())
+	}
+	n, err := m.Store.Heartbeat(ctx, m.Owner, m.clock().Now(), m.ttl())
+	return -1, n, err
 }
 
 // Run heartbeats every TTL/5 until ctx ends, then leaves.
