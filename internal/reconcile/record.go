@@ -38,12 +38,14 @@ func (r *Reconciler) save(ctx context.Context, att *state.Attempt, apply func(tx
 			return err
 		}
 		if fin != nil {
-			releasing = r.finishInTx(ctx, tx, fin.claim)
+			releasing = r.finishInTx(ctx, tx, fin)
 		}
 		return nil
 	})
 	if err == nil && releasing {
 		fin.released = true
+	} else if fin != nil {
+		fin.next = nil
 	}
 	if err != nil && (errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrInvalid)) {
 		att.ID = 0
@@ -59,6 +61,7 @@ func (r *Reconciler) save(ctx context.Context, att *state.Attempt, apply func(tx
 type finisher struct {
 	claim    state.Claim
 	released bool
+	next     *time.Time // the next action time the release set
 }
 
 type finishKey struct{}
@@ -66,8 +69,8 @@ type finishKey struct{}
 // finishInTx re-plans the order inside tx and, if nothing is due now,
 // releases it there. A release that fails (a lost lease) is undone alone (a
 // savepoint) and leaves the release to the worker.
-func (r *Reconciler) finishInTx(ctx context.Context, tx *state.Store, c state.Claim) bool {
-	v, err := tx.LoadOrder(ctx, c.OrderID)
+func (r *Reconciler) finishInTx(ctx context.Context, tx *state.Store, fin *finisher) bool {
+	v, err := tx.LoadOrder(ctx, fin.claim.OrderID)
 	if err != nil {
 		return false
 	}
@@ -76,7 +79,8 @@ func (r *Reconciler) finishInTx(ctx context.Context, tx *state.Store, c state.Cl
 	if len(DueNow(acts, now)) > 0 {
 		return false
 	}
-	return tx.Release(ctx, c, NextAfter(acts, now), now) == nil
+	fin.next = NextAfter(acts, now)
+	return tx.Release(ctx, fin.claim, fin.next, now) == nil
 }
 
 func truncate(s string, n int) string {
