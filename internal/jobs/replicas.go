@@ -86,6 +86,53 @@ func (m *Membership) heartbeat(ctx context.Context) (int, int, error) {
 	return -1, n, err
 }
 
+// behind is a Replicas that tells which replicas have not heartbeated
+// since a time (state.Store.ReplicasBehind).
+type behind interface {
+	ReplicasBehind(ctx context.Context, owner string, since time.Time) (int, error)
+}
+
+// Join records this replica and returns once every other replica alive has
+// heartbeated since: they have all counted it and shrunk their budget
+// shares, so the cluster never runs above an app's limit while this one
+// starts calling at its own share. The wait is bounded by two heartbeat
+// periods (a replica silent that long is dying; its share returns at the
+// TTL) and by ctx. It returns the replicas alive.
+func (m *Membership) Join(ctx context.Context) (int, error) {
+	since := m.clock().Now()
+	n, err := m.RunOnce(ctx)
+	if err != nil || n == 1 {
+		return n, err
+	}
+	b, ok := m.Store.(behind)
+	if !ok {
+		return n, nil
+	}
+	deadline := time.NewTimer(2 * m.ttl() / 5)
+	defer deadline.Stop()
+	poll := time.NewTicker(m.ttl() / 50)
+	defer poll.Stop()
+	for {
+		left, err := b.ReplicasBehind(ctx, m.Owner, since)
+		if err != nil {
+			return n, err
+		}
+		if left == 0 {
+			return m.RunOnce(ctx) // their count, as they see it now
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-deadline.C:
+			if m.Log != nil {
+				m.Log.WithField("replicas", left).Warn("replicas silent since this one joined; starting at the current share")
+			}
+			return m.RunOnce(ctx)
+		case <-poll.C:
+		}
+	}
+}
+
 // Run heartbeats every TTL/5 until ctx ends, then leaves.
 func (m *Membership) Run(ctx context.Context) {
 	t := time.NewTicker(m.ttl() / 5)

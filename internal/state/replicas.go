@@ -75,3 +75,14 @@ func (s *Store) ReplicaOwners(ctx context.Context) ([]string, error) {
 	}
 	return owners, nil
 }
+
+// ReplicasBehind counts the replicas other than owner whose last heartbeat
+// is not after since: those that may not have counted a replica that
+// joined at since, and so still take a budget share too large.
+func (s *Store) ReplicasBehind(ctx context.Context, owner string, since time.Time) (int, error) {
+	var n int64
+	if err := s.session(ctx).Model(&Replica{}).Where("owner <> ? AND seen_at <= ?", owner, utc(since)).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("read replicas behind %s: %w", owner, err)
+	}
+	return int(n), nil
+}
