@@ -269,3 +269,16 @@ func redactDSN(o Options) string {
 	}
 	return u.Redacted()
 }
+
+// InOneTx is InTx without savepoints: the Store's own multi-statement
+// methods run flat in the one transaction. A write of any size then holds
+// no subtransaction per call (PostgreSQL keeps a lock per subtransaction
+// until commit, and slows down with thousands of them: a declaration of
+// 15,000 rows ran it out of shared memory). Any error still rolls all of
+// it back; a method that ends finding nothing to do keeps the hint it
+// wrote first, which only makes the order looked at again.
+func (s *Store) InOneTx(ctx context.Context, fn func(tx *Store) error) error {
+	return s.session(ctx).Session(&gorm.Session{DisableNestedTransaction: true}).Transaction(func(tx *gorm.DB) error {
+		return fn(&Store{db: tx, dialect: s.dialect, now: s.now, log: s.log})
+	})
+}
