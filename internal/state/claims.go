@@ -71,23 +71,43 @@ type Quota struct {
 	Others int
 }
 
-// fairQuery selects the due orders of q: one index-driven subquery per app
-// (ix_orders_app_next_action), one for the others. On PostgreSQL each
-// subquery locks its rows with FOR UPDATE SKIP LOCKED, so replicas claim
-// disjoint sets and read the versions of the rows they locked.
+// fairQuery selects the due orders of q: per app, index-driven subqueries
+// (ix_orders_app_next_action) for the oldest due and, from a quota of two
+// up, the newest due (half each), so that what was just hinted or declared
+// (a callback's query, a refund) is not queued behind the app's backlog
+// while the backlog still moves, oldest first; the others' quota takes the
+// oldest only (ClaimDue's order). On PostgreSQL each subquery
+// locks its rows with FOR UPDATE SKIP LOCKED, so replicas claim disjoint
+// sets and read the versions of the rows they locked. UNION drops a row
+// both ends found.
 func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
 	var b strings.Builder
 	var args []any
-	arm := "SELECT * FROM (SELECT id, version, hint_seq, app_id FROM orders WHERE %s next_action_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_action_at LIMIT ?" + s.claimLock() + ") AS q%d"
+	arm := "SELECT * FROM (SELECT id, version, hint_seq, app_id FROM orders WHERE %s next_action_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_action_at%s LIMIT ?" + s.claimLock() + ") AS q%d"
 	n := 0
-	add := func(cond string, condArgs []any, limit int) {
-		if n > 0 {
-			b.WriteString(" UNION ALL ")
+	add := func(cond string, condArgs []any, limit int, newest bool) {
+		ends := []struct {
+			order string
+			limit int
+		}{{"", limit}}
+		if newest {
+			ends = []struct {
+				order string
+				limit int
+			}{{"", (limit + 1) / 2}, {" DESC", limit / 2}}
 		}
-		fmt.Fprintf(&b, arm, cond, n)
-		args = append(args, condArgs...)
-		args = append(args, now, now, limit)
-		n++
+		for _, end := range ends {
+			if end.limit == 0 {
+				continue
+			}
+			if n > 0 {
+				b.WriteString(" UNION ")
+			}
+			fmt.Fprintf(&b, arm, cond, end.order, n)
+			args = append(args, condArgs...)
+			args = append(args, now, now, end.limit)
+			n++
+		}
 	}
 	ids := make([]string, 0, len(q.Apps))
 	for id := range q.Apps {
@@ -96,14 +116,14 @@ func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		if lim := q.Apps[id]; lim > 0 {
-			add("app_id = ? AND", []any{id}, lim)
+			add("app_id = ? AND", []any{id}, lim, true)
 		}
 	}
 	if q.Others > 0 {
 		if len(ids) == 0 {
-			add("", nil, q.Others)
+			add("", nil, q.Others, false)
 		} else {
-			add("app_id NOT IN ? AND", []any{ids}, q.Others)
+			add("app_id NOT IN ? AND", []any{ids}, q.Others, false)
 		}
 	}
 	return b.String(), args
