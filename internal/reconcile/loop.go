@@ -110,13 +110,14 @@ func (r *Reconciler) work(ctx context.Context, work <-chan claimedOrder, pk *wai
 		canWait := func(k budgetKey) bool {
 			return !last && pk.room(k, r.budget.Rate(k.app, k.call), r.lease)
 		}
-		ps, waitingOn, next := r.reconcileOrder(ctx, c, cw.view, canWait)
-		if waitingOn != nil {
-			pk.put(*waitingOn, claimedOrder{claim: c})
+		res := r.reconcileOrder(ctx, c, cw.view, canWait)
+		if res.waitingOn != nil {
+			// It keeps its view: nothing was applied since it was read.
+			pk.put(*res.waitingOn, claimedOrder{claim: c, view: res.view})
 			continue
 		}
-		p.add(ps, 1)
-		p.done(c, next)
+		p.add(res.stats, 1)
+		p.done(c, res.next)
 	}
 }
 
@@ -304,10 +305,20 @@ func (r *Reconciler) nextOrder(ctx context.Context, work <-chan claimedOrder, pk
 // maxSteps bounds the plan-apply rounds spent on one order in one claim.
 const maxSteps = 8
 
+// orderDone is what reconcileOrder did with an order.
+type orderDone struct {
+	stats PassStats
+	// waitingOn is the budget the order waits for, still leased, with the
+	// view it was planned on; nil when it was released.
+	waitingOn *budgetKey
+	view      *state.OrderView
+	// next is the next action time it was released with (nil: none).
+	next *time.Time
+}
+
 // reconcileOrder works on one claimed order: plan, apply what is due,
-// re-plan, until nothing is due; then releases it with its next time,
-// which it returns (nil: none, or the order waits on the budget returned).
-func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *state.OrderView, canWait func(budgetKey) bool) (PassStats, *budgetKey, *time.Time) {
+// re-plan, until nothing is due; then releases it with its next time.
+func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *state.OrderView, canWait func(budgetKey) bool) orderDone {
 	ctx := context.WithoutCancel(stop)
 	ps := PassStats{Actions: map[Kind]int{}, Outcomes: map[string]int{}}
 	log := r.log.WithField(logkey.OrderRow, c.OrderID)
@@ -344,7 +355,7 @@ func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *
 			// Its API's budget is backed up: let this worker take an order
 			// whose budget is free, and come back to this one (still
 			// leased) when the bucket has a token.
-			return ps, &k, nil
+			return orderDone{stats: ps, waitingOn: &k, view: v}
 		}
 		if err := r.apply(fctx, v, due[0], &ps); err != nil {
 			log.WithError(err).WithField(logkey.Action, due[0].Kind).Error("apply action")
@@ -353,7 +364,7 @@ func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *
 			break
 		}
 		if fin.released {
-			return ps, nil, fin.next // the answer's transaction released the order
+			return orderDone{stats: ps, next: fin.next} // the answer's transaction released the order
 		}
 	}
 	if failed {
@@ -362,7 +373,7 @@ func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *
 		next = &t
 	}
 	r.release(c, next)
-	return ps, nil, next
+	return orderDone{stats: ps, next: next}
 }
 
 // release hands a claimed order back with its next action time. It runs
