@@ -100,9 +100,8 @@ func Apps(ctx context.Context, o AppsOptions) (*AppsResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	notify := fmt.Sprintf("http://127.0.0.1:%d/douyin/notify", port)
 	now := time.Now().UTC()
-	sim, simURL, err := startSim(ctx, o, notify, now)
+	sim, simURL, err := startSim(ctx, o, now)
 	if err != nil {
 		return nil, err
 	}
@@ -242,8 +241,10 @@ func seedApps(ctx context.Context, db string, o AppsOptions, now time.Time) erro
 	return nil
 }
 
-// appsConfig is payd serve's config: every app at o.Limit per API, the
-// callback listener on port, the rest payd's defaults.
+// appsConfig is payd serve's config: every app at o.Limit per API, its
+// notify_url and the callback listener on port, the rest payd's defaults.
+// The simulator calls back only the URL a request names: the seeded orders
+// (paid outside payd) send no payment callbacks.
 func appsConfig(db, simURL string, port int, o AppsOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "database:\n  driver: sqlite\n  dsn: %s\ndouyin:\n  base_url: %s\n  limits:\n", strconv.Quote(db), simURL)
@@ -252,7 +253,7 @@ func appsConfig(db, simURL string, port int, o AppsOptions) string {
 	}
 	b.WriteString("  apps:\n")
 	for i := 0; i < o.Apps; i++ {
-		fmt.Fprintf(&b, "    - app_id: %s\n      salt: %s\n      token: %s\n", appID(i), salt, token)
+		fmt.Fprintf(&b, "    - app_id: %s\n      salt: %s\n      token: %s\n      notify_url: http://127.0.0.1:%d/douyin/notify\n", appID(i), salt, token, port)
 	}
 	fmt.Fprintf(&b, "server:\n  callback_listen: 127.0.0.1:%d\n  admin_listen: 127.0.0.1:0\n  admin_token: ${PAYD_ADMIN_TOKEN}\nlog:\n  level: warn\n", port)
 	return b.String()
@@ -365,9 +366,9 @@ type simProc struct {
 }
 
 // startSim starts `self bench apps-sim` and reads the URL it serves on.
-func startSim(ctx context.Context, o AppsOptions, notify string, now time.Time) (*simProc, string, error) {
+func startSim(ctx context.Context, o AppsOptions, now time.Time) (*simProc, string, error) {
 	c := exec.CommandContext(ctx, o.Self, "bench", "apps-sim", "--apps", strconv.Itoa(o.Apps), "--per-app", strconv.Itoa(o.PerApp),
-		"--limit", strconv.FormatFloat(o.Limit, 'g', -1, 64), "--processing", o.Processing.String(), "--notify", notify,
+		"--limit", strconv.FormatFloat(o.Limit, 'g', -1, 64), "--processing", o.Processing.String(),
 		"--now", now.Format(time.RFC3339Nano))
 	in, err := c.StdinPipe()
 	if err != nil {

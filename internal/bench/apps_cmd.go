@@ -17,6 +17,7 @@ import (
 
 func newBenchAppsCmd(g *cli, runs *int) *cobra.Command {
 	var o AppsOptions
+	var keep bool
 	cmd := &cobra.Command{
 		Use:   "apps --apps N --per-app K --limit L [--serve BIN]",
 		Short: "Many apps, K due settlements each, on one payd serve: use of the combined budget, CPU per call, RSS",
@@ -46,7 +47,11 @@ logs while it runs.`,
 				}
 				o.Dir = dir
 				r, err := Apps(cmd.Context(), o)
-				done()
+				if keep {
+					fmt.Fprintf(g.stderr, "bench apps: run %d kept in %s\n", i+1, dir)
+				} else {
+					done()
+				}
 				if err != nil {
 					return err
 				}
@@ -69,6 +74,7 @@ logs while it runs.`,
 	cmd.Flags().Float64Var(&o.Limit, "limit", 30, "each app's calls per second per API (simulator and payd)")
 	cmd.Flags().StringVar(&o.Serve, "serve", "", "the payd binary whose serve is measured (default: this one)")
 	cmd.Flags().DurationVar(&o.Processing, "processing", 2*time.Second, "how long the simulator holds a settlement PROCESSING")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep each run's directory (database, config, logs) and print where")
 	cmd.Flags().StringVar(&o.Profile, "profile", "", "write payd serve's CPU profile (pprof) to this file (the last run's)")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "bound on the wait for every confirmation (default 60s + 5 × the ideal time)")
 	return cmd
@@ -77,14 +83,15 @@ logs while it runs.`,
 func us(d time.Duration) string { return fmt.Sprintf("%dus", d.Microseconds()) }
 
 // newBenchAppsSimCmd is the simulator process of `bench apps`: it serves
-// the apps' orders, paid 8 days before --now, prints "listening URL", and
+// the apps' orders, paid 8 days before --now, calls back the notify_url of
+// each request, prints "listening URL", and
 // answers "stats" on stdin with "busy N" (its 1001 answers) until stdin
 // closes.
 func newBenchAppsSimCmd(g *cli) *cobra.Command {
 	var apps, perApp int
 	var limit float64
 	var processing time.Duration
-	var notify, nowText string
+	var nowText string
 	cmd := &cobra.Command{
 		Use:    "apps-sim",
 		Short:  "The simulator process of bench apps",
@@ -95,7 +102,7 @@ func newBenchAppsSimCmd(g *cli) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("bench apps-sim: --now: %w", err)
 			}
-			sim, err := appsSim(apps, perApp, limit, processing, notify, now)
+			sim, err := appsSim(apps, perApp, limit, processing, now)
 			if err != nil {
 				return err
 			}
@@ -121,14 +128,13 @@ func newBenchAppsSimCmd(g *cli) *cobra.Command {
 	cmd.Flags().IntVar(&perApp, "per-app", 1, "paid orders per app")
 	cmd.Flags().Float64Var(&limit, "limit", 30, "calls per second per API and app")
 	cmd.Flags().DurationVar(&processing, "processing", 2*time.Second, "PROCESSING time of a settlement")
-	cmd.Flags().StringVar(&notify, "notify", "", "payd's callback URL")
 	cmd.Flags().StringVar(&nowText, "now", "", "the seeding time (RFC 3339)")
 	return cmd
 }
 
 // appsSim builds the simulator of bench apps with every app's orders.
-func appsSim(apps, perApp int, limit float64, processing time.Duration, notify string, now time.Time) (*douyinsim.Server, error) {
-	cfg := douyinsim.Config{ProcessingDelay: processing, NotifyURL: notify, Seed: 1, Limits: map[douyin.API]float64{}}
+func appsSim(apps, perApp int, limit float64, processing time.Duration, now time.Time) (*douyinsim.Server, error) {
+	cfg := douyinsim.Config{ProcessingDelay: processing, Seed: 1, Limits: map[douyin.API]float64{}}
 	for _, api := range douyin.APIs {
 		cfg.Limits[api] = limit
 	}
