@@ -97,9 +97,6 @@ func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
 			}{{"", (limit + 1) / 2}, {" DESC", limit / 2}}
 		}
 		for _, end := range ends {
-			if end.limit == 0 {
-				continue
-			}
 			if n > 0 {
 				b.WriteString(" UNION ")
 			}
@@ -114,16 +111,16 @@ func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	// Every arm is written, LIMIT 0 included, so that the statement's text
+	// depends only on the number of apps: it is prepared once.
 	for _, id := range ids {
-		if lim := q.Apps[id]; lim > 0 {
-			add("app_id = ? AND", []any{id}, lim, true)
-		}
+		add("app_id = ? AND", []any{id}, max(q.Apps[id], 0), true)
 	}
-	if q.Others > 0 {
+	if q.Others > 0 || len(ids) > 0 {
 		if len(ids) == 0 {
 			add("", nil, q.Others, false)
 		} else {
-			add("app_id NOT IN ? AND", []any{ids}, q.Others, false)
+			add("app_id NOT IN ? AND", []any{ids}, max(q.Others, 0), false)
 		}
 	}
 	return b.String(), args

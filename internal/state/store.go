@@ -88,7 +88,7 @@ type Options struct {
 }
 
 // preparedMax bounds the prepared statements kept per database.
-const preparedMax = 512
+const preparedMax = 2048
 
 // Store is payd's database: every query and transition the reconciler, the
 // jobs and the CLI need. It is safe for concurrent use.
@@ -121,7 +121,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		Logger:                 logger.Discard,
 		// SQLite parses every statement anew unless it is prepared: the
 		// reconciler's statements are prepared once and kept (an LRU
-		// bounds the set, as IN lists of many lengths make many texts).
+		// bounds the set: IN lists of many lengths make many texts).
 		// pgx keeps its own statement cache on PostgreSQL.
 		PrepareStmt:        o.Driver == DriverSQLite,
 		PrepareStmtMaxSize: preparedMax,
