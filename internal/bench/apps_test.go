@@ -11,7 +11,7 @@ import (
 // validates, names every app with its limit, and listens on loopback.
 func TestAppsConfig(t *testing.T) {
 	o := AppsOptions{Apps: 3, PerApp: 1, Limit: 40}
-	text := appsConfig("/tmp/x/payd.db", "http://127.0.0.1:1", 4321, o)
+	text := appsConfig("payd.db", "http://127.0.0.1:1", 4321, o)
 	cfg, err := config.ParseWithEnv(strings.NewReader(text), func(string) string { return "bench-admin-token-0123456789abcdef" })
 	if err != nil {
 		t.Fatalf("parse:\n%s\n%v", text, err)
