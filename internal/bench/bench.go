@@ -246,6 +246,11 @@ func (r *Rig) SeedStaggered(ctx context.Context, prefix string, n int, k Kind, n
 }
 
 func seedStore(ctx context.Context, st *state.Store, prefix string, n int, k Kind, now time.Time, step time.Duration, sim *douyinsim.Server) error {
+	return seedApp(ctx, st, AppID, prefix, n, k, now, step, sim)
+}
+
+// seedApp is seedStore for the orders of app.
+func seedApp(ctx context.Context, st *state.Store, app, prefix string, n int, k Kind, now time.Time, step time.Duration, sim *douyinsim.Server) error {
 	const chunk = 20_000
 	now = now.UTC().Truncate(time.Microsecond)
 	paid := now.Add(-8 * 24 * time.Hour)
@@ -258,21 +263,21 @@ func seedStore(ctx context.Context, st *state.Store, prefix string, n int, k Kin
 			no := orderNo(prefix, base+i)
 			o := &orders[i]
 			due := now.Add(time.Duration(base+i) * step)
-			*o = state.Order{AppID: AppID, OutOrderNo: no, TotalAmount: Amount, Status: state.OrderSuccess,
+			*o = state.Order{AppID: app, OutOrderNo: no, TotalAmount: Amount, Status: state.OrderSuccess,
 				PaidAt: &paid, SettleAfter: &settleAfter, CPSKnown: true, CheckedAt: &paid, Version: 1,
 				CreatedAt: paid, UpdatedAt: paid}
 			switch k {
 			case Settle, Refund:
 				o.NextActionAt = &due
 			case Query:
-				*o = state.Order{AppID: AppID, OutOrderNo: no, Status: state.OrderUnknown, NextActionAt: &due, Version: 1,
+				*o = state.Order{AppID: app, OutOrderNo: no, Status: state.OrderUnknown, NextActionAt: &due, Version: 1,
 					CreatedAt: now, UpdatedAt: now}
 			case Hinted:
 				o.NextActionAt = &due
 			case Idle:
 			}
 			if k != Idle && k != Hinted {
-				seeds = append(seeds, douyinsim.SeedOrder{AppID: AppID, OutOrderNo: no, TotalAmount: Amount, Status: "SUCCESS", PaidAt: paid})
+				seeds = append(seeds, douyinsim.SeedOrder{AppID: app, OutOrderNo: no, TotalAmount: Amount, Status: "SUCCESS", PaidAt: paid})
 			}
 		}
 		err := st.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -287,13 +292,13 @@ func seedStore(ctx context.Context, st *state.Store, prefix string, n int, k Kin
 				switch k {
 				case Settle:
 					settlements = append(settlements, state.Settlement{OrderID: o.ID, Phase: state.PhasePending, Attempt: 1,
-						OutSettleNo: state.SettleNo(AppID, o.OutOrderNo, 1), NextActionAt: &now, Version: 1})
+						OutSettleNo: state.SettleNo(app, o.OutOrderNo, 1), NextActionAt: &now, Version: 1})
 				case Refund:
 					refunds = append(refunds, state.Refund{OrderID: o.ID, Key: key, Amount: 100, Reason: "bench", Phase: state.PhasePending,
 						Attempt: 1, OutRefundNo: state.RefundNo(key, 1), NextActionAt: &now, Version: 1})
 				case Idle, Hinted:
 					settlements = append(settlements, state.Settlement{OrderID: o.ID, Phase: state.PhaseSucceeded, Attempt: 1,
-						OutSettleNo: state.SettleNo(AppID, o.OutOrderNo, 1), Amount: Amount, DoneAt: &settleAfter, Version: 1})
+						OutSettleNo: state.SettleNo(app, o.OutOrderNo, 1), Amount: Amount, DoneAt: &settleAfter, Version: 1})
 					if (base+i)%3 == 0 {
 						refunds = append(refunds, state.Refund{OrderID: o.ID, Key: key, Amount: 100, Phase: state.PhaseSucceeded,
 							Attempt: 1, OutRefundNo: state.RefundNo(key, 1), DoneAt: &paid, Version: 1})

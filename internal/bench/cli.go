@@ -39,9 +39,12 @@ temporary directory, several times, and prints every run and the median:
   hint     from a verified callback arriving to the order's confirmed state committed: p50, p99
   scale    claim pass, no-op reconcile pass, payd plan and payd serve's memory at several table sizes
   intake   verified, stored and acknowledged callbacks per second, load from a second process
+  apps     N apps with K due settlements each on one payd serve, the simulator in a second
+           process: use of the combined budget, calls/s, payd's CPU per call, RSS, 1001s
 
   sidebyside --old BIN --new BIN <scenario> [flags]
            the same scenario on two built binaries, alternately, in one run: a table of ratios
+           (--serve: this binary runs the scenario with --serve BIN, for apps)
 
 It needs no config file.`,
 	}
@@ -70,7 +73,8 @@ It needs no config file.`,
 		}
 	}
 	cmd.AddCommand(newBenchBudgetCmd(g, &runs, false), newBenchBudgetCmd(g, &runs, true), newBenchScriptCmd(g, &runs), newBenchHintCmd(g, &runs),
-		newBenchIntakeCmd(g, &runs), newBenchLoadgenCmd(g), newBenchScaleCmd(g), newBenchSideBySideCmd(g))
+		newBenchIntakeCmd(g, &runs), newBenchLoadgenCmd(g), newBenchScaleCmd(g), newBenchSideBySideCmd(g),
+		newBenchAppsCmd(g, &runs), newBenchAppsSimCmd(g))
 	return cmd
 }
 
@@ -447,6 +451,13 @@ new/old as a Markdown table. Flags after the scenario go to it: --runs is the sc
 				return errors.New("bench sidebyside: --old and --new are required")
 			}
 			o.Args, o.Stderr = args, g.stderr
+			if o.Serve {
+				self, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("bench sidebyside: %w", err)
+				}
+				o.Driver = self
+			}
 			fmt.Fprintf(g.stdout, "payd bench sidebyside: %s, old %s, new %s, %d rounds\n", strings.Join(args, " "), o.Old, o.New, max(o.Rounds, 1))
 			cs, err := SideBySide(cmd.Context(), o)
 			if err != nil {
@@ -459,6 +470,7 @@ new/old as a Markdown table. Flags after the scenario go to it: --runs is the sc
 	cmd.Flags().StringVar(&o.Old, "old", "", "the old payd binary")
 	cmd.Flags().StringVar(&o.New, "new", "", "the new payd binary")
 	cmd.Flags().IntVar(&o.Rounds, "rounds", 1, "runs of the scenario on each binary, alternately (medians)")
+	cmd.Flags().BoolVar(&o.Serve, "serve", false, "run the scenario from this binary with --serve BIN (for scenarios that measure payd serve, such as apps)")
 	cmd.Flags().SetInterspersed(false) // flags after the scenario are the scenario's
 	return cmd
 }

@@ -25,6 +25,12 @@ type SideBySideOptions struct {
 	Rounds int
 	// Stderr receives the binaries' stderr and their progress; nil discards.
 	Stderr io.Writer
+	// Serve and Driver: when Serve is set, Driver (a payd binary) runs the
+	// scenario with --serve BIN for each side, so only the payd serve
+	// measured is the old or new one and the old binary need not have the
+	// scenario.
+	Serve  bool
+	Driver string
 }
 
 // Comparison is one figure of the benchmark on both binaries.
@@ -59,7 +65,11 @@ func SideBySide(ctx context.Context, o SideBySideOptions) ([]Comparison, error) 
 			into      *[][]figure
 		}{{"old", o.Old, &olds}, {"new", o.New, &news}} {
 			fmt.Fprintf(o.Stderr, "side by side: round %d of %d, %s binary %s\n", round, o.Rounds, side.name, side.bin)
-			figs, err := runBench(ctx, side.bin, o.Args, o.Stderr)
+			bin, args := side.bin, o.Args
+			if o.Serve {
+				bin, args = o.Driver, append([]string{o.Args[0], "--serve", side.bin}, o.Args[1:]...)
+			}
+			figs, err := runBench(ctx, bin, args, o.Stderr)
 			if err != nil {
 				return nil, fmt.Errorf("%s binary: %w", side.name, err)
 			}

@@ -72,6 +72,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Daemon, err e
 			return nil, err
 		}
 	}
+	release = withProfile(release, log)
 	var st *state.Store
 	joined := false
 	started := false

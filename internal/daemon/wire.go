@@ -192,7 +192,7 @@ func JoinReplicas(ctx context.Context, st *state.Store, client *douyin.Client, c
 		m.Observe = func(n int) { mx.Replicas.Set(float64(n)) }
 	}
 	jobs.ForgetDeadLocal(ctx, st, log)
-	n, err := m.RunOnce(ctx)
+	n, err := m.Join(ctx)
 	if err != nil {
 		return nil, err
 	}

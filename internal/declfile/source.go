@@ -137,11 +137,12 @@ func (d *Source) each(fn func(Row) error) error {
 // were already so.
 type Result struct{ Changed, Unchanged int }
 
-// Apply writes every declaration in one transaction, all or nothing; rows
-// that name no app get defApp ("" refuses them).
+// Apply writes every declaration in one transaction, all or nothing, with
+// no savepoint per row (state.Store.InOneTx), so a file of any size fits;
+// rows that name no app get defApp ("" refuses them).
 func (d *Source) Apply(ctx context.Context, st *state.Store, defApp string, now time.Time) (Result, error) {
 	var res Result
-	err := st.InTx(ctx, func(tx *state.Store) error {
+	err := st.InOneTx(ctx, func(tx *state.Store) error {
 		return d.each(func(r Row) error {
 			created, err := d.applyRow(ctx, tx, r, defApp, now)
 			if err != nil {

@@ -37,6 +37,7 @@ type Limiter struct {
 	base    map[API]float64
 	burst   int
 	share   int // the processes sharing each budget (SetShare); at least 1
+	slot    int // this process's place among them (SetSlot); -1: none
 	now     func() time.Time
 	buckets map[bucketKey]*bucket
 }
@@ -73,7 +74,7 @@ func NewLimiter(limits map[API]float64, burst int, now func() time.Time) *Limite
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{base: base, burst: burst, share: 1, now: now, buckets: make(map[bucketKey]*bucket)}
+	return &Limiter{base: base, burst: burst, share: 1, slot: -1, now: now, buckets: make(map[bucketKey]*bucket)}
 }
 
 func (l *Limiter) get(app string, api API) *bucket {
@@ -85,7 +86,7 @@ func (l *Limiter) get(app string, api API) *bucket {
 			r = 30
 		}
 		b = &bucket{base: r, current: r}
-		b.lim = rate.NewLimiter(l.limit(b), l.burst)
+		b.lim = l.aligned(b)
 		l.buckets[k] = b
 	}
 	return b
@@ -145,6 +146,47 @@ func (l *Limiter) recover(b *bucket) {
 
 // limit is b's rate in force: its current rate, this process's share of
 // it. l.mu must be held.
+// SetSlot is SetShare(n) for the replica at place i (0 ≤ i < n) of the
+// replicas sorted by name: each bucket's tokens then fall at the wall-clock
+// times i/L, (i+n)/L, (i+2n)/L … for its limit L, so the replicas' calls
+// interleave evenly instead of bunching, and their sum keeps the spacing of
+// one process at L. A change of place or count re-times every bucket.
+func (l *Limiter) SetSlot(i, n int) {
+	n = max(n, 1)
+	if i < 0 || i >= n {
+		i = 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n == l.share && i == l.slot {
+		return
+	}
+	l.share, l.slot = n, i
+	for _, b := range l.buckets {
+		l.recover(b)
+		b.lim = l.aligned(b)
+	}
+}
+
+// aligned returns a new token bucket for b at its current limit; with a
+// slot (SetSlot), its next token falls on this process's next slot.
+func (l *Limiter) aligned(b *bucket) *rate.Limiter {
+	lim := rate.NewLimiter(l.limit(b), l.burst)
+	if l.slot < 0 || b.current <= 0 {
+		return lim
+	}
+	step := time.Duration(float64(time.Second) / b.current) // the cluster's spacing
+	period := step * time.Duration(l.share)
+	if period <= 0 {
+		return lim
+	}
+	now := time.Now()
+	off := step * time.Duration(l.slot)
+	last := now.Add(-time.Duration((now.UnixNano() - int64(off)) % int64(period)))
+	lim.ReserveN(last, l.burst) // empty at the last slot: the next token comes at the next
+	return lim
+}
+
 func (l *Limiter) limit(b *bucket) rate.Limit {
 	return rate.Limit(b.current / float64(l.share))
 }

@@ -6,6 +6,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -88,8 +89,35 @@ func (b *SettleBatch) apps(ctx context.Context) (BatchSummary, error) {
 	return sum, nil
 }
 
-// RunOnce creates the due settlements, in rounds of Limit until none is left.
+// Locker runs a job on one replica at a time (state.Store.RunLocked): ran
+// is false when another replica holds the job's lock.
+type Locker interface {
+	RunLocked(ctx context.Context, name string, fn func(ctx context.Context) error) (ran bool, err error)
+}
+
+// locked runs fn under the job's lock when store is a Locker, else at once.
+func locked(ctx context.Context, store any, name string, fn func(ctx context.Context) error) (bool, error) {
+	if l, ok := store.(Locker); ok {
+		return l.RunLocked(ctx, name, fn)
+	}
+	return true, fn(ctx)
+}
+
+// RunOnce creates the due settlements, in rounds of Limit until none is
+// left. Replicas sharing a database run it one at a time: while another
+// holds the job, it does nothing (an empty summary, no error).
 func (b *SettleBatch) RunOnce(ctx context.Context) (BatchSummary, error) {
+	var sum BatchSummary
+	var err error
+	_, lerr := locked(ctx, b.Store, "settle_batch", func(ctx context.Context) error {
+		sum, err = b.runOnce(ctx)
+		return nil
+	})
+	return sum, errors.Join(err, lerr)
+}
+
+// runOnce is RunOnce under the job's lock.
+func (b *SettleBatch) runOnce(ctx context.Context) (BatchSummary, error) {
 	sum, err := b.apps(ctx)
 	if err != nil || len(sum.Apps)+len(sum.Observed) == 0 {
 		return sum, err
@@ -157,10 +185,16 @@ type Sweep struct {
 }
 
 // RunOnce hints the stale orders and wakes the reconciler; it returns how
-// many orders were hinted.
+// many orders were hinted. Replicas sharing a database run it one at a
+// time: while another holds the job, it hints nothing.
 func (s *Sweep) RunOnce(ctx context.Context) (int, error) {
-	n, err := s.Store.HintStale(ctx, s.Clock.Now(), s.StaleAfter, 10000)
-	if err != nil {
+	n := 0
+	var err error
+	_, lerr := locked(ctx, s.Store, "sweep", func(ctx context.Context) error {
+		n, err = s.Store.HintStale(ctx, s.Clock.Now(), s.StaleAfter, 10000)
+		return nil
+	})
+	if err = errors.Join(err, lerr); err != nil {
 		return n, fmt.Errorf("sweep stale items: %w", err)
 	}
 	if n > 0 && s.Wake != nil {

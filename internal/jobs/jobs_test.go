@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/jobs"
+	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 	"github.com/payd/payd/internal/testworld"
 )
@@ -89,5 +91,47 @@ func TestReconciler_WakeRunsAPass(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// heldStore is a BatchStore and SweepStore whose job lock another replica
+// holds: nothing may be read or written through it.
+type heldStore struct{ t *testing.T }
+
+func (h heldStore) RunLocked(context.Context, string, func(context.Context) error) (bool, error) {
+	return false, nil
+}
+func (h heldStore) CreateDueSettlements(context.Context, time.Time, []string, int, string) (int, error) {
+	h.t.Error("settle_batch ran while another replica held it")
+	return 0, nil
+}
+func (h heldStore) ObserveDueSettlements(context.Context, time.Time, []string, int) (int, error) {
+	h.t.Error("settle_batch observed while another replica held it")
+	return 0, nil
+}
+func (h heldStore) AppsSettledByDouyin(context.Context) ([]state.AppSetting, error) {
+	h.t.Error("settle_batch read the apps while another replica held it")
+	return nil, nil
+}
+func (h heldStore) Summary(context.Context) (*state.Summary, error) {
+	h.t.Error("settle_batch read while another replica held it")
+	return &state.Summary{}, nil
+}
+func (h heldStore) HintStale(context.Context, time.Time, time.Duration, int) (int, error) {
+	h.t.Error("sweep ran while another replica held it")
+	return 0, nil
+}
+
+func TestJobs_OneReplicaAtATime(t *testing.T) {
+	p := reconcile.DefaultPolicy()
+	p.Apps = map[string]reconcile.AppPolicy{"app1": {AutoSettle: true}}
+	woken := false
+	b := &jobs.SettleBatch{Store: heldStore{t}, Clock: clock.NewFake(time.Now()), Policy: p, Wake: func() { woken = true }}
+	if sum, err := b.RunOnce(context.Background()); err != nil || sum.Due != 0 || woken {
+		t.Fatalf("settle_batch under another's lock: %+v, %v, woke %v", sum, err, woken)
+	}
+	s := &jobs.Sweep{Store: heldStore{t}, Clock: clock.NewFake(time.Now()), StaleAfter: time.Minute, Wake: func() { woken = true }}
+	if n, err := s.RunOnce(context.Background()); err != nil || n != 0 || woken {
+		t.Fatalf("sweep under another's lock: %d, %v, woke %v", n, err, woken)
 	}
 }

@@ -159,3 +159,45 @@ func TestParseOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestMembership_JoinWaitsUntilSeen: a replica that joins returns from Join
+// only once the replica already running has heartbeated after it joined,
+// so that one has shrunk its share before the newcomer makes a call.
+func TestMembership_JoinWaitsUntilSeen(t *testing.T) {
+	w := testworld.New(t, testworld.Options{})
+	ctx := context.Background()
+	a := &jobs.Membership{Store: w.Store, Limiter: w.Client.Limiter(), Owner: "a", Clock: w.Clock}
+	if n, err := a.Join(ctx); err != nil || n != 1 {
+		t.Fatalf("alone: %d, %v", n, err)
+	}
+	lb := douyin.NewLimiter(nil, 1, nil)
+	b := &jobs.Membership{Store: w.Store, Limiter: lb, Owner: "b", Clock: w.Clock}
+	joined := make(chan int, 1)
+	go func() {
+		n, err := b.Join(ctx)
+		if err != nil {
+			t.Errorf("join: %v", err)
+		}
+		joined <- n
+	}()
+	// a heartbeats on its own schedule until b's Join has returned; when
+	// it does, a must already hold half the budget.
+	for i := 0; ; i++ {
+		if i == 200 {
+			t.Fatal("Join did not return after 200 heartbeats of the other replica")
+		}
+		shareBefore := w.Client.Limiter().Share()
+		select {
+		case n := <-joined:
+			if n != 2 || shareBefore != 2 || lb.Share() != 2 {
+				t.Fatalf("joined with %d replicas; shares a=%d b=%d, want 2 each before b calls", n, shareBefore, lb.Share())
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		w.Advance(time.Millisecond)
+		if _, err := a.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

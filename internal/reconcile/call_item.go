@@ -89,6 +89,7 @@ func (r *Reconciler) recordRefund(ctx context.Context, v *state.OrderView, rf *s
 		events = append(events, refundEvent(c, v, item))
 	}
 	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo, Parked: parkedBy(out)}
+	answered(ctx, v, rf, nil)
 	return res, r.save(keep(ctx), att, func(tx *state.Store) error { return tx.UpdateRefund(keep(ctx), rf, from, events...) })
 }
 
@@ -203,6 +204,7 @@ func (r *Reconciler) recordSettle(ctx context.Context, v *state.OrderView, st *s
 		events = append(events, settleEvent(c, v, item))
 	}
 	res := ActionResult{Outcome: att.Outcome, ErrNo: att.ErrNo, Parked: parkedBy(out)}
+	answered(ctx, v, nil, st)
 	return res, r.save(keep(ctx), att, func(tx *state.Store) error {
 		if out.Adopt {
 			if err := tx.MarkSettledByDouyin(keep(ctx), v.Order.AppID, fmt.Sprintf("err_no %d: %s", att.ErrNo, att.ErrTips), r.clock.Now()); err != nil {

@@ -11,17 +11,20 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// RunOnce claims due orders and works on them until none is due (or
-// MaxOrders were worked on). Orders hinted while it runs are picked up in the
-// same pass. Cancelling ctx stops it from starting anything new; the Douyin
-// calls in flight finish and their answers are recorded, so a shutdown never
-// turns a known outcome into an unknown one.
+// RunOnce works on due orders as a stream until none is due and none is in
+// hand. Workers take the next claimed order as soon as they are free; the
+// claim refills them continuously, fairly across apps (see quota), so an
+// order that becomes due while the pass runs (a hint, the query after a
+// settle) is served in the same pass. At most MaxOrders are held at once.
+// Cancelling ctx stops it from starting anything new; the Douyin calls in
+// flight finish and their answers are recorded, so a shutdown never turns
+// a known outcome into an unknown one.
 func (r *Reconciler) RunOnce(ctx context.Context) (PassStats, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := time.Now()
-	p := &pass{stats: PassStats{Actions: map[Kind]int{}, Outcomes: map[string]int{}}}
-	work := make(chan claimedOrder)
+	p := &pass{stats: PassStats{Actions: map[Kind]int{}, Outcomes: map[string]int{}}, held: map[string]int{}, freed: make(chan struct{}, 1)}
+	work := make(chan claimedOrder, maxChunk)
 	pk := &waitRoom{q: map[budgetKey][]claimedOrder{}}
 	var wg sync.WaitGroup
 	for i := 0; i < r.workers; i++ {
@@ -31,16 +34,24 @@ func (r *Reconciler) RunOnce(ctx context.Context) (PassStats, error) {
 	close(work)
 	wg.Wait()
 	p.stats.Duration = time.Since(start)
+	r.setSoonest(p.soonest)
 	if r.onPass != nil {
 		r.onPass(p.stats)
 	}
 	return p.stats, err
 }
 
-// pass is one RunOnce's tally, shared by its workers.
+// pass is one RunOnce's tally and holdings, shared by its workers.
 type pass struct {
 	mu    sync.Mutex
 	stats PassStats
+	// held counts the orders in hand (with a worker or waiting for a
+	// budget) by app; inHand is their sum.
+	held   map[string]int
+	inHand int
+	// soonest is the earliest next action time a release gave.
+	soonest *time.Time
+	freed   chan struct{} // a worker let an order go
 }
 
 func (p *pass) add(ps PassStats, orders int) {
@@ -56,6 +67,32 @@ func (p *pass) add(ps PassStats, orders int) {
 	p.stats.Errors += ps.Errors
 }
 
+// take counts claimed orders as in hand.
+func (p *pass) take(cs []state.Claim) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		p.held[c.AppID]++
+	}
+	p.inHand += len(cs)
+}
+
+// done counts an order as let go, with its next action time.
+func (p *pass) done(c state.Claim, next *time.Time) {
+	p.mu.Lock()
+	p.held[c.AppID]--
+	p.inHand--
+	if next != nil && (p.soonest == nil || next.Before(*p.soonest)) {
+		t := *next
+		p.soonest = &t
+	}
+	p.mu.Unlock()
+	select {
+	case p.freed <- struct{}{}:
+	default:
+	}
+}
+
 // work is one worker: it takes claimed orders until there are none left.
 func (r *Reconciler) work(ctx context.Context, work <-chan claimedOrder, pk *waitRoom, p *pass) {
 	for {
@@ -67,57 +104,146 @@ func (r *Reconciler) work(ctx context.Context, work <-chan claimedOrder, pk *wai
 		if ctx.Err() != nil {
 			// Shutting down: hand the claim back untouched.
 			r.release(c, &[]time.Time{r.clock.Now()}[0])
+			p.done(c, nil)
 			continue
 		}
 		canWait := func(k budgetKey) bool {
 			return !last && pk.room(k, r.budget.Rate(k.app, k.call), r.lease)
 		}
-		ps, waitingOn := r.reconcileOrder(ctx, c, cw.view, canWait)
-		if waitingOn != nil {
-			pk.put(*waitingOn, claimedOrder{claim: c})
+		res := r.reconcileOrder(ctx, c, cw.view, canWait)
+		if res.waitingOn != nil {
+			// It keeps its view: nothing was applied since it was read.
+			pk.put(*res.waitingOn, claimedOrder{claim: c, view: res.view})
 			continue
 		}
-		p.add(ps, 1)
+		p.add(res.stats, 1)
+		p.done(c, res.next)
 	}
 }
 
-// feed claims due orders and hands those with work to the workers, until
-// none is due, MaxOrders were claimed or ctx ends.
+// feed claims due orders and hands those with work to the workers, as long
+// as any is due or in hand, and ctx lasts. A claim that comes back short
+// (nothing more due now) is repeated when there may be more (awaitRefill).
 func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass) error {
-	claimed := 0
-	chunk := r.workers
-	for claimed < r.max && ctx.Err() == nil {
-		n := min(chunk, r.max-claimed)
+	others := time.Time{} // when the apps not in the policy were last claimed
+	for ctx.Err() == nil {
+		p.mu.Lock()
+		room, inHand := r.max-p.inHand, p.inHand
+		q := r.quota(p.held, min(room, maxChunk))
+		p.mu.Unlock()
 		now := r.clock.Now()
-		views := map[int64]*state.OrderView{}
-		busy, idle, err := r.store.ClaimDueTriaged(ctx, now, n, r.lease, r.owner, r.triage(now, views))
-		if err != nil {
-			return fmt.Errorf("claim due orders: %w", err)
+		// The apps outside the policy are looked at once a second, and
+		// always before the pass ends.
+		if len(q.Apps) > 0 && inHand > 0 && time.Since(others) < time.Second {
+			q.Others = 0
+		} else if len(q.Apps) > 0 {
+			others = time.Now()
 		}
-		if len(busy)+idle == 0 {
-			return nil
+		want := q.Others
+		for _, n := range q.Apps {
+			want += n
 		}
-		claimed += len(busy) + idle
-		p.add(PassStats{}, idle)
-		for _, c := range busy {
-			if v := views[c.OrderID]; v != nil {
-				// The view was read before the lease was written: give it
-				// the row's leased state.
-				lease := c.LeaseUntil
-				v.Order.Version, v.Order.LeaseUntil, v.Order.NextActionAt, v.Order.LeaseOwner = c.Version, &lease, &lease, c.Owner
+		got := 0
+		if want > 0 {
+			views := map[int64]*state.OrderView{}
+			busy, idle, err := r.store.ClaimFair(ctx, now, q, r.lease, r.owner, r.triage(now, views))
+			if err != nil {
+				return fmt.Errorf("claim due orders: %w", err)
 			}
-			work <- claimedOrder{c, views[c.OrderID]}
+			got = len(busy) + idle
+			p.add(PassStats{}, idle)
+			p.take(busy)
+			for _, c := range busy {
+				work <- claimedOrder{c, leasedView(views[c.OrderID], c)}
+			}
 		}
-		// Mostly nothing to do (hints that came to nothing, schedules not
-		// yet due): take bigger bites; otherwise one order per worker, so
-		// a hinted order waits for at most one order's work.
-		if len(busy) == 0 {
-			chunk = maxChunk
-		} else {
-			chunk = r.workers
+		if got == 0 && inHand == 0 && q.Others > 0 {
+			return nil // nothing due, nothing in hand
+		}
+		if got > 0 && got >= want/2 {
+			continue // a backlog: claim on
+		}
+		if !r.awaitRefill(ctx, p) {
+			return nil
 		}
 	}
 	return nil
+}
+
+// refillEvery spaces the claims that find little to do; idleClaim bounds
+// the wait between two of them.
+const (
+	refillEvery = 10 * time.Millisecond
+	idleClaim   = time.Second
+)
+
+// awaitRefill waits refillEvery, then until a worker lets an order go, a
+// hint wakes the reconciler, or the soonest next action a release gave is
+// due (at most idleClaim); false when ctx ended.
+func (r *Reconciler) awaitRefill(ctx context.Context, p *pass) bool {
+	t := time.NewTimer(refillEvery)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	wait := idleClaim
+	p.mu.Lock()
+	if p.soonest != nil {
+		if d := p.soonest.Sub(r.clock.Now()); d > 0 {
+			wait = min(wait, d)
+		} else {
+			p.soonest = nil // due by now: this claim serves it
+			wait = 0
+		}
+	}
+	p.mu.Unlock()
+	t.Reset(wait)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.freed:
+	case <-r.wake:
+	case <-t.C:
+	}
+	return true
+}
+
+// quota is the next claim's share per app. Each app of the policy holds at
+// most its part of MaxOrders (at least minHeld), so one app's backlog never
+// takes the room another app's due orders need; each claim takes at most a
+// worker's count of any app, so replicas claiming together share a backlog
+// instead of the first taking it all. Without apps in the policy every due
+// order is claimed in due order.
+func (r *Reconciler) quota(held map[string]int, room int) state.Quota {
+	if room <= 0 {
+		return state.Quota{}
+	}
+	n := len(r.policy.Apps)
+	bite := max(1, min(room/max(n, 1), r.workers))
+	if n == 0 {
+		return state.Quota{Others: bite}
+	}
+	share := max(minHeld, r.max/n)
+	q := state.Quota{Apps: make(map[string]int, n), Others: bite}
+	for id := range r.policy.Apps {
+		q.Apps[id] = max(0, min(bite, share-held[id]))
+	}
+	return q
+}
+
+// minHeld is the least share of the orders in hand an app gets.
+const minHeld = 4
+
+// leasedView gives a view read before the lease was written the row's
+// leased state.
+func leasedView(v *state.OrderView, c state.Claim) *state.OrderView {
+	if v != nil {
+		lease := c.LeaseUntil
+		v.Order.Version, v.Order.LeaseUntil, v.Order.NextActionAt, v.Order.LeaseOwner = c.Version, &lease, &lease, c.Owner
+	}
+	return v
 }
 
 // maxChunk bounds how many orders one claim takes.
@@ -179,9 +305,20 @@ func (r *Reconciler) nextOrder(ctx context.Context, work <-chan claimedOrder, pk
 // maxSteps bounds the plan-apply rounds spent on one order in one claim.
 const maxSteps = 8
 
+// orderDone is what reconcileOrder did with an order.
+type orderDone struct {
+	stats PassStats
+	// waitingOn is the budget the order waits for, still leased, with the
+	// view it was planned on; nil when it was released.
+	waitingOn *budgetKey
+	view      *state.OrderView
+	// next is the next action time it was released with (nil: none).
+	next *time.Time
+}
+
 // reconcileOrder works on one claimed order: plan, apply what is due,
 // re-plan, until nothing is due; then releases it with its next time.
-func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *state.OrderView, canWait func(budgetKey) bool) (PassStats, *budgetKey) {
+func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *state.OrderView, canWait func(budgetKey) bool) orderDone {
 	ctx := context.WithoutCancel(stop)
 	ps := PassStats{Actions: map[Kind]int{}, Outcomes: map[string]int{}}
 	log := r.log.WithField(logkey.OrderRow, c.OrderID)
@@ -218,7 +355,7 @@ func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *
 			// Its API's budget is backed up: let this worker take an order
 			// whose budget is free, and come back to this one (still
 			// leased) when the bucket has a token.
-			return ps, &k
+			return orderDone{stats: ps, waitingOn: &k, view: v}
 		}
 		if err := r.apply(fctx, v, due[0], &ps); err != nil {
 			log.WithError(err).WithField(logkey.Action, due[0].Kind).Error("apply action")
@@ -227,7 +364,7 @@ func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *
 			break
 		}
 		if fin.released {
-			return ps, nil // the answer's transaction released the order
+			return orderDone{stats: ps, next: fin.next} // the answer's transaction released the order
 		}
 	}
 	if failed {
@@ -236,7 +373,7 @@ func (r *Reconciler) reconcileOrder(stop context.Context, c state.Claim, first *
 		next = &t
 	}
 	r.release(c, next)
-	return ps, nil
+	return orderDone{stats: ps, next: next}
 }
 
 // release hands a claimed order back with its next action time. It runs

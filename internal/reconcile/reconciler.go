@@ -8,6 +8,7 @@ package reconcile
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -20,8 +21,8 @@ import (
 // Store is what the reconciler needs of the database. *state.Store
 // satisfies it.
 type Store interface {
-	// ClaimDueTriaged, LoadOrder and Release find and hold the orders due.
-	ClaimDueTriaged(ctx context.Context, now time.Time, limit int, lease time.Duration, owner string, triage state.Triage) ([]state.Claim, int, error)
+	// ClaimFair, LoadOrder and Release find and hold the orders due.
+	ClaimFair(ctx context.Context, now time.Time, q state.Quota, lease time.Duration, owner string, triage state.Triage) ([]state.Claim, int, error)
 	LoadOrder(ctx context.Context, id int64) (*state.OrderView, error)
 	Release(ctx context.Context, c state.Claim, next *time.Time, now time.Time) error
 	// InTx runs every write: an intent, an answer with its attempt row and
@@ -43,7 +44,9 @@ type Options struct {
 	Workers int
 	// Lease is how long a claimed order is reserved for its worker; 2m when zero.
 	Lease time.Duration
-	// MaxOrders bounds the orders one pass works on; 100000 when zero.
+	// MaxOrders bounds the orders held at once (with a worker or waiting for
+	// their budget); each app of the policy holds at most its share of
+	// them. 100000 when zero.
 	MaxOrders int
 	// Owner names this process in leases; "payd" when empty.
 	Owner string
@@ -99,8 +102,12 @@ type Reconciler struct {
 
 	warned sync.Map // app_id → a settle_period warning was logged
 
-	wake chan struct{}
-	mu   sync.Mutex // one pass at a time
+	wake  chan struct{}
+	mu    sync.Mutex // one pass at a time
+	timer *time.Timer
+	tmu   sync.Mutex   // guards timer
+	next  atomic.Value // time.Time: the soonest next action the last pass set
+
 }
 
 // New returns a reconciler.
@@ -166,10 +173,41 @@ func (r *Reconciler) Run(ctx context.Context) {
 			r.log.WithError(err).Error("reconcile pass failed")
 		}
 		r.logPass(ps)
-		if ps.Orders >= r.max {
-			r.Wake() // the pass stopped at its bound: more may be due
-		}
+		r.wakeAtSoonest()
 	}
+}
+
+// soonHorizon bounds how far ahead Run sets a wake-up for the soonest next
+// action a pass gave; later ones are left to the schedule and to hints.
+const soonHorizon = time.Minute
+
+// setSoonest remembers the soonest next action time a pass gave.
+func (r *Reconciler) setSoonest(t *time.Time) {
+	if t != nil {
+		r.next.Store(*t)
+	} else {
+		r.next.Store(time.Time{})
+	}
+}
+
+// wakeAtSoonest wakes Run when the soonest next action the last pass gave
+// (the query that follows a settle, say) is due, so it is served within
+// moments of being due rather than at the next scheduled pass.
+func (r *Reconciler) wakeAtSoonest() {
+	t, _ := r.next.Load().(time.Time)
+	if t.IsZero() {
+		return
+	}
+	d := t.Sub(r.clock.Now())
+	if d > soonHorizon {
+		return
+	}
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.timer = time.AfterFunc(max(d, 0), r.Wake)
 }
 
 // logPass writes one info line for a pass that did work: what it did, the

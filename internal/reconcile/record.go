@@ -25,6 +25,9 @@ func attempt(v *state.OrderView, resource string, id int64, call provider.Call, 
 // is still recorded on its own: a call was made.
 func (r *Reconciler) save(ctx context.Context, att *state.Attempt, apply func(tx *state.Store) error) error {
 	fin, _ := ctx.Value(finishKey{}).(*finisher)
+	if fin != nil {
+		defer func() { fin.view = nil }() // it describes this answer only
+	}
 	releasing := false
 	err := r.store.InTx(ctx, func(tx *state.Store) error {
 		releasing = false
@@ -38,12 +41,14 @@ func (r *Reconciler) save(ctx context.Context, att *state.Attempt, apply func(tx
 			return err
 		}
 		if fin != nil {
-			releasing = r.finishInTx(ctx, tx, fin.claim)
+			releasing = r.finishInTx(ctx, tx, fin)
 		}
 		return nil
 	})
 	if err == nil && releasing {
 		fin.released = true
+	} else if fin != nil {
+		fin.next = nil
 	}
 	if err != nil && (errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrInvalid)) {
 		att.ID = 0
@@ -59,6 +64,33 @@ func (r *Reconciler) save(ctx context.Context, att *state.Attempt, apply func(tx
 type finisher struct {
 	claim    state.Claim
 	released bool
+	next     *time.Time       // the next action time the release set
+	view     *state.OrderView // the order as the answer leaves it; nil: read it
+}
+
+// answered tells the order's finisher, if any, what the order looks like
+// once the answer being recorded is: the claim's view with the item
+// replaced. Its rows cannot change under the lease but through hints,
+// which the release honours, so the finish needs no re-read.
+func answered(ctx context.Context, v *state.OrderView, rf *state.Refund, st *state.Settlement) {
+	fin, _ := ctx.Value(finishKey{}).(*finisher)
+	if fin == nil || v == nil {
+		return
+	}
+	nv := *v
+	if st != nil {
+		s := *st
+		nv.Settlement = &s
+	}
+	if rf != nil {
+		nv.Refunds = append([]state.Refund(nil), v.Refunds...)
+		for i := range nv.Refunds {
+			if nv.Refunds[i].ID == rf.ID {
+				nv.Refunds[i] = *rf
+			}
+		}
+	}
+	fin.view = &nv
 }
 
 type finishKey struct{}
@@ -66,17 +98,21 @@ type finishKey struct{}
 // finishInTx re-plans the order inside tx and, if nothing is due now,
 // releases it there. A release that fails (a lost lease) is undone alone (a
 // savepoint) and leaves the release to the worker.
-func (r *Reconciler) finishInTx(ctx context.Context, tx *state.Store, c state.Claim) bool {
-	v, err := tx.LoadOrder(ctx, c.OrderID)
-	if err != nil {
-		return false
+func (r *Reconciler) finishInTx(ctx context.Context, tx *state.Store, fin *finisher) bool {
+	v := fin.view
+	if v == nil {
+		var err error
+		if v, err = tx.LoadOrder(ctx, fin.claim.OrderID); err != nil {
+			return false
+		}
 	}
 	now := r.clock.Now()
 	acts := Plan(*v, now, r.policy)
 	if len(DueNow(acts, now)) > 0 {
 		return false
 	}
-	return tx.Release(ctx, c, NextAfter(acts, now), now) == nil
+	fin.next = NextAfter(acts, now)
+	return tx.Release(ctx, fin.claim, fin.next, now) == nil
 }
 
 func truncate(s string, n int) string {

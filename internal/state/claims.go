@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -25,6 +26,8 @@ type Claim struct {
 	LeaseUntil time.Time
 	// Owner is who claimed it.
 	Owner string
+	// AppID is the order's app (a fair claim counts by it).
+	AppID string
 }
 
 // dueQuery selects cols of the orders due at ? (twice: next_action_at and
@@ -56,54 +59,108 @@ type Triage func(v *OrderView) (work bool, next *time.Time)
 // them). A pass over many orders with nothing to do thus costs one write
 // transaction per batch, not one per order. A nil triage leases them all.
 func (s *Store) ClaimDueTriaged(ctx context.Context, now time.Time, limit int, lease time.Duration, owner string, triage Triage) (claims []Claim, idle int, err error) {
+	return s.ClaimFair(ctx, now, Quota{Others: limit}, lease, owner, triage)
+}
+
+// Quota bounds one fair claim: at most Apps[id] due orders of each app
+// listed, oldest first within the app, and at most Others of the apps not
+// listed (all apps when Apps is empty). One app's backlog thus never fills
+// a claim that another app's due orders wait for.
+type Quota struct {
+	Apps   map[string]int
+	Others int
+}
+
+// fairQuery selects the due orders of q: per app, index-driven subqueries
+// (ix_orders_app_next_action) for the oldest due and, from a quota of two
+// up, the newest due (half each), so that what was just hinted or declared
+// (a callback's query, a refund) is not queued behind the app's backlog
+// while the backlog still moves, oldest first; the others' quota takes the
+// oldest only (ClaimDue's order). On PostgreSQL each subquery
+// locks its rows with FOR UPDATE SKIP LOCKED, so replicas claim disjoint
+// sets and read the versions of the rows they locked. UNION drops a row
+// both ends found.
+func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
+	var b strings.Builder
+	var args []any
+	arm := "SELECT * FROM (SELECT id, version, hint_seq, app_id FROM orders WHERE %s next_action_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_action_at%s LIMIT ?" + s.claimLock() + ") AS q%d"
+	n := 0
+	add := func(cond string, condArgs []any, limit int, newest bool) {
+		ends := []struct {
+			order string
+			limit int
+		}{{"", limit}}
+		if newest {
+			ends = []struct {
+				order string
+				limit int
+			}{{"", (limit + 1) / 2}, {" DESC", limit / 2}}
+		}
+		for _, end := range ends {
+			if n > 0 {
+				b.WriteString(" UNION ")
+			}
+			fmt.Fprintf(&b, arm, cond, end.order, n)
+			args = append(args, condArgs...)
+			args = append(args, now, now, end.limit)
+			n++
+		}
+	}
+	ids := make([]string, 0, len(q.Apps))
+	for id := range q.Apps {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	// Every arm is written, LIMIT 0 included, so that the statement's text
+	// depends only on the number of apps: it is prepared once.
+	for _, id := range ids {
+		add("app_id = ? AND", []any{id}, max(q.Apps[id], 0), true)
+	}
+	if q.Others > 0 || len(ids) > 0 {
+		if len(ids) == 0 {
+			add("", nil, q.Others, false)
+		} else {
+			add("app_id NOT IN ? AND", []any{ids}, max(q.Others, 0), false)
+		}
+	}
+	return b.String(), args
+}
+
+// dueRow is a due order as the claim reads it.
+type dueRow struct {
+	ID, Version, HintSeq int64
+	AppID                string
+}
+
+// ClaimFair is ClaimDueTriaged with a quota per app (see Quota): the claim
+// a reconciler serving many apps refills its workers with.
+func (s *Store) ClaimFair(ctx context.Context, now time.Time, q Quota, lease time.Duration, owner string, triage Triage) (claims []Claim, idle int, err error) {
 	if lease <= 0 {
 		return nil, 0, fmt.Errorf("claim due orders: %w", invalidf("lease: %s is not positive", lease))
 	}
 	if owner == "" || len(owner) > 64 {
 		return nil, 0, fmt.Errorf("claim due orders: %w", invalidf("owner: %q is not 1..64 bytes", owner))
 	}
-	if limit <= 0 {
+	now = utc(now)
+	query, args := s.fairQuery(now, q)
+	if query == "" {
 		return nil, 0, nil
 	}
-	now = utc(now)
 	until := utc(now.Add(lease))
 	err = s.write(ctx, func(tx *gorm.DB) error {
 		claims, idle = nil, 0
-		var due []struct{ ID, Version, HintSeq int64 }
-		if err := tx.Raw(dueQuery("id, version, hint_seq")+s.claimLock(), now, now, limit).Scan(&due).Error; err != nil {
+		var due []dueRow
+		if err := tx.Raw(query, args...).Scan(&due).Error; err != nil {
 			return fmt.Errorf("find due orders: %w", err)
 		}
-		if len(due) == 0 {
-			return nil
+		work, rest, err := triageDue(tx, due, triage)
+		if err != nil {
+			return err
 		}
-		work := due
-		if triage != nil {
-			ids := make([]int64, len(due))
-			for i, d := range due {
-				ids[i] = d.ID
-			}
-			views, err := loadViews(tx, ids)
-			if err != nil {
-				return err
-			}
-			work = work[:0:0]
-			var rest []idleOrder
-			for _, d := range due {
-				v := views[d.ID]
-				if v == nil {
-					continue
-				}
-				if ok, next := triage(v); ok {
-					work = append(work, d)
-				} else {
-					rest = append(rest, idleOrder{d.ID, next})
-				}
-			}
-			if err := s.rescheduleIdle(tx, rest); err != nil {
-				return fmt.Errorf("reschedule idle orders: %w", err)
-			}
-			idle = len(rest)
+		if err := s.rescheduleIdle(tx, rest); err != nil {
+			return fmt.Errorf("reschedule idle orders: %w", err)
 		}
+		idle = len(rest)
 		if len(work) == 0 {
 			return nil
 		}
@@ -123,7 +180,7 @@ func (s *Store) ClaimDueTriaged(ctx context.Context, now time.Time, limit int, l
 		}
 		claims = make([]Claim, len(work))
 		for i, d := range work {
-			claims[i] = Claim{OrderID: d.ID, Version: d.Version + 1, HintSeq: d.HintSeq, LeaseUntil: until, Owner: owner}
+			claims[i] = Claim{OrderID: d.ID, Version: d.Version + 1, HintSeq: d.HintSeq, LeaseUntil: until, Owner: owner, AppID: d.AppID}
 		}
 		return nil
 	})
@@ -131,6 +188,36 @@ func (s *Store) ClaimDueTriaged(ctx context.Context, now time.Time, limit int, l
 		return nil, 0, fmt.Errorf("claim due orders: %w", err)
 	}
 	return claims, idle, nil
+}
+
+// triageDue splits the due rows into those that need a worker and those
+// with nothing to do now (with their next time); a nil triage keeps all.
+func triageDue(tx *gorm.DB, due []dueRow, triage Triage) ([]dueRow, []idleOrder, error) {
+	if triage == nil || len(due) == 0 {
+		return due, nil, nil
+	}
+	ids := make([]int64, len(due))
+	for i, d := range due {
+		ids[i] = d.ID
+	}
+	views, err := loadViews(tx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	var work []dueRow
+	var rest []idleOrder
+	for _, d := range due {
+		v := views[d.ID]
+		if v == nil {
+			continue
+		}
+		if ok, next := triage(v); ok {
+			work = append(work, d)
+		} else {
+			rest = append(rest, idleOrder{d.ID, next})
+		}
+	}
+	return work, rest, nil
 }
 
 // idleOrder is a due order with nothing to do now, and its next time.

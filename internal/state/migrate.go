@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 12
+const SchemaVersion = 13
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -64,6 +64,9 @@ var migrations = []migration{
 		return tx.Migrator().AutoMigrate(&AppSetting{}, &Settlement{})
 	}},
 	{version: 12, name: "the API each order was created under, and each item sent under: orders.api, refunds.api, settlements.api", up: migrateOrderAPI},
+	{version: 13, name: "due orders by app, for the fair claim", up: func(tx *gorm.DB) error {
+		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_orders_app_next_action ON orders (app_id, next_action_at)").Error
+	}},
 }
 
 // migrateOrderAPI adds orders.api, refunds.api and settlements.api and

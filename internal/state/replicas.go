@@ -21,15 +21,22 @@ type Replica struct {
 // replicas are: those heard of within ttl (owner included, so at least 1).
 // Replicas silent for longer than ttl are removed.
 func (s *Store) Heartbeat(ctx context.Context, owner string, now time.Time, ttl time.Duration) (int, error) {
+	_, n, err := s.HeartbeatPlace(ctx, owner, now, ttl)
+	return n, err
+}
+
+// HeartbeatPlace is Heartbeat that also returns owner's place among the
+// replicas alive, sorted by name (0 for the first).
+func (s *Store) HeartbeatPlace(ctx context.Context, owner string, now time.Time, ttl time.Duration) (place, n int, err error) {
 	if owner == "" || len(owner) > 64 {
-		return 0, fmt.Errorf("heartbeat: %w", invalidf("owner: %q is not 1..64 bytes", owner))
+		return 0, 0, fmt.Errorf("heartbeat: %w", invalidf("owner: %q is not 1..64 bytes", owner))
 	}
 	if ttl <= 0 {
-		return 0, fmt.Errorf("heartbeat: %w", invalidf("ttl: %s is not positive", ttl))
+		return 0, 0, fmt.Errorf("heartbeat: %w", invalidf("ttl: %s is not positive", ttl))
 	}
 	now = utc(now)
-	var live int64
-	err := s.write(ctx, func(tx *gorm.DB) error {
+	var live, before int64
+	err = s.write(ctx, func(tx *gorm.DB) error {
 		err := tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "owner"}},
 			DoUpdates: clause.AssignmentColumns([]string{"seen_at"}),
@@ -40,12 +47,15 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, now time.Time, ttl 
 		if err := tx.Where("seen_at < ?", now.Add(-ttl)).Delete(&Replica{}).Error; err != nil {
 			return fmt.Errorf("forget silent replicas: %w", err)
 		}
+		if err := tx.Model(&Replica{}).Where("owner < ?", owner).Count(&before).Error; err != nil {
+			return err
+		}
 		return tx.Model(&Replica{}).Count(&live).Error
 	})
 	if err != nil {
-		return 0, fmt.Errorf("heartbeat of %s: %w", owner, err)
+		return 0, 0, fmt.Errorf("heartbeat of %s: %w", owner, err)
 	}
-	return int(max(live, 1)), nil
+	return int(before), int(max(live, 1)), nil
 }
 
 // Leave removes owner from the replicas at once (a clean shutdown), so the
@@ -64,4 +74,15 @@ func (s *Store) ReplicaOwners(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("read replicas: %w", err)
 	}
 	return owners, nil
+}
+
+// ReplicasBehind counts the replicas other than owner whose last heartbeat
+// is not after since: those that may not have counted a replica that
+// joined at since, and so still take a budget share too large.
+func (s *Store) ReplicasBehind(ctx context.Context, owner string, since time.Time) (int, error) {
+	var n int64
+	if err := s.session(ctx).Model(&Replica{}).Where("owner <> ? AND seen_at <= ?", owner, utc(since)).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("read replicas behind %s: %w", owner, err)
+	}
+	return int(n), nil
 }

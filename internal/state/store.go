@@ -87,6 +87,9 @@ type Options struct {
 	MustExist bool
 }
 
+// preparedMax bounds the prepared statements kept per database.
+const preparedMax = 2048
+
 // Store is payd's database: every query and transition the reconciler, the
 // jobs and the CLI need. It is safe for concurrent use.
 type Store struct {
@@ -116,6 +119,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		TranslateError:         true, // unique violations become gorm.ErrDuplicatedKey on both drivers
 		SkipDefaultTransaction: true, // every multi-statement write opens its own transaction
 		Logger:                 logger.Discard,
+		// SQLite parses every statement anew unless it is prepared: the
+		// reconciler's statements are prepared once and kept (an LRU
+		// bounds the set: IN lists of many lengths make many texts).
+		// pgx keeps its own statement cache on PostgreSQL.
+		PrepareStmt:        o.Driver == DriverSQLite,
+		PrepareStmtMaxSize: preparedMax,
+		PrepareStmtTTL:     time.Hour,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
@@ -258,4 +268,17 @@ func redactDSN(o Options) string {
 		return "the configured PostgreSQL database"
 	}
 	return u.Redacted()
+}
+
+// InOneTx is InTx without savepoints: the Store's own multi-statement
+// methods run flat in the one transaction. A write of any size then holds
+// no subtransaction per call (PostgreSQL keeps a lock per subtransaction
+// until commit, and slows down with thousands of them: a declaration of
+// 15,000 rows ran it out of shared memory). Any error still rolls all of
+// it back; a method that ends finding nothing to do keeps the hint it
+// wrote first, which only makes the order looked at again.
+func (s *Store) InOneTx(ctx context.Context, fn func(tx *Store) error) error {
+	return s.session(ctx).Session(&gorm.Session{DisableNestedTransaction: true}).Transaction(func(tx *gorm.DB) error {
+		return fn(&Store{db: tx, dialect: s.dialect, now: s.now, log: s.log})
+	})
 }
