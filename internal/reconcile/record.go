@@ -80,7 +80,17 @@ func answered(ctx context.Context, v *state.OrderView, rf *state.Refund, st *sta
 	nv := *v
 	if st != nil {
 		s := *st
-		nv.Settlement = &s
+		switch {
+		case v.Settlement != nil && v.Settlement.ID == s.ID:
+			nv.Settlement = &s
+		default:
+			nv.ItemSettlements = append([]state.Settlement(nil), v.ItemSettlements...)
+			for i := range nv.ItemSettlements {
+				if nv.ItemSettlements[i].ID == s.ID {
+					nv.ItemSettlements[i] = s
+				}
+			}
+		}
 	}
 	if rf != nil {
 		nv.Refunds = append([]state.Refund(nil), v.Refunds...)

@@ -176,6 +176,12 @@ func TestTrade_AuditBeforeDouyinHasTheRefund(t *testing.T) {
 	ctx := context.Background()
 	w.SeedTrade(tradesim.SeedOrder{OutOrderNo: "ta4", Items: tradeItems()})
 	w.Pass()
+	// The order's payment callback must be in before the counted pass: a
+	// hint during it makes the refund, and so its decision, due at once.
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Trade.Deliveries().Pending > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if _, _, err := w.Store.AdoptForeignRefund(ctx, state.ForeignRefund{AppID: testworld.TradeAppID, OutOrderNo: "ta4", RefundID: "motb-not-yet",
 		Amount: 100, Source: state.SourceUser, NeedAudit: true}, w.Clock.Now()); err != nil {
 		t.Fatal(err)
