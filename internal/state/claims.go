@@ -28,6 +28,9 @@ type Claim struct {
 	Owner string
 	// AppID is the order's app (a fair claim counts by it).
 	AppID string
+	// ClaimedAt is when the claim was taken: a callback stored since then
+	// names what the release must make due (see release).
+	ClaimedAt time.Time
 }
 
 // dueQuery selects cols of the orders due at ? (twice: next_action_at and
@@ -180,7 +183,7 @@ func (s *Store) ClaimFair(ctx context.Context, now time.Time, q Quota, lease tim
 		}
 		claims = make([]Claim, len(work))
 		for i, d := range work {
-			claims[i] = Claim{OrderID: d.ID, Version: d.Version + 1, HintSeq: d.HintSeq, LeaseUntil: until, Owner: owner, AppID: d.AppID}
+			claims[i] = Claim{OrderID: d.ID, Version: d.Version + 1, HintSeq: d.HintSeq, LeaseUntil: until, Owner: owner, AppID: d.AppID, ClaimedAt: utc(now)}
 		}
 		return nil
 	})
@@ -331,12 +334,20 @@ func (s *Store) release(tx *gorm.DB, c Claim, next *time.Time, now time.Time) er
 	if res.Error != nil || res.RowsAffected == 0 {
 		return res.Error
 	}
-	// A hint came during the claim. The worker may have recorded an answer
-	// over the hinted item's time (a callback racing its own write's
-	// answer): every item in flight is due now, so the hint is not lost.
-	for _, table := range []string{"refunds", "settlements"} {
-		if err := tx.Exec("UPDATE "+table+" SET next_action_at = ? WHERE order_id = ? AND phase IN ? AND (next_action_at IS NULL OR next_action_at > ?)",
-			now, c.OrderID, []Phase{PhaseSubmitting, PhaseProcessing}, now).Error; err != nil {
+	// A hint came during the claim. If it was a callback of a refund or
+	// settlement in flight, the worker may have recorded that item's answer
+	// over the hinted time (the callback raced its own write's answer): the
+	// items whose callbacks were stored since the claim are due now, so
+	// the hint is not lost. Other hints (a payment callback, a declaration)
+	// leave the items' times alone.
+	if c.ClaimedAt.IsZero() {
+		return nil
+	}
+	for _, it := range []struct{ table, no, id string }{{"refunds", "out_refund_no", "refund_no"}, {"settlements", "out_settle_no", "settle_no"}} {
+		q := "UPDATE " + it.table + " SET next_action_at = ? WHERE order_id = ? AND phase IN ? AND (next_action_at IS NULL OR next_action_at > ?)" +
+			" AND (" + it.no + " IN (SELECT subject_no FROM callbacks WHERE order_id = ? AND received_at >= ?)" +
+			" OR (" + it.id + " <> '' AND " + it.id + " IN (SELECT subject_no FROM callbacks WHERE order_id = ? AND received_at >= ?)))"
+		if err := tx.Exec(q, now, c.OrderID, []Phase{PhaseSubmitting, PhaseProcessing}, now, c.OrderID, utc(c.ClaimedAt), c.OrderID, utc(c.ClaimedAt)).Error; err != nil {
 			return err
 		}
 	}

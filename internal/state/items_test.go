@@ -203,19 +203,45 @@ func TestStore_Release(t *testing.T) {
 			r.Phase = PhaseSubmitting
 			must(t, e.UpdateRefund(ctx, r, PhasePending))
 			now := e.clock.Now()
+			// The refund's own callback is stored and hints the order.
+			must(t, e.DB().Create(&Callback{AppID: o.AppID, Type: "refund", Signature: "sig-r3b", SubjectNo: r.OutRefundNo, OrderID: o.ID, Raw: "{}", ReceivedAt: now}).Error)
 			must(t, e.Hint(ctx, o.ID, now))
 			later := now.Add(time.Hour)
 			r.Phase, r.NextActionAt = PhaseProcessing, &later
 			must(t, e.UpdateRefund(ctx, r, PhaseSubmitting))
 			must(t, e.Release(ctx, c, &later, now))
 			if got := e.getRefund(t, r.ID); !timeEq(got.NextActionAt, &now) {
-				t.Fatalf("refund next_action_at %s after a hint during the claim, want now %s", fmtTime(got.NextActionAt), now)
+				t.Fatalf("refund next_action_at %s after its callback during the claim, want now %s", fmtTime(got.NextActionAt), now)
 			}
 			got := e.getOrder(t, o.ID)
 			if !timeEq(got.NextActionAt, &now) {
 				t.Fatalf("order next_action_at %s, want now", fmtTime(got.NextActionAt))
 			}
 			got.NextActionAt = nil // out of the way of the next subtests
+			must(t, e.UpdateOrder(ctx, &got))
+		})
+		t.Run("another hint during the claim leaves items in flight alone", func(t *testing.T) {
+			o := e.order(t, "r3c", 100)
+			r := e.refund(t, "r3c", "k-r3c", 10)
+			claims, err := e.ClaimDue(ctx, e.clock.Now(), 10, time.Minute, "w1")
+			must(t, err)
+			var c Claim
+			for _, cl := range claims {
+				if cl.OrderID == o.ID {
+					c = cl
+				}
+			}
+			now := e.clock.Now()
+			later := now.Add(time.Hour)
+			r.Phase, r.NextActionAt = PhaseSubmitting, &later
+			must(t, e.UpdateRefund(ctx, r, PhasePending))
+			must(t, e.Hint(ctx, o.ID, now)) // a payment callback, say: no callback of the refund
+			must(t, e.Release(ctx, c, &later, now))
+			if got := e.getRefund(t, r.ID); !timeEq(got.NextActionAt, &later) {
+				t.Fatalf("refund next_action_at %s, want it left at %s", fmtTime(got.NextActionAt), later)
+			}
+			got := e.getOrder(t, o.ID)
+			got.NextActionAt = nil
 			must(t, e.UpdateOrder(ctx, &got))
 		})
 		t.Run("after the holder's own UpdateOrder", func(t *testing.T) {
