@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -290,8 +289,8 @@ func (c *Client) exchange(ctx context.Context, app App, api API, fields []Field,
 	if err != nil {
 		return &TransportError{API: api, Err: fmt.Errorf("wait for rate limit: %w", err)}
 	}
-	var trace sendTrace
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.hooks()), http.MethodPost, c.base+api.Path(), bytes.NewReader(body))
+	var trace SendTrace
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.Hooks()), http.MethodPost, c.base+api.Path(), bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("douyin %s: build request: %w", api, err)
 	}
@@ -303,7 +302,7 @@ func (c *Client) exchange(ctx context.Context, app App, api API, fields []Field,
 	resp, err := c.http.Do(req)
 	info.Latency = time.Since(start)
 	if err != nil {
-		return &TransportError{API: api, Sent: trace.sent(err), Err: err}
+		return &TransportError{API: api, Sent: trace.Sent(err), Err: err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -312,20 +311,20 @@ func (c *Client) exchange(ctx context.Context, app App, api API, fields []Field,
 		return &TransportError{API: api, Sent: true, Status: statusIfNot200(resp.StatusCode), Err: fmt.Errorf("read response: %w", err)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &TransportError{API: api, Sent: true, Status: resp.StatusCode, Err: fmt.Errorf("unexpected status: %s", snippet(raw))}
+		return &TransportError{API: api, Sent: true, Status: resp.StatusCode, Err: fmt.Errorf("unexpected status: %s", Snippet(raw))}
 	}
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil || env.ErrNo == nil {
 		if err == nil {
 			err = errors.New("no err_no")
 		}
-		return &TransportError{API: api, Sent: true, Err: fmt.Errorf("decode response %s: %w", snippet(raw), err)}
+		return &TransportError{API: api, Sent: true, Err: fmt.Errorf("decode response %s: %w", Snippet(raw), err)}
 	}
 	if *env.ErrNo != ErrNoSuccess {
 		return &APIError{API: api, ErrNo: *env.ErrNo, ErrTips: env.ErrTips}
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return &TransportError{API: api, Sent: true, Err: fmt.Errorf("decode response %s: %w", snippet(raw), err)}
+		return &TransportError{API: api, Sent: true, Err: fmt.Errorf("decode response %s: %w", Snippet(raw), err)}
 	}
 	return nil
 }
@@ -335,41 +334,4 @@ func statusIfNot200(code int) int {
 		return 0
 	}
 	return code
-}
-
-// snippet returns the start of a body for an error message.
-func snippet(b []byte) string {
-	const n = 120
-	s := strings.TrimSpace(string(b))
-	if len(s) > n {
-		s = s[:n] + "..."
-	}
-	return fmt.Sprintf("%q", s)
-}
-
-// sendTrace watches a request on its way out. A transport that asked for a
-// connection and never got one sent nothing; once it has a connection, bytes
-// may have reached the server.
-type sendTrace struct {
-	getConn, gotConn atomic.Bool
-}
-
-func (t *sendTrace) hooks() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) { t.getConn.Store(true) },
-		GotConn: func(httptrace.GotConnInfo) { t.gotConn.Store(true) },
-	}
-}
-
-// sent reports whether the request that failed with err may have reached the
-// server. Transports that do not report connections (a custom RoundTripper)
-// fall back to the error: only a failed dial proves nothing was sent.
-func (t *sendTrace) sent(err error) bool {
-	switch {
-	case t.gotConn.Load():
-		return true
-	case t.getConn.Load():
-		return false
-	}
-	return !notSent(err)
 }

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/payd/payd/internal/douyin"
@@ -223,8 +221,8 @@ func (c *Client) exchange(ctx context.Context, appID string, api API, token stri
 	if err != nil {
 		return nil, &TransportError{API: api, Err: fmt.Errorf("wait for rate limit: %w", err)}
 	}
-	var trace sendTrace
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.hooks()), http.MethodPost, c.base+api.Path(), bytes.NewReader(body))
+	var trace douyin.SendTrace
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.Hooks()), http.MethodPost, c.base+api.Path(), bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("douyin trade %s: build request: %w", api, err)
 	}
@@ -237,7 +235,7 @@ func (c *Client) exchange(ctx context.Context, appID string, api API, token stri
 	resp, err := c.http.Do(req)
 	if err != nil {
 		info.Latency = time.Since(start)
-		return nil, &TransportError{API: api, Sent: trace.sent(err), Err: err}
+		return nil, &TransportError{API: api, Sent: trace.Sent(err), Err: err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -257,10 +255,10 @@ func decodeAnswer(api API, status int, raw []byte) (json.RawMessage, error) {
 		jerr = errors.New("no err_no")
 	}
 	if status >= 500 {
-		return nil, &TransportError{API: api, Sent: true, Status: status, LogID: env.LogID, Err: fmt.Errorf("server error: %s", snippet(raw))}
+		return nil, &TransportError{API: api, Sent: true, Status: status, LogID: env.LogID, Err: fmt.Errorf("server error: %s", douyin.Snippet(raw))}
 	}
 	if jerr != nil {
-		return nil, &TransportError{API: api, Sent: true, Status: status, LogID: env.LogID, Err: fmt.Errorf("no envelope in %s: %w", snippet(raw), jerr)}
+		return nil, &TransportError{API: api, Sent: true, Status: status, LogID: env.LogID, Err: fmt.Errorf("no envelope in %s: %w", douyin.Snippet(raw), jerr)}
 	}
 	if *env.ErrNo != ErrNoSuccess {
 		return nil, &APIError{API: api, Status: status, ErrNo: *env.ErrNo, ErrMsg: env.ErrMsg, LogID: env.LogID}
@@ -279,41 +277,7 @@ func decodeAnswer(api API, status int, raw []byte) (json.RawMessage, error) {
 // failure but the log; a data object that does not decode is Unknown.
 func decodeData(api API, data json.RawMessage, out any) error {
 	if err := json.Unmarshal(data, out); err != nil {
-		return &TransportError{API: api, Sent: true, Err: fmt.Errorf("decode data %s: %w", snippet(data), err)}
+		return &TransportError{API: api, Sent: true, Err: fmt.Errorf("decode data %s: %w", douyin.Snippet(data), err)}
 	}
 	return nil
-}
-
-// snippet returns the start of a body for an error message.
-func snippet(b []byte) string {
-	const n = 120
-	s := strings.TrimSpace(string(b))
-	if len(s) > n {
-		s = s[:n] + "..."
-	}
-	return fmt.Sprintf("%q", s)
-}
-
-// sendTrace watches a request on its way out: a transport that asked for a
-// connection and never got one sent nothing.
-type sendTrace struct {
-	getConn, gotConn atomic.Bool
-}
-
-func (t *sendTrace) hooks() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) { t.getConn.Store(true) },
-		GotConn: func(httptrace.GotConnInfo) { t.gotConn.Store(true) },
-	}
-}
-
-func (t *sendTrace) sent(err error) bool {
-	switch {
-	case t.gotConn.Load():
-		return true
-	case t.getConn.Load():
-		return false
-	}
-	var op *net.OpError
-	return !(errors.As(err, &op) && op.Op == "dial")
 }

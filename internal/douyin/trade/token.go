@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/payd/payd/internal/douyin"
 	"github.com/sirupsen/logrus"
 )
 
@@ -353,7 +354,7 @@ func (t *Tokens) fetch(ctx context.Context, c Credential) (Token, error) {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(raw, &ans); err != nil {
-		return Token{}, &TokenFetchError{AppID: c.AppID, Err: fmt.Errorf("http %d: %s: %w", resp.StatusCode, snippet(raw), err)}
+		return Token{}, &TokenFetchError{AppID: c.AppID, Err: fmt.Errorf("http %d: %s: %w", resp.StatusCode, douyin.Snippet(raw), err)}
 	}
 	d := ans.Data
 	switch {
