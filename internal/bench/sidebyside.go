@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -130,8 +131,10 @@ func PrintComparisons(w io.Writer, cs []Comparison) {
 	}
 }
 
+// value prints v to at most three decimals (a median of two is a sum
+// divided: 4.800000000000001 prints as 4.8).
 func value(v float64, unit string) string {
-	s := strconv.FormatFloat(v, 'f', -1, 64)
+	s := strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
 	if unit == "" {
 		return s
 	}

@@ -91,3 +91,15 @@ func TestSideBySide(t *testing.T) {
 		}
 	})
 }
+
+// TestValue: a figure prints to at most three decimals, with its unit.
+func TestValue(t *testing.T) {
+	for v, want := range map[float64]string{4.800000000000001: "4.8 ms", 125.30000000000001: "125.3 ms", 0.9965: "0.997 ms", 3: "3 ms"} {
+		if got := value(v, "ms"); got != want {
+			t.Errorf("value(%v) = %q, want %q", v, got, want)
+		}
+	}
+	if got := value(0.5, ""); got != "0.5" {
+		t.Errorf("value(0.5, \"\") = %q", got)
+	}
+}

@@ -12,7 +12,7 @@ import (
 type PlanStore interface {
 	DueOrders(ctx context.Context, now time.Time, limit int) ([]int64, error)
 	Scheduled(ctx context.Context, now time.Time, limit int) ([]state.Order, error)
-	LoadOrder(ctx context.Context, id int64) (*state.OrderView, error)
+	LoadOrders(ctx context.Context, ids []int64) (map[int64]*state.OrderView, error)
 	IdleSettlementOrders(ctx context.Context, limit int) ([]int64, error)
 }
 
@@ -84,15 +84,15 @@ func Report(ctx context.Context, s PlanStore, now time.Time, p Policy, limit int
 		idle, rep.Truncated = idle[:limit], true
 	}
 	ids = append(ids, idle...)
-	seen := map[int64]bool{}
+	ids = unique(ids)
+	views, err := s.LoadOrders(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		v, err := s.LoadOrder(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("load order %d: %w", id, err)
+		v := views[id]
+		if v == nil {
+			continue // gone since it was listed: nothing to plan
 		}
 		for _, a := range Plan(*v, now, p) {
 			pa := PlannedAction{Order: v.Order.OutOrderNo, AppID: v.Order.AppID, Kind: a.Kind, Target: a.MerchantNo, Amount: a.Amount, At: a.At, Reason: a.Reason}
@@ -108,4 +108,17 @@ func Report(ctx context.Context, s PlanStore, now time.Time, p Policy, limit int
 		}
 	}
 	return rep, nil
+}
+
+// unique is ids without repeats, in their first order.
+func unique(ids []int64) []int64 {
+	seen := make(map[int64]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }

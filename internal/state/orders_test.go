@@ -2,6 +2,8 @@ package state
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +126,56 @@ func TestStore_LoadOrder(t *testing.T) {
 			t.Fatalf("settlement %+v", v.Settlement)
 		}
 	})
+}
+
+// TestStore_LoadOrders: the views read in sets are the views LoadOrder
+// reads one by one, across a chunk boundary, in one snapshot; an id that
+// does not exist is left out.
+func TestStore_LoadOrders(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		var ids []int64
+		for i := range viewChunk + 3 {
+			no := fmt.Sprintf("o%04d", i)
+			o := e.order(t, no, 1000)
+			ids = append(ids, o.ID)
+			if i%3 == 0 {
+				e.refund(t, no, no+"-a", 100)
+				e.refund(t, no, no+"-b", 50)
+			}
+			if i%2 == 0 {
+				_, _, err := e.DeclareSettlement(ctx, SettlementWish{OutOrderNo: no}, e.clock.Now())
+				must(t, err)
+			}
+		}
+		views, err := e.LoadOrders(ctx, append(ids, 987654))
+		must(t, err)
+		if len(views) != len(ids) {
+			t.Fatalf("LoadOrders: %d views, want %d (the missing id left out)", len(views), len(ids))
+		}
+		for _, id := range ids {
+			one, err := e.LoadOrder(ctx, id)
+			must(t, err)
+			if got := views[id]; !reflect.DeepEqual(emptyAsNil(got), emptyAsNil(one)) {
+				t.Fatalf("order %d: LoadOrders gave %+v, LoadOrder %+v", id, got, one)
+			}
+		}
+	})
+}
+
+// emptyAsNil makes v's empty lists nil, so that views compare by content.
+func emptyAsNil(v *OrderView) *OrderView {
+	c := *v
+	if len(c.Refunds) == 0 {
+		c.Refunds = nil
+	}
+	if len(c.ItemSettlements) == 0 {
+		c.ItemSettlements = nil
+	}
+	if len(c.Fulfilments) == 0 {
+		c.Fulfilments = nil
+	}
+	return &c
 }
 
 func TestStore_Hint(t *testing.T) {
