@@ -81,6 +81,9 @@ type Douyin struct {
 	// Trade configures the general trade system's client (apps with api:
 	// trade).
 	Trade Trade `yaml:"trade"`
+	// AppDefaults holds, per API (ecpay, trade), the fields its apps share;
+	// an app's own field wins (see AppDefaults).
+	AppDefaults AppDefaults `yaml:"app_defaults"`
 	// Apps are the mini-programs payd works for; at least one.
 	Apps []App `yaml:"apps"`
 }
@@ -399,11 +402,12 @@ func Default() *Config {
 			BusyTimeout: D(5 * time.Second),
 		},
 		Douyin: Douyin{
-			BaseURL: douyin.ProductionURL,
-			Timeout: D(10 * time.Second),
-			Limits:  DefaultLimits(),
-			Burst:   1,
-			Trade:   Trade{BaseURL: trade.ProductionURL, Limits: DefaultTradeLimits()},
+			BaseURL:     douyin.ProductionURL,
+			Timeout:     D(10 * time.Second),
+			AppDefaults: AppDefaults{},
+			Limits:      DefaultLimits(),
+			Burst:       1,
+			Trade:       Trade{BaseURL: trade.ProductionURL, Limits: DefaultTradeLimits()},
 		},
 		Reconcile: Reconcile{
 			Schedule:       "@every 5s",
@@ -457,6 +461,7 @@ func (c *Config) clone() Config {
 	r.Douyin.Limits = maps.Clone(c.Douyin.Limits)
 	r.Douyin.Trade.Limits = maps.Clone(c.Douyin.Trade.Limits)
 	r.Douyin.Apps = slices.Clone(c.Douyin.Apps)
+	r.Douyin.AppDefaults = maps.Clone(c.Douyin.AppDefaults)
 	r.Reconcile.Retry = slices.Clone(c.Reconcile.Retry)
 	r.Reconcile.SettleRetry = slices.Clone(c.Reconcile.SettleRetry)
 	r.Reconcile.Poll = slices.Clone(c.Reconcile.Poll)

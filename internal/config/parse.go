@@ -477,56 +477,6 @@ func value(n *yaml.Node, key string) *yaml.Node {
 	return fromMerge
 }
 
-// fillAppDefaults gives every app the DefaultApp value of each field its
-// YAML left out: a list element starts from zero, not from a default.
-func fillAppDefaults(c *Config, root *yaml.Node) {
-	douyin := value(root, "douyin")
-	if douyin == nil {
-		return
-	}
-	apps := value(douyin, "apps")
-	if apps == nil {
-		return
-	}
-	if apps.Kind == yaml.AliasNode {
-		apps = apps.Alias
-	}
-	def := reflect.ValueOf(DefaultApp())
-	fields := yamlFields(def.Type())
-	for i, n := range apps.Content {
-		if i >= len(c.Douyin.Apps) {
-			break
-		}
-		present := presentKeys(n)
-		app := reflect.ValueOf(&c.Douyin.Apps[i]).Elem()
-		for name, f := range fields {
-			if !present[name] {
-				app.FieldByIndex(f.Index).Set(def.FieldByIndex(f.Index))
-			}
-		}
-	}
-}
-
-// yamlFields maps the YAML keys of struct type t to its fields.
-func yamlFields(t reflect.Type) map[string]reflect.StructField {
-	m := make(map[string]reflect.StructField, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		switch name {
-		case "-":
-			continue
-		case "":
-			name = strings.ToLower(f.Name)
-		}
-		m[name] = f
-	}
-	return m
-}
-
 // closest returns the known key nearest to key, if it is a likely typo.
 func closest(key string, known map[string]reflect.StructField) string {
 	maxD := max(1, min(2, len(key)/4)) // one typo per four letters, at most two

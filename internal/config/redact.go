@@ -18,14 +18,11 @@ func (c *Config) Redacted() Config {
 	r.Database.DSN = redactDSN(r.Database.DSN)
 	r.Douyin.BaseURL = redactURL(r.Douyin.BaseURL)
 	r.Douyin.Trade.BaseURL = redactURL(r.Douyin.Trade.BaseURL)
+	for api, a := range r.Douyin.AppDefaults {
+		r.Douyin.AppDefaults[api] = redactApp(a)
+	}
 	for i := range r.Douyin.Apps {
-		a := &r.Douyin.Apps[i]
-		a.Salt = mask(a.Salt)
-		a.Token = mask(a.Token)
-		a.ClientSecret = mask(a.ClientSecret)
-		a.PlatformPublicKey = mask(a.PlatformPublicKey)
-		a.PrivateKey = mask(a.PrivateKey)
-		a.NotifyURL = redactURL(a.NotifyURL)
+		r.Douyin.Apps[i] = redactApp(r.Douyin.Apps[i])
 	}
 	r.Server.AdminToken = mask(r.Server.AdminToken)
 	r.Server.ViewerToken = mask(r.Server.ViewerToken)
@@ -36,6 +33,17 @@ func (c *Config) Redacted() Config {
 	}
 	r.Sandbox.NotifyURL = redactURL(r.Sandbox.NotifyURL)
 	return r
+}
+
+// redactApp masks an app's secrets.
+func redactApp(a App) App {
+	a.Salt = mask(a.Salt)
+	a.Token = mask(a.Token)
+	a.ClientSecret = mask(a.ClientSecret)
+	a.PlatformPublicKey = mask(a.PlatformPublicKey)
+	a.PrivateKey = mask(a.PrivateKey)
+	a.NotifyURL = redactURL(a.NotifyURL)
+	return a
 }
 
 func mask(s string) string {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/url"
@@ -85,6 +86,7 @@ func (d *Douyin) validate(p *problems, path string) {
 		p.url(path+".trade.base_url", d.Trade.BaseURL, baseURL)
 	}
 	p.limits(path+".trade.limits", d.Trade.Limits, "trade ", TradeAPINames())
+	p.appDefaults(path+".app_defaults", d.AppDefaults)
 	if len(d.Apps) == 0 {
 		p.add(path+".apps", "at least one app required")
 	}
@@ -426,5 +428,23 @@ func (p *problems) limits(path string, m map[string]float64, kind string, names 
 			continue
 		}
 		p.positive(join(path, k), m[k])
+	}
+}
+
+// appDefaults checks douyin.app_defaults: keyed by API, and never an app's
+// identity (each app names its own app_id; the key already is the API).
+func (p *problems) appDefaults(path string, d AppDefaults) {
+	for _, api := range slices.Sorted(maps.Keys(d)) {
+		ap := join(path, api)
+		if api != APIEcpay && api != APITrade {
+			p.add(ap, "unknown API %q: the keys are %s and %s", api, APIEcpay, APITrade)
+			continue
+		}
+		if d[api].AppID != "" {
+			p.add(ap+".app_id", "set per app, in douyin.apps; remove it here")
+		}
+		if d[api].API != "" && d[api].API != api {
+			p.add(ap+".api", "%q under %s: the key names the API; remove it here", d[api].API, api)
+		}
 	}
 }
