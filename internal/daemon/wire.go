@@ -171,7 +171,7 @@ func NewReconciler(cfg *config.Config, st reconcile.Store, client *douyin.Client
 	o.Observe = observe
 	if m != nil {
 		o.Observe = func(r reconcile.ActionResult) {
-			m.Actions.WithLabelValues(string(r.Action.Kind), r.Outcome).Inc()
+			m.Actions.WithLabelValues(r.App, string(r.Action.Kind), r.Outcome).Inc()
 			if observe != nil {
 				observe(r)
 			}

@@ -36,14 +36,14 @@ func New() *Metrics {
 	m := &Metrics{
 		Registry: reg,
 		DouyinCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "payd_douyin_calls_total", Help: "Douyin API calls by API, err_no (-1: no parsable answer) and outcome class.",
-		}, []string{"api", "err_no", "outcome"}),
+			Name: "payd_douyin_calls_total", Help: "Douyin API calls by app, API, err_no (-1: no parsable answer) and outcome class.",
+		}, []string{"app", "api", "err_no", "outcome"}),
 		DouyinLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "payd_douyin_call_seconds", Help: "Duration of Douyin HTTP exchanges.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}, []string{"api"}),
 		RateLimitWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "payd_rate_limit_wait_seconds", Help: "Time spent waiting for a per-app, per-API rate-limit token.", Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
-		}, []string{"api"}),
+			Name: "payd_rate_limit_wait_seconds", Help: "Time spent waiting for a per-app, per-API rate-limit token, by app and API.", Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
+		}, []string{"app", "api"}),
 		Callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payd_callbacks_total", Help: "Douyin callbacks received, by type and result (stored, duplicate, bad_signature, malformed, too_large, unknown_app, rate_limited, store_error).",
 		}, []string{"type", "result"}),
@@ -51,8 +51,8 @@ func New() *Metrics {
 			Name: "payd_reconcile_pass_seconds", Help: "Duration of reconcile passes.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
 		Actions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "payd_reconcile_actions_total", Help: "Reconciler actions applied, by kind and outcome.",
-		}, []string{"kind", "outcome"}),
+			Name: "payd_reconcile_actions_total", Help: "Reconciler actions applied, by app, kind and outcome.",
+		}, []string{"app", "kind", "outcome"}),
 		EventDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payd_event_deliveries_total", Help: "Outbound event delivery attempts, by endpoint and result.",
 		}, []string{"endpoint", "result"}),
@@ -70,11 +70,11 @@ func New() *Metrics {
 
 // ObserveCall records one Douyin call; it fits douyin.Options.Observe.
 func (m *Metrics) ObserveCall(ci douyin.CallInfo) {
-	m.DouyinCalls.WithLabelValues(string(ci.API), strconv.Itoa(ci.ErrNo), ci.Class.String()).Inc()
+	m.DouyinCalls.WithLabelValues(ci.AppID, string(ci.API), strconv.Itoa(ci.ErrNo), ci.Class.String()).Inc()
 	if ci.Latency > 0 {
 		m.DouyinLatency.WithLabelValues(string(ci.API)).Observe(ci.Latency.Seconds())
 	}
-	m.RateLimitWait.WithLabelValues(string(ci.API)).Observe(ci.Waited.Seconds())
+	m.RateLimitWait.WithLabelValues(ci.AppID, string(ci.API)).Observe(ci.Waited.Seconds())
 }
 
 // Counts is a snapshot of items by phase, read at scrape time.

@@ -14,10 +14,14 @@ import (
 
 func TestMetrics_ObserveCall(t *testing.T) {
 	m := New()
-	m.ObserveCall(douyin.CallInfo{API: douyin.APISettle, ErrNo: 1001, Class: douyin.ClassRetryable, Latency: 20 * time.Millisecond, Waited: time.Millisecond})
-	m.ObserveCall(douyin.CallInfo{API: douyin.APISettle, ErrNo: 1001, Class: douyin.ClassRetryable})
-	if got := testutil.ToFloat64(m.DouyinCalls.WithLabelValues("settle", "1001", "retryable")); got != 2 {
-		t.Fatalf("payd_douyin_calls_total = %v, want 2", got)
+	m.ObserveCall(douyin.CallInfo{AppID: "tt1", API: douyin.APISettle, ErrNo: 1001, Class: douyin.ClassRetryable, Latency: 20 * time.Millisecond, Waited: time.Millisecond})
+	m.ObserveCall(douyin.CallInfo{AppID: "tt1", API: douyin.APISettle, ErrNo: 1001, Class: douyin.ClassRetryable})
+	m.ObserveCall(douyin.CallInfo{AppID: "tt2", API: douyin.APISettle, ErrNo: 1001, Class: douyin.ClassRetryable})
+	if got := testutil.ToFloat64(m.DouyinCalls.WithLabelValues("tt1", "settle", "1001", "retryable")); got != 2 {
+		t.Fatalf("payd_douyin_calls_total{app=tt1} = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.DouyinCalls.WithLabelValues("tt2", "settle", "1001", "retryable")); got != 1 {
+		t.Fatalf("payd_douyin_calls_total{app=tt2} = %v, want 1 (each app its own series)", got)
 	}
 	if n := testutil.CollectAndCount(m.DouyinLatency); n != 1 {
 		t.Fatalf("latency series = %d, want 1 (only the call with a latency)", n)

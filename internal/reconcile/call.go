@@ -44,7 +44,7 @@ func (r *Reconciler) apply(ctx context.Context, v *state.OrderView, a Action, ps
 		return fmt.Errorf("unknown action %q", a.Kind)
 	}
 	res.Action = a
-	res.Order = v.Order.OutOrderNo
+	res.Order, res.App = v.Order.OutOrderNo, v.Order.AppID
 	if res.Outcome != "" {
 		ps.Outcomes[res.Outcome]++
 	}

@@ -64,9 +64,9 @@ type Options struct {
 type ActionResult struct {
 	// Parked is the reason when the action parked its item.
 	Parked string
-	// Order is the out_order_no acted on.
-	Order  string
-	Action Action
+	// Order is the out_order_no acted on, App its app_id.
+	Order, App string
+	Action     Action
 	// Outcome is the class of the Douyin answer ("ok", "unknown" …), or
 	// "local" for actions that need no call.
 	Outcome string
