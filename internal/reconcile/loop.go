@@ -142,23 +142,23 @@ func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass
 			others = time.Now()
 		}
 		want := quotaTotal(q)
-		got := 0
+		got, busy := 0, 0
 		if want > 0 {
 			views := map[int64]*state.OrderView{}
-			busy, idle, err := r.store.ClaimFair(ctx, now, q, r.lease, r.owner, r.triage(now, views))
+			claimed, idle, err := r.store.ClaimFair(ctx, now, q, r.lease, r.owner, r.triage(now, views))
 			if err != nil {
 				return fmt.Errorf("claim due orders: %w", err)
 			}
-			got = len(busy) + idle
-			scan = nextScan(scan, len(busy), got, want, quotaTotal(base))
+			got, busy = len(claimed)+idle, len(claimed)
+			scan = nextScan(scan, busy, got, want, quotaTotal(base))
 			p.add(PassStats{}, idle)
-			p.take(busy)
-			for _, c := range busy {
+			p.take(claimed)
+			for _, c := range claimed {
 				work <- claimedOrder{c, leasedView(views[c.OrderID], c)}
 			}
 		}
-		if got == 0 && inHand == 0 && q.Others > 0 {
-			return nil // nothing due, nothing in hand
+		if passDone(busy, inHand, got, want, q.Others > 0) {
+			return nil
 		}
 		if got > 0 && got >= want/2 {
 			continue // a backlog: claim on
@@ -168,6 +168,17 @@ func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass
 		}
 	}
 	return nil
+}
+
+// passDone tells feed to end the pass after a claim that handed busy of
+// the got orders it read (it asked for want) to workers, with inHand
+// orders held before it; allApps says the claim looked at every app (the
+// apps outside the policy are looked at once a second). The pass is done
+// when nothing is in hand and the claim read every due order (a short
+// claim) and found none to work on: those it read only needed a new time.
+// Waiting for a refill then would wait for an order that cannot come.
+func passDone(busy, inHand, got, want int, allApps bool) bool {
+	return busy == 0 && inHand == 0 && allApps && got < want
 }
 
 // nextScan is the factor by which the next claim's quota is read, given

@@ -46,3 +46,24 @@ func TestScaleQuota(t *testing.T) {
 		t.Fatalf("scaleQuota ×1 = %+v", q)
 	}
 }
+
+// TestPassDone: a pass ends only when nothing is in hand and a short claim
+// over every app found nothing to work on, idle orders or none.
+func TestPassDone(t *testing.T) {
+	for _, c := range []struct {
+		name                    string
+		busy, inHand, got, want int
+		allApps, done           bool
+	}{
+		{"nothing due", 0, 0, 0, 8, true, true},
+		{"only idle orders, all read", 0, 0, 1, 8, true, true},
+		{"idle orders, maybe more due", 0, 0, 8, 8, true, false},
+		{"orders in hand", 0, 2, 0, 8, true, false},
+		{"work claimed", 1, 0, 1, 8, true, false},
+		{"other apps not looked at", 0, 0, 0, 8, false, false},
+	} {
+		if got := passDone(c.busy, c.inHand, c.got, c.want, c.allApps); got != c.done {
+			t.Errorf("%s: passDone = %v, want %v", c.name, got, c.done)
+		}
+	}
+}

@@ -32,6 +32,20 @@ type Store interface {
 
 var _ Store = (*state.Store)(nil)
 
+// GroupCommit is st as a reconciler of workers should write to it: on
+// SQLite with group commit (state.Grouped: the intents and answers of the
+// workers waiting while one transaction commits share the next one), on
+// PostgreSQL st itself (its connections commit in parallel).
+func GroupCommit(st *state.Store, workers int) Store {
+	if st.Dialect() == state.DriverSQLite {
+		if workers <= 0 {
+			workers = 8 // New's default
+		}
+		return st.Grouped(workers)
+	}
+	return st
+}
+
 // Options configure a Reconciler.
 type Options struct {
 	Store Store

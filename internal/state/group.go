@@ -1,0 +1,136 @@
+package state
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"gorm.io/gorm"
+)
+
+// Grouped is a Store whose InTx calls, made by many goroutines at once,
+// share transactions: group commit, as the callback inbox does for
+// callbacks. On SQLite every write transaction takes the one connection
+// and ends in an fsync (synchronous FULL), so a reconciler of many workers
+// spends most of its database time in BEGIN and COMMIT; grouped, the
+// intents and answers waiting while one transaction commits go into the
+// next one together.
+//
+// Each call's fn runs in a savepoint of the shared transaction: an error
+// rolls back that fn's writes only and is returned to its caller; the
+// others commit. InTx returns only after the commit that holds its writes
+// (or with the error that lost them: a failed commit fails every call of
+// the group), so an intent is durable before its Douyin call exactly as
+// with Store.InTx. A lone call runs in a transaction of its own, as
+// Store.InTx would run it: grouping adds no wait.
+//
+// The goroutine whose call finds no group committing leads: it commits the
+// calls queued up to then (its own among them) and hands the lead to the
+// first call queued meanwhile, so no caller waits for more than its own
+// group and the one before it, and no goroutine of its own is needed.
+//
+// Use it on SQLite. On PostgreSQL, transactions of separate connections
+// commit in parallel already, and one holding several orders' row locks
+// could deadlock with another replica's.
+type Grouped struct {
+	*Store
+	max int
+
+	mu      sync.Mutex
+	queue   []*groupCall
+	leading bool
+
+	groups, calls atomic.Int64
+}
+
+type groupCall struct {
+	ctx  context.Context
+	fn   func(tx *Store) error
+	done chan error    // the call's outcome, after its group committed
+	lead chan struct{} // the call's goroutine is to commit the next group
+}
+
+// Grouped returns s with group commit of at most max calls per transaction
+// (64 when max < 1).
+func (s *Store) Grouped(max int) *Grouped {
+	if max < 1 {
+		max = 64
+	}
+	return &Grouped{Store: s, max: max}
+}
+
+// InTx runs fn as Store.InTx does, possibly in one transaction with other
+// goroutines' calls (see Grouped).
+func (g *Grouped) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	c := &groupCall{ctx: ctx, fn: fn, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	if !g.leading {
+		g.leading = true
+		g.mu.Unlock()
+		g.commitNext()
+		return <-c.done
+	}
+	g.mu.Unlock()
+	select {
+	case err := <-c.done:
+		return err
+	case <-c.lead:
+		g.commitNext()
+		return <-c.done
+	}
+}
+
+// GroupStats reports how many transactions the grouped calls took.
+func (g *Grouped) GroupStats() (groups, calls int64) { return g.groups.Load(), g.calls.Load() }
+
+// commitNext commits the calls queued now, at most max, then hands the lead
+// to the first call left queued, if any.
+func (g *Grouped) commitNext() {
+	g.mu.Lock()
+	n := min(len(g.queue), g.max)
+	group := make([]*groupCall, n)
+	copy(group, g.queue)
+	g.queue = append(g.queue[:0], g.queue[n:]...)
+	g.mu.Unlock()
+
+	g.commit(group)
+
+	g.mu.Lock()
+	if len(g.queue) == 0 {
+		g.leading = false
+		g.mu.Unlock()
+		return
+	}
+	next := g.queue[0]
+	g.mu.Unlock()
+	next.lead <- struct{}{}
+}
+
+// commit runs group in one transaction, each call in a savepoint, and tells
+// every call its outcome once the transaction ended.
+func (g *Grouped) commit(group []*groupCall) {
+	g.groups.Add(1)
+	g.calls.Add(int64(len(group)))
+	if len(group) == 1 {
+		c := group[0]
+		c.done <- g.Store.InTx(c.ctx, c.fn)
+		return
+	}
+	errs := make([]error, len(group))
+	err := g.Store.InTx(context.WithoutCancel(group[0].ctx), func(tx *Store) error {
+		for i, c := range group {
+			errs[i] = tx.db.Transaction(func(sp *gorm.DB) error {
+				return c.fn(&Store{db: sp, dialect: tx.dialect, now: tx.now, log: tx.log})
+			})
+		}
+		return nil
+	})
+	for i, c := range group {
+		if err != nil {
+			c.done <- err // the commit failed: nothing of the group is stored
+		} else {
+			c.done <- errs[i]
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestGrouped_CommitsTogetherAndFailsAlone: calls made while a group
+// commits go into the next group together; a call whose fn fails loses its
+// own writes only, and every other call's writes are stored; a lone call
+// is a group of one. Both backends (Grouped is meant for SQLite, but it
+// must be right on either).
+func TestGrouped_CommitsTogetherAndFailsAlone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		const n = 12
+		var refunds []*Refund
+		for i := range n {
+			no := fmt.Sprintf("g%02d", i)
+			e.order(t, no, 1000)
+			refunds = append(refunds, e.refund(t, no, no+"-r", 100))
+		}
+		g := e.Grouped(64)
+
+		// The first call holds its group open until the other n-1 calls
+		// are queued behind it, so they must share the next group.
+		release := make(chan struct{})
+		first := make(chan error, 1)
+		go func() {
+			first <- g.InTx(ctx, func(tx *Store) error {
+				<-release
+				return setErrTips(ctx, tx, refunds[0], "first")
+			})
+		}()
+		waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.leading })
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		boom := errors.New("boom")
+		for i := 1; i < n; i++ {
+			wg.Go(func() {
+				errs[i] = g.InTx(ctx, func(tx *Store) error {
+					if err := setErrTips(ctx, tx, refunds[i], "grouped"); err != nil {
+						return err
+					}
+					if i == 5 {
+						return boom // written, then failed: rolled back alone
+					}
+					return nil
+				})
+			})
+		}
+		waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.queue) == n-1 })
+		close(release)
+		wg.Wait()
+		must(t, <-first)
+		for i := 1; i < n; i++ {
+			if want := error(nil); i == 5 {
+				if !errors.Is(errs[i], boom) {
+					t.Fatalf("call %d: %v, want boom", i, errs[i])
+				}
+			} else if errs[i] != want {
+				t.Fatalf("call %d: %v", i, errs[i])
+			}
+		}
+		for i, rf := range refunds {
+			var cur Refund
+			must(t, e.DB().Where("id = ?", rf.ID).Take(&cur).Error)
+			want := "grouped"
+			switch i {
+			case 0:
+				want = "first"
+			case 5:
+				want = "" // its fn failed: its write is gone
+			}
+			if cur.ErrTips != want {
+				t.Fatalf("refund %d: err_tips %q, want %q", i, cur.ErrTips, want)
+			}
+		}
+		if groups, calls := g.GroupStats(); groups != 2 || calls != n {
+			t.Fatalf("%d calls in %d groups, want %d in 2 (the first alone, then the rest together)", calls, groups, n)
+		}
+		// A lone call afterwards is a group of its own.
+		must(t, g.InTx(ctx, func(tx *Store) error { return setErrTips(ctx, tx, refunds[5], "alone") }))
+		if groups, _ := g.GroupStats(); groups != 3 {
+			t.Fatalf("groups = %d, want 3", groups)
+		}
+	})
+}
+
+// TestGrouped_ManyCallers: many goroutines' calls, bounded in count, all
+// stored, in fewer transactions than calls, none lost or doubled.
+func TestGrouped_ManyCallers(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	const workers, each = 16, 25
+	var refunds []*Refund
+	for i := range workers {
+		no := fmt.Sprintf("m%02d", i)
+		e.order(t, no, 100000)
+		refunds = append(refunds, e.refund(t, no, no+"-r", 100))
+	}
+	g := e.Grouped(8)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for k := range each {
+				if err := g.InTx(ctx, func(tx *Store) error { return setErrTips(ctx, tx, refunds[w], fmt.Sprint(k)) }); err != nil {
+					t.Errorf("worker %d call %d: %v", w, k, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for w, rf := range refunds {
+		var cur Refund
+		must(t, e.DB().Where("id = ?", rf.ID).Take(&cur).Error)
+		if cur.ErrTips != fmt.Sprint(each-1) {
+			t.Fatalf("refund %d: err_tips %q, want the last write %d", w, cur.ErrTips, each-1)
+		}
+	}
+	groups, calls := g.GroupStats()
+	if calls != workers*each || groups > calls {
+		t.Fatalf("%d calls in %d groups, want %d calls", calls, groups, workers*each)
+	}
+	t.Logf("%d calls in %d transactions", calls, groups)
+}
+
+// setErrTips writes a refund's err_tips inside tx (any write would do).
+func setErrTips(ctx context.Context, tx *Store, rf *Refund, tips string) error {
+	return tx.session(ctx).Exec("UPDATE refunds SET err_tips = ? WHERE id = ?", tips, rf.ID).Error
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 10 s")
+}
