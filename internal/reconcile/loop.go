@@ -125,8 +125,9 @@ func (r *Reconciler) work(ctx context.Context, work <-chan claimedOrder, pk *wai
 // as any is due or in hand, and ctx lasts. A claim that comes back short
 // (nothing more due now) is repeated when there may be more (awaitRefill).
 func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass) error {
-	others := time.Time{} // when the apps not in the policy were last claimed
-	scan := 1             // the next claim reads scan × its quota (see nextScan)
+	others := time.Time{}  // when the apps not in the policy were last claimed
+	scan := max(r.scan, 1) // the next claim reads scan × its quota (see nextScan)
+	defer func() { r.scan = scan }()
 	for ctx.Err() == nil {
 		p.mu.Lock()
 		room, inHand := r.max-p.inHand, p.inHand
@@ -184,23 +185,23 @@ func passDone(busy, inHand, got, want int, allApps bool) bool {
 // nextScan is the factor by which the next claim's quota is read, given
 // this claim's: scan, how many of the got orders it read needed a worker
 // (busy), how many it asked for (want, scaled) and its unscaled quota
-// (base). The quota
-// bounds the orders a claim hands to workers, but most due orders often
-// need nothing (a hint on a settled order, a poll that finds no change):
-// those are only rescheduled, in the claim's own transaction. Reading them
-// a worker's count at a time made a pass over 1,000 idle orders 125
-// commits instead of two. So while full claims come back mostly idle the
-// factor grows fourfold (at most maxScan), and it halves when a claim hands
-// out more than its unscaled quota, so the orders handed out per claim stay
-// near the quota; a short claim (the backlog is read) starts again at 1.
+// (base). The quota bounds the orders a claim hands to workers, but most
+// due orders often need nothing (a hint on a settled order, a poll that
+// finds no change): those are only rescheduled, in the claim's own
+// transaction. Reading them a worker's count at a time made a pass over
+// 1,000 idle orders 125 commits instead of two. So while full claims come
+// back mostly idle the factor grows fourfold (at most maxScan), and it
+// halves when a claim hands out more than its unscaled quota, so that the
+// orders handed out per claim stay near the quota. A short claim (the
+// backlog is read) grows it no further; nothing read says nothing, and the
+// factor is kept for the next pass, whose due orders are most often like
+// this one's.
 func nextScan(scan, busy, got, want, base int) int {
 	switch {
-	case got < want:
-		return 1
-	case busy*2 < base:
-		return min(scan*4, maxScan)
 	case busy > base:
 		return max(1, scan/2)
+	case got == want && busy*2 < base:
+		return min(scan*4, maxScan)
 	}
 	return scan
 }

@@ -8,7 +8,7 @@ import (
 
 // TestNextScan: full claims that find mostly idle orders read more at a
 // time, claims that hand out more than the quota read less, and a short
-// claim starts again at one.
+// claim or an empty one grows it no further.
 func TestNextScan(t *testing.T) {
 	for _, c := range []struct {
 		name                        string
@@ -22,8 +22,9 @@ func TestNextScan(t *testing.T) {
 		{"about the quota busy: keep", 4, 6, 32, 32, 8, 4},
 		{"more than the quota busy: halve", 16, 20, 128, 128, 8, 8},
 		{"all busy at one: keep", 1, 8, 8, 8, 8, 1},
-		{"short claim: start again", 16, 0, 5, 128, 8, 1},
-		{"nothing due: start again", 4, 0, 0, 32, 8, 1},
+		{"short claim, idle: keep", 16, 0, 5, 128, 8, 16},
+		{"short claim, busy beyond the quota: halve", 16, 9, 12, 128, 8, 8},
+		{"nothing due: keep", 4, 0, 0, 32, 8, 4},
 	} {
 		if got := nextScan(c.scan, c.busy, c.got, c.want, c.base); got != c.next {
 			t.Errorf("%s: nextScan(%d, busy %d, got %d, want %d, base %d) = %d, want %d", c.name, c.scan, c.busy, c.got, c.want, c.base, got, c.next)

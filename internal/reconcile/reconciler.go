@@ -118,6 +118,7 @@ type Reconciler struct {
 
 	wake  chan struct{}
 	mu    sync.Mutex // one pass at a time
+	scan  int        // the claim's read factor the last pass ended with (see nextScan); under mu
 	timer *time.Timer
 	tmu   sync.Mutex   // guards timer
 	next  atomic.Value // time.Time: the soonest next action the last pass set
