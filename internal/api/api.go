@@ -205,6 +205,8 @@ type Parked struct {
 	OutOrderNo string `json:"out_order_no"`
 	// Key is the refund's key; "" for a settlement.
 	Key string `json:"key,omitempty"`
+	// ItemOrderID is set for the settlement of one item order.
+	ItemOrderID string `json:"item_order_id,omitempty"`
 	// Number is the merchant number of the last attempt.
 	Number string `json:"number"`
 	Amount int64  `json:"amount"` // fen

@@ -112,6 +112,9 @@ func FixCommand(p state.ParkedItem) string {
 	if p.Kind == "refund" {
 		return "payd retry refund " + p.Key
 	}
+	if p.ItemOrderID != "" {
+		return fmt.Sprintf("payd retry settlement %s --item %s --app %s", p.OutOrderNo, p.ItemOrderID, p.AppID)
+	}
 	return fmt.Sprintf("payd retry settlement %s --app %s", p.OutOrderNo, p.AppID)
 }
 
@@ -119,7 +122,7 @@ func FixCommand(p state.ParkedItem) string {
 func FromParked(items []state.ParkedItem) []Parked {
 	out := make([]Parked, 0, len(items))
 	for _, p := range items {
-		out = append(out, Parked{Kind: p.Kind, AppID: p.AppID, OutOrderNo: p.OutOrderNo, Key: p.Key, Number: p.Number,
+		out = append(out, Parked{Kind: p.Kind, AppID: p.AppID, OutOrderNo: p.OutOrderNo, Key: p.Key, ItemOrderID: p.ItemOrderID, Number: p.Number,
 			Amount: p.Amount, Reason: p.Reason, Fix: FixCommand(p), At: p.At})
 	}
 	return out
