@@ -264,6 +264,17 @@ type Summary struct {
 	Settlements   []Count `json:"settlements"`
 	SettledAmount int64   `json:"settled_amount"` // fen
 	Events        int64   `json:"events"`
+	// Apps are the same counts for each app, by app_id.
+	Apps []AppSummary `json:"apps"`
+}
+
+// AppSummary is one app's part of a summary.
+type AppSummary struct {
+	AppID         string  `json:"app_id"`
+	Orders        []Count `json:"orders"`
+	Refunds       []Count `json:"refunds"`
+	Settlements   []Count `json:"settlements"`
+	SettledAmount int64   `json:"settled_amount"` // fen
 }
 
 // Status is payd status and GET /v1/status.

@@ -373,7 +373,7 @@ func (a *admin) plan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *admin) status(w http.ResponseWriter, r *http.Request) {
-	s, err := a.o.Store.Summary(r.Context())
+	s, err := a.o.Store.SummaryByApp(r.Context())
 	if err != nil {
 		a.fail(w, err)
 		return
