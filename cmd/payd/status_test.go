@@ -40,7 +40,7 @@ func TestStatus_byApp(t *testing.T) {
 				Amount int64  `json:"amount"`
 			} `json:"refunds"`
 			Apps []struct {
-				AppID   string `json:"app_id"`
+				AppID   string                  `json:"app_id"`
 				Orders  []struct{ Count int64 } `json:"orders"`
 				Refunds []struct {
 					Count  int64 `json:"count"`
@@ -59,8 +59,7 @@ func TestStatus_byApp(t *testing.T) {
 		t.Fatalf("apps: %+v", apps)
 	}
 	apps[0], apps[1] = apps[1], apps[0]
-	if
-		apps[0].Orders[0].Count != 1 || apps[0].Refunds[0].Amount != 100 || len(apps[0].Settlements) != 0 ||
+	if apps[0].Orders[0].Count != 1 || apps[0].Refunds[0].Amount != 100 || len(apps[0].Settlements) != 0 ||
 		apps[1].Orders[0].Count != 2 || apps[1].Refunds[0].Count != 2 || apps[1].Refunds[0].Amount != 250 || apps[1].Settlements[0].Count != 1 {
 		t.Fatalf("apps: %+v\n%s", apps, r.stdout)
 	}
