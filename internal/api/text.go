@@ -152,14 +152,17 @@ func WriteSummary(w io.Writer, s Summary) {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "APP\tOF\tSTATUS/PHASE\tCOUNT\tFEN")
 	for _, a := range s.Apps {
-		first := a.AppID
+		first, last := a.AppID, ""
 		row := func(of string, c Count, amount bool) {
-			fen := ""
+			fen, kind := "", of
 			if amount {
 				fen = fmt.Sprint(c.Amount)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s%s\t%d\t%s\n", first, of, c.Status, c.Phase, c.Count, fen)
-			first = ""
+			if of == last {
+				kind = ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s%s\t%d\t%s\n", first, kind, c.Status, c.Phase, c.Count, fen)
+			first, last = "", of
 		}
 		for _, c := range a.Orders {
 			row("orders", c, false)
