@@ -294,15 +294,16 @@ func TestDemo(t *testing.T) {
 	if took := time.Since(start); took > 45*time.Second {
 		t.Errorf("demo --orders 20 took %s", took)
 	}
-	has(t, r.stdout, "payd demo summary", "orders:        40 paid, 40 SUCCESS in payd", "app tt0000000000tradedemo (trade):", "ledger check:  clean")
+	has(t, r.stdout, "payd demo summary", "orders:        60 paid, 60 SUCCESS in payd", "app tt0000000000tradedemo (trade):",
+		"app tt0000000000tradeauto (trade, settled by Douyin):", "ledger check:  clean")
 	// Every event written reached the built-in receiver: at least each
 	// order's order.paid.
 	m := regexp.MustCompile(`events: +(\d+) written, (\d+) delivered to the built-in receiver \(verified, in order, no duplicates\)`).FindStringSubmatch(r.stdout)
 	if m == nil || m[1] != m[2] {
 		t.Fatalf("demo summary has no clean events line:\n%s", r.stdout)
 	}
-	if n, _ := strconv.Atoi(m[1]); n < 40 {
-		t.Errorf("demo wrote %d events for 40 paid orders, want at least 40", n)
+	if n, _ := strconv.Atoi(m[1]); n < 60 {
+		t.Errorf("demo wrote %d events for 60 paid orders, want at least 60", n)
 	}
 	e.run("demo", "--orders", "0").fails(t, "--orders: want at least 1")
 }

@@ -205,6 +205,8 @@ type Parked struct {
 	OutOrderNo string `json:"out_order_no"`
 	// Key is the refund's key; "" for a settlement.
 	Key string `json:"key,omitempty"`
+	// ItemOrderID is set for the settlement of one item order.
+	ItemOrderID string `json:"item_order_id,omitempty"`
 	// Number is the merchant number of the last attempt.
 	Number string `json:"number"`
 	Amount int64  `json:"amount"` // fen
@@ -262,6 +264,17 @@ type Summary struct {
 	Settlements   []Count `json:"settlements"`
 	SettledAmount int64   `json:"settled_amount"` // fen
 	Events        int64   `json:"events"`
+	// Apps are the same counts for each app, by app_id.
+	Apps []AppSummary `json:"apps"`
+}
+
+// AppSummary is one app's part of a summary.
+type AppSummary struct {
+	AppID         string  `json:"app_id"`
+	Orders        []Count `json:"orders"`
+	Refunds       []Count `json:"refunds"`
+	Settlements   []Count `json:"settlements"`
+	SettledAmount int64   `json:"settled_amount"` // fen
 }
 
 // Status is payd status and GET /v1/status.

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
@@ -112,6 +113,9 @@ func FixCommand(p state.ParkedItem) string {
 	if p.Kind == "refund" {
 		return "payd retry refund " + p.Key
 	}
+	if p.ItemOrderID != "" {
+		return fmt.Sprintf("payd retry settlement %s --item %s --app %s", p.OutOrderNo, p.ItemOrderID, p.AppID)
+	}
 	return fmt.Sprintf("payd retry settlement %s --app %s", p.OutOrderNo, p.AppID)
 }
 
@@ -119,7 +123,7 @@ func FixCommand(p state.ParkedItem) string {
 func FromParked(items []state.ParkedItem) []Parked {
 	out := make([]Parked, 0, len(items))
 	for _, p := range items {
-		out = append(out, Parked{Kind: p.Kind, AppID: p.AppID, OutOrderNo: p.OutOrderNo, Key: p.Key, Number: p.Number,
+		out = append(out, Parked{Kind: p.Kind, AppID: p.AppID, OutOrderNo: p.OutOrderNo, Key: p.Key, ItemOrderID: p.ItemOrderID, Number: p.Number,
 			Amount: p.Amount, Reason: p.Reason, Fix: FixCommand(p), At: p.At})
 	}
 	return out
@@ -146,42 +150,87 @@ func FromPlan(rep *reconcile.PlanReport, parked []state.ParkedItem) PlanReport {
 func (r PlanReport) Changes() bool { return len(r.Due) > 0 || len(r.Parked) > 0 }
 
 // FromSummary is the public shape of a store summary, counts in
-// state-machine order.
+// state-machine order, apps by app_id.
 func FromSummary(s *state.Summary) Summary {
-	out := Summary{Orders: []Count{}, Refunds: []Count{}, Settlements: []Count{}, SettledAmount: s.SettledAmount, Events: s.Events}
-	for _, st := range []state.OrderStatus{state.OrderUnknown, state.OrderProcessing, state.OrderSuccess, state.OrderFail, state.OrderTimeout, state.OrderNotFound} {
-		if n := s.Orders[st]; n > 0 {
-			out.Orders = append(out.Orders, Count{Status: string(st), Count: n})
-		}
-	}
-	for _, p := range allPhases(s) {
-		if n := s.Refunds[p]; n > 0 {
-			out.Refunds = append(out.Refunds, Count{Phase: string(p), Count: n, Amount: s.RefundAmount[p]})
-		}
-		if n := s.Settlements[p]; n > 0 {
-			out.Settlements = append(out.Settlements, Count{Phase: string(p), Count: n})
-		}
+	out := Summary{SettledAmount: s.SettledAmount, Events: s.Events, Apps: []AppSummary{}}
+	out.Orders, out.Refunds, out.Settlements = counts(s.Orders, s.Refunds, s.RefundAmount, s.Settlements, s.SettlementAmount)
+	for _, id := range sortedApps(s.Apps) {
+		a := s.Apps[id]
+		as := AppSummary{AppID: id, SettledAmount: a.SettlementAmount[state.PhaseSucceeded]}
+		as.Orders, as.Refunds, as.Settlements = counts(a.Orders, a.Refunds, a.RefundAmount, a.Settlements, a.SettlementAmount)
+		out.Apps = append(out.Apps, as)
 	}
 	return out
 }
 
-// allPhases is state.Phases followed by any other phase the summary holds
-// (one a newer binary wrote), so nothing counted is dropped.
-func allPhases(s *state.Summary) []state.Phase {
-	ps := append([]state.Phase(nil), state.Phases...)
+// counts lists orders by status and refunds and settlements by phase, with
+// their sums, in state-machine order; what is zero is left out.
+func counts(orders map[state.OrderStatus]int64, refunds, refunded, settlements, settled map[state.Phase]int64) (os, rs, ss []Count) {
+	os, rs, ss = []Count{}, []Count{}, []Count{}
+	for _, st := range allStatuses(orders) {
+		if n := orders[st]; n > 0 {
+			os = append(os, Count{Status: string(st), Count: n})
+		}
+	}
+	for _, p := range allPhases(refunds, settlements) {
+		if n := refunds[p]; n > 0 {
+			rs = append(rs, Count{Phase: string(p), Count: n, Amount: refunded[p]})
+		}
+		if n := settlements[p]; n > 0 {
+			ss = append(ss, Count{Phase: string(p), Count: n, Amount: settled[p]})
+		}
+	}
+	return os, rs, ss
+}
+
+// allStatuses is the order statuses in their lifecycle's order, followed by
+// any other status m holds (one a newer binary wrote), sorted.
+func allStatuses(m map[state.OrderStatus]int64) []state.OrderStatus {
+	out := []state.OrderStatus{state.OrderUnknown, state.OrderProcessing, state.OrderSuccess, state.OrderFail, state.OrderTimeout, state.OrderNotFound}
+	known := map[state.OrderStatus]bool{}
+	for _, st := range out {
+		known[st] = true
+	}
+	var other []state.OrderStatus
+	for st := range m {
+		if !known[st] {
+			other = append(other, st)
+		}
+	}
+	sort.Slice(other, func(i, j int) bool { return other[i] < other[j] })
+	return append(out, other...)
+}
+
+// sortedApps is the app_ids of m, sorted.
+func sortedApps(m map[string]*state.AppSummary) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// allPhases is state.Phases and PhaseCancelled followed by any other
+// phase the maps hold (one a newer binary wrote), sorted, so nothing
+// counted is dropped.
+func allPhases(ms ...map[state.Phase]int64) []state.Phase {
+	ps := state.ListedPhases()
 	known := map[state.Phase]bool{}
 	for _, p := range ps {
 		known[p] = true
 	}
-	for _, m := range []map[state.Phase]int64{s.Refunds, s.Settlements} {
+	var other []state.Phase
+	for _, m := range ms {
 		for p := range m {
 			if !known[p] {
 				known[p] = true
-				ps = append(ps, p)
+				other = append(other, p)
 			}
 		}
 	}
-	return ps
+	sort.Slice(other, func(i, j int) bool { return other[i] < other[j] })
+	return append(ps, other...)
 }
 
 // FromDeliveries is the public shape of event deliveries.

@@ -24,9 +24,9 @@ type AuditRule struct {
 	// MaxAmount matches refunds of at most this many fen; 0 (the
 	// default) matches any amount.
 	MaxAmount int64 `yaml:"max_amount"`
-	// Fulfilled: true matches only orders declared fulfilled; false (the
-	// default) matches any order. payd records no fulfilment yet, so a
-	// rule with fulfilled: true matches nothing for now.
+	// Fulfilled: true matches only orders the merchant declared fulfilled
+	// (payd fulfil: the whole order, or each of its item orders); false
+	// (the default) matches any order.
 	Fulfilled bool `yaml:"fulfilled"`
 	// Action is agree, deny or hold; required.
 	Action string `yaml:"action"`

@@ -2,7 +2,10 @@
 // simulators (ecpay and the general trade system) and payd's daemon in one
 // process on loopback, with a fresh database in a temporary directory. A
 // config without a trade app gets one (TradeDemoAppID, keys generated), so
-// that an ecpay app and a trade app run side by side. For every app it
+// that an ecpay app and a trade app run side by side, and one without a
+// trade app that Douyin settles itself gets one (TradeAutoDemoAppID,
+// settled_by douyin): Douyin settles its orders when due and payd observes
+// and adopts those settlements, never sending settle_create. For every app it
 // seeds paid orders, declares refunds (some fail at the channel first and
 // are retried with new numbers); buyers of trade orders start refunds of
 // their own (answered by pre_create_refund, one audited by the demo's

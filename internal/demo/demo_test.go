@@ -53,19 +53,24 @@ func TestReport_Check(t *testing.T) {
 	bad.AppID, bad.DouyinSettled = "tt-b", 80
 	tr := good
 	tr.AppID, tr.API, tr.UserRefunds, tr.AuditsAsked = "tt-t", "trade", 2, 1
-	r = &Report{Summary: sum, Apps: []AppReport{good, bad, tr}, Violations: []string{"refund x executed twice"}}
+	// Settled by Douyin, but payd sent a settle_create and adopted none.
+	dy := good
+	dy.AppID, dy.API, dy.SettledBy, dy.Settled, dy.DouyinAutoSettled, dy.SettleCalls = "tt-d", "trade", config.SettledByDy, 1, 1, 1
+	r = &Report{Summary: sum, Apps: []AppReport{good, bad, tr, dy}, Violations: []string{"refund x executed twice"}}
 	err := r.check([]state.Refund{{Key: "k1", ParkReason: "gave up"}}, nil)
 	if !errors.Is(err, ErrCheck) {
 		t.Fatalf("check = %v, want ErrCheck", err)
 	}
-	for _, want := range []string{"1 violations", "app tt-b: payd refunded 10 and settled 90 fen, Douyin 10 and 80", "refund k1: gave up", "app tt-t: 1 refunds awaited the merchant's audit, payd's decision reached Douyin for 0"} {
+	for _, want := range []string{"1 violations", "app tt-b: payd refunded 10 and settled 90 fen, Douyin 10 and 80", "refund k1: gave up", "app tt-t: 1 refunds awaited the merchant's audit, payd's decision reached Douyin for 0",
+		"app tt-d is settled by Douyin: of 1 settlements payd observed 0, Douyin made 1 itself; payd sent 1 settle_create"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("check = %v, lacks %q", err, want)
 		}
 	}
 	var out strings.Builder
 	r.Print(&out)
-	for _, want := range []string{"app tt-a (ecpay):", "Douyin agrees", "app tt-b (ecpay):", "app tt-t (trade):", "2 refunds started by users (pre_create_refund); 0 of 1 awaiting audit", "DOUYIN DIFFERS: 10 fen refunded, 80 fen settled", "1 VIOLATIONS"} {
+	for _, want := range []string{"app tt-a (ecpay):", "Douyin agrees", "app tt-b (ecpay):", "app tt-t (trade):", "2 refunds started by users (pre_create_refund); 0 of 1 awaiting audit", "DOUYIN DIFFERS: 10 fen refunded, 80 fen settled", "1 VIOLATIONS",
+		"app tt-d (trade, settled by Douyin):", "all by Douyin itself: 0 observed and adopted by payd (settlement.adopted), 1 settle_create sent"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -37,8 +38,9 @@ type Report struct {
 // AppReport is one app's figures, in payd's view and in Douyin's.
 type AppReport struct {
 	AppID string
-	// API is the Douyin API the app speaks (ecpay, trade).
-	API string
+	// API is the Douyin API the app speaks (ecpay, trade); SettledBy who
+	// settles its orders (payd, or douyin: payd observes).
+	API, SettledBy string
 	// UserRefunds counts the refunds buyers started (trade apps);
 	// AuditsAsked those that needed the merchant's audit, Audited those
 	// whose decision payd sent (refund_audit_callback) and Douyin took.
@@ -54,12 +56,17 @@ type AppReport struct {
 	RefundsSucceeded, RefundsParked int
 	Refunded                        int64
 	// Settled counts payd's succeeded settlements; SettledAmount sums them
-	// (fen).
-	Settled       int
-	SettledAmount int64
+	// (fen). Observed counts those Douyin made itself, which payd found
+	// and adopted (source douyin) rather than sent.
+	Settled, Observed int
+	SettledAmount     int64
+	// SettleCalls counts the settle_create calls payd made for the app.
+	SettleCalls int
 	// DouyinRefunded and DouyinSettled are the same sums in the
-	// simulator's ledger.
+	// simulator's ledger; DouyinAutoSettled counts the settlements Douyin
+	// made itself there (trade apps).
 	DouyinRefunded, DouyinSettled int64
+	DouyinAutoSettled             int
 }
 
 // Agrees reports whether payd's and Douyin's sums are the same.
@@ -110,7 +117,7 @@ func (s *scenario) finish(ctx context.Context) (*Report, error) {
 
 // appReport reads payd's figures for one app from its orders' histories.
 func appReport(ctx context.Context, st *state.Store, a *appRun) (AppReport, error) {
-	r := AppReport{AppID: a.app.AppID, API: orAPI(a.app.API), Orders: len(a.orders), Refunds: a.refunds, Late: a.late, UserRefunds: a.user, AuditsAsked: a.audits}
+	r := AppReport{AppID: a.app.AppID, API: orAPI(a.app.API), SettledBy: settledBy(a.app), Orders: len(a.orders), Refunds: a.refunds, Late: a.late, UserRefunds: a.user, AuditsAsked: a.audits}
 	for _, so := range a.orders {
 		h, err := st.History(ctx, a.app.AppID, so.no)
 		if err != nil {
@@ -131,9 +138,17 @@ func appReport(ctx context.Context, st *state.Store, a *appRun) (AppReport, erro
 				r.RefundsParked++
 			}
 		}
+		for _, at := range h.Attempts {
+			if at.API == string(provider.CallCreateSettle) {
+				r.SettleCalls++
+			}
+		}
 		if h.Settlement != nil && h.Settlement.Phase == state.PhaseSucceeded {
 			r.Settled++
 			r.SettledAmount += h.Settlement.Amount
+			if h.Settlement.Source == state.SettleByDouyin {
+				r.Observed++
+			}
 		}
 	}
 	return r, nil
@@ -165,6 +180,10 @@ func (r *Report) check(parkedRefunds []state.Refund, parkedSettlements []state.S
 	for _, a := range r.Apps {
 		if a.Audited != a.AuditsAsked {
 			problems = append(problems, fmt.Errorf("app %s: %d refunds awaited the merchant's audit, payd's decision reached Douyin for %d", a.AppID, a.AuditsAsked, a.Audited))
+		}
+		if a.SettledBy == config.SettledByDy && (a.Observed != a.Settled || a.DouyinAutoSettled != a.Settled || a.SettleCalls > 0) {
+			problems = append(problems, fmt.Errorf("app %s is settled by Douyin: of %d settlements payd observed %d, Douyin made %d itself; payd sent %d settle_create",
+				a.AppID, a.Settled, a.Observed, a.DouyinAutoSettled, a.SettleCalls))
 		}
 		if !a.Agrees() {
 			problems = append(problems, fmt.Errorf("app %s: payd refunded %d and settled %d fen, Douyin %d and %d",
@@ -198,7 +217,12 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  orders:        %d paid, %d SUCCESS in payd\n", orders, s.Orders[state.OrderSuccess])
 	fmt.Fprintf(w, "  refunds:       %d declared (%d after settlement), %d started by buyers: %d succeeded, %d parked, %d fen refunded\n",
 		refunds, late, users, s.Refunds[state.PhaseSucceeded], s.Refunds[state.PhaseParked], s.RefundAmount[state.PhaseSucceeded])
-	fmt.Fprintf(w, "  settlements:   %d succeeded, %d parked, %d fen settled\n", s.Settlements[state.PhaseSucceeded], s.Settlements[state.PhaseParked], s.SettledAmount)
+	observed := 0
+	for _, a := range r.Apps {
+		observed += a.Observed
+	}
+	fmt.Fprintf(w, "  settlements:   %d succeeded (%d made by Douyin itself, observed by payd), %d parked, %d fen settled\n",
+		s.Settlements[state.PhaseSucceeded], observed, s.Settlements[state.PhaseParked], s.SettledAmount)
 	fmt.Fprintf(w, "  ecpay calls:   %d (%d answered 1001 busy)\n", r.Calls, r.Busy)
 	if r.EventsErr == nil {
 		fmt.Fprintf(w, "  events:        %d written, %d delivered to the built-in receiver (verified, in order, no duplicates)\n", r.Events, r.Delivered)
@@ -226,14 +250,32 @@ func (a AppReport) print(w io.Writer) {
 	if !a.Agrees() {
 		agree = fmt.Sprintf("DOUYIN DIFFERS: %d fen refunded, %d fen settled", a.DouyinRefunded, a.DouyinSettled)
 	}
-	fmt.Fprintf(w, "  app %s (%s):\n", a.AppID, a.API)
+	if a.SettledBy == config.SettledByDy {
+		fmt.Fprintf(w, "  app %s (%s, settled by Douyin):\n", a.AppID, a.API)
+	} else {
+		fmt.Fprintf(w, "  app %s (%s):\n", a.AppID, a.API)
+	}
 	fmt.Fprintf(w, "    orders:      %d paid, %d SUCCESS in payd\n", a.Orders, a.Success)
 	fmt.Fprintf(w, "    refunds:     %d declared (%d after settlement): %d succeeded, %d parked, %d fen refunded\n",
 		a.Refunds+a.Late, a.Late, a.RefundsSucceeded, a.RefundsParked, a.Refunded)
 	if a.API == config.APITrade {
 		fmt.Fprintf(w, "    by buyers:   %d refunds started by users (pre_create_refund); %d of %d awaiting audit decided by payd's policy\n", a.UserRefunds, a.Audited, a.AuditsAsked)
 	}
+	if a.SettledBy == config.SettledByDy {
+		fmt.Fprintf(w, "    settlements: %d succeeded, %d fen settled, all by Douyin itself: %d observed and adopted by payd (settlement.adopted), %d settle_create sent; %s\n",
+			a.Settled, a.SettledAmount, a.Observed, a.SettleCalls, agree)
+		return
+	}
 	fmt.Fprintf(w, "    settlements: %d succeeded, %d fen settled; %s\n", a.Settled, a.SettledAmount, agree)
+}
+
+// settledBy is who settles the app's orders: douyin for a trade app
+// settled_by douyin, else payd.
+func settledBy(a config.App) string {
+	if a.IsTrade() && a.SettledBy == config.SettledByDy {
+		return config.SettledByDy
+	}
+	return config.SettledByPayd
 }
 
 // orAPI is the app's API, ecpay when not said.

@@ -80,7 +80,11 @@ func (s *scenario) run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(s.o.Out, "refunds final after %s; buyers started %d refunds of trade orders (1 needs the merchant's audit)\n", s.since(), users)
+	audits := 0
+	for _, a := range s.apps {
+		audits += a.audits
+	}
+	fmt.Fprintf(s.o.Out, "refunds final after %s; buyers started %d refunds of trade orders (%d need the merchant's audit)\n", s.since(), users, audits)
 	if _, err := s.wait(ctx, "user refunds", func(sum *state.Summary) bool { return open(sum.Refunds) == 0 }); err != nil {
 		return nil, err
 	}

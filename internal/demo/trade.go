@@ -24,6 +24,12 @@ import (
 // so that every run plays an ecpay app and a trade app side by side.
 const TradeDemoAppID = "tt0000000000tradedemo"
 
+// TradeAutoDemoAppID is the trade app the demo adds, settled_by: douyin,
+// when the config has no trade app that Douyin settles itself: Douyin
+// (the simulator) settles its orders when due, and payd observes and
+// adopts those settlements instead of sending settle_create.
+const TradeAutoDemoAppID = "tt0000000000tradeauto"
+
 // demoAuditMax is the demo's audit policy: payd agrees to every refund a
 // user starts up to this many fen (the demo's refunds are all smaller).
 const demoAuditMax = 10_000_000
@@ -36,20 +42,28 @@ type tradeKeys struct {
 	apps     map[string]*rsa.PublicKey
 }
 
-// configureTrade adds the demo's trade app when cfg has none and points
-// every trade app at keys generated into dir: the platform public key
-// that verifies the simulator's callbacks, an application private key, a
-// client_secret when none is set, the demo's audit policy (agree), and
-// settlement by payd.
+// configureTrade adds the demo's trade app when cfg has none, and one
+// that Douyin settles itself (TradeAutoDemoAppID) when no trade app is
+// settled_by douyin, and points every trade app at keys generated into
+// dir: the platform public key that verifies the simulator's callbacks,
+// an application private key, a client_secret when none is set and the
+// demo's audit policy (agree). Trade apps keep their settled_by.
 func configureTrade(cfg *config.Config, dir string) (*tradeKeys, error) {
-	has := false
+	has, byDouyin := false, false
 	for _, a := range cfg.Douyin.Apps {
 		has = has || a.IsTrade()
+		byDouyin = byDouyin || a.IsTrade() && a.SettledBy == config.SettledByDy
+	}
+	add := func(id, settledBy string) {
+		a := config.DefaultApp()
+		a.AppID, a.API, a.SettledBy = id, config.APITrade, settledBy
+		cfg.Douyin.Apps = append(cfg.Douyin.Apps, a)
 	}
 	if !has {
-		a := config.DefaultApp()
-		a.AppID, a.API = TradeDemoAppID, config.APITrade
-		cfg.Douyin.Apps = append(cfg.Douyin.Apps, a)
+		add(TradeDemoAppID, config.SettledByPayd)
+	}
+	if !byDouyin {
+		add(TradeAutoDemoAppID, config.SettledByDy)
 	}
 	platform, pubFile, err := sandbox.PlatformKey(filepath.Join(dir, "platform.pem"))
 	if err != nil {
@@ -77,7 +91,6 @@ func configureTrade(cfg *config.Config, dir string) (*tradeKeys, error) {
 			_, _ = rand.Read(b[:])
 			a.ClientSecret = hex.EncodeToString(b[:])
 		}
-		a.SettledBy = config.SettledByPayd
 		a.Audit = config.AuditPolicy{Rules: []config.AuditRule{{MaxAmount: demoAuditMax, Action: string(state.AuditAgree)}}}
 	}
 	return keys, nil
@@ -219,6 +232,9 @@ func tradeSums(apps []AppReport, l tradesim.Ledger) {
 		for _, st := range o.Settlements {
 			if st.Status == "SUCCESS" {
 				a.DouyinSettled += st.Amount
+				if st.No == st.ID { // Douyin's own: out_settle_no = settle_id
+					a.DouyinAutoSettled++
+				}
 			}
 		}
 	}

@@ -29,8 +29,8 @@ const (
 type AuditRule struct {
 	// MaxAmount matches refunds of at most this many fen; 0 matches any.
 	MaxAmount int64
-	// Fulfilled, when true, matches only refunds of orders that have been
-	// fulfilled; false matches any order.
+	// Fulfilled, when true, matches only refunds of orders declared
+	// fulfilled (orderFulfilled); false matches any order.
 	Fulfilled bool
 	// Action is agree, deny or hold.
 	Action state.AuditDecision
@@ -74,10 +74,17 @@ func (p AuditPolicy) choose(amount int64, fulfilled bool) auditChoice {
 	return auditChoice{decision: d, message: p.DefaultMessage, why: "the audit default"}
 }
 
-// orderFulfilled says whether an order counts as fulfilled for the audit
-// rules' fulfilled condition. payd records no fulfilment yet, so no order
-// is: a rule with fulfilled: true never matches until it does.
-func orderFulfilled(state.Order) bool { return false }
+// orderFulfilled says whether v's order counts as fulfilled for the audit
+// rules' fulfilled condition at now: the merchant declared it fulfilled
+// (payd fulfil, declare files, the admin API) as a whole, or declared each
+// of its item orders (as order_query listed them) fulfilled — the rule the
+// fulfilment settle rule counts from — at or before now. Douyin tells payd
+// nothing of fulfilment (no pre_create_refund, refund callback or
+// refund_query field carries it), so a declaration is the only source.
+func orderFulfilled(v *state.OrderView, now time.Time) bool {
+	at, ok := v.FulfilledAt("")
+	return ok && !at.After(now)
+}
 
 // auditDeadline is when Douyin approves r by itself.
 func auditDeadline(r state.Refund) time.Time {
@@ -87,13 +94,13 @@ func auditDeadline(r state.Refund) time.Time {
 	return r.CreatedAt.Add(state.DefaultAuditWindow)
 }
 
-// auditFor is the decision to send for r now: a person's stored one, else
-// the policy's. hold means none.
-func auditFor(o state.Order, r state.Refund, p AuditPolicy) auditChoice {
+// auditFor is the decision to send for r, a refund of v's order, at now: a
+// person's stored one, else the policy's. hold means none.
+func auditFor(v *state.OrderView, r state.Refund, p AuditPolicy, now time.Time) auditChoice {
 	if r.AuditPhase == state.AuditDecided {
 		return auditChoice{decision: r.AuditDecision, message: r.AuditMessage, why: "decided by " + orText(r.AuditBy, state.AuditByOperator)}
 	}
-	return p.choose(r.Amount, orderFulfilled(o))
+	return p.choose(r.Amount, orderFulfilled(v, now))
 }
 
 // planAudits adds the audit actions of o's refunds awaiting a decision.
@@ -108,7 +115,7 @@ func (pl *planner) planAudits() {
 		}
 		what := fmt.Sprintf("refund %s (%d fen, started by %s)", r.Key, r.Amount, orText(string(r.Source), "payd"))
 		by := fmt.Sprintf("before %s (in %s); if none reaches Douyin by then, Douyin approves the refund", deadline.Format(time.RFC3339), fmtPeriod(deadline.Sub(pl.now)))
-		c := auditFor(pl.o, r, pl.app.Audit)
+		c := auditFor(&pl.v, r, pl.app.Audit, pl.now)
 		if r.AuditPhase == state.AuditRefused {
 			pl.add(Action{Kind: KindAwaitAudit, RefundID: r.ID, MerchantNo: r.OutRefundNo, Amount: r.Amount, At: deadline,
 				Reason: fmt.Sprintf("%s: Douyin refused the decision %s (%s): decide again with payd audit agree|deny %s %s", what, r.AuditDecision, orText(r.ErrTips, "no message"), r.Key, by)})

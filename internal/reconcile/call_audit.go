@@ -21,7 +21,7 @@ func (r *Reconciler) auditRefund(ctx context.Context, v *state.OrderView, a Acti
 	if !rf.AuditPhase.Open() || rf.AuditPhase == state.AuditRefused || !now.Before(auditDeadline(*rf)) {
 		return ActionResult{Outcome: "local"}, nil // decided meanwhile, or too late: re-planned from the row
 	}
-	c := auditFor(v.Order, *rf, r.policy.App(v.Order.AppID).Audit)
+	c := auditFor(v, *rf, r.policy.App(v.Order.AppID).Audit, now)
 	if c.decision != state.AuditAgree && c.decision != state.AuditDeny {
 		return ActionResult{Outcome: "local"}, nil
 	}

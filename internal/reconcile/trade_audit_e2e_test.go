@@ -204,3 +204,57 @@ func TestTrade_AuditBeforeDouyinHasTheRefund(t *testing.T) {
 		t.Fatalf("the decision was not sent again: %d calls", n)
 	}
 }
+
+// TestTrade_AuditFulfilledRule: a policy that denies refunds of fulfilled
+// orders (fulfilled: true) and agrees to the rest. A user's refund of an
+// order the merchant declared fulfilled (payd fulfil) is denied with the
+// rule's message; one of an order with only some item orders declared
+// fulfilled, or none, is agreed; one of an order whose every item order
+// was declared fulfilled is denied. Each decision reaches Douyin once.
+func TestTrade_AuditFulfilledRule(t *testing.T) {
+	w := auditWorld(t, reconcile.AuditPolicy{
+		Rules:   []reconcile.AuditRule{{Fulfilled: true, Action: state.AuditDeny, Message: "已核销，请联系客服"}},
+		Default: state.AuditAgree,
+	})
+	ctx := context.Background()
+	orders := map[string]tradesim.SeedOrder{}
+	for _, no := range []string{"fw", "fi", "fp", "fn"} {
+		orders[no] = w.SeedTrade(tradesim.SeedOrder{OutOrderNo: no, Items: tradeItems()})
+	}
+	w.Pass()
+	declare := func(no, item string) {
+		now := w.Clock.Now()
+		if _, _, err := w.Store.DeclareFulfilment(ctx, state.FulfilmentWish{AppID: testworld.TradeAppID, OutOrderNo: no, ItemOrderID: item, At: &now}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	declare("fw", "")                                // the whole order
+	declare("fi", orders["fi"].Items[0].ItemOrderID) // every item order
+	declare("fi", orders["fi"].Items[1].ItemOrderID)
+	declare("fp", orders["fp"].Items[0].ItemOrderID) // one of two
+	for no, o := range orders {
+		userRefund(t, w, o.OrderID, no, 300)
+	}
+	w.Converge(30, 2*time.Second, nil)
+	for no, want := range map[string]state.AuditDecision{"fw": state.AuditDeny, "fi": state.AuditDeny, "fp": state.AuditAgree, "fn": state.AuditAgree} {
+		h := w.TradeView(no)
+		got := h.Refunds[0]
+		if got.AuditPhase != state.AuditSent || got.AuditDecision != want || got.AuditBy != state.AuditByPolicy {
+			t.Errorf("order %s: audit %s %s by %s, want %s by policy", no, got.AuditPhase, got.AuditDecision, got.AuditBy, want)
+		}
+		if want == state.AuditDeny && (got.AuditMessage != "已核销，请联系客服" || got.Phase != state.PhaseParked) {
+			t.Errorf("order %s: denied refund %+v", no, got)
+		}
+		if want == state.AuditAgree && got.Phase != state.PhaseSucceeded {
+			t.Errorf("order %s: agreed refund %+v", no, got)
+		}
+		if n, _ := auditCalls(h); n != 1 {
+			t.Errorf("order %s: %d audit calls", no, n)
+		}
+		lo := w.TradeLedgerOrder(no)
+		if wantStatus := map[state.AuditDecision]string{state.AuditDeny: "DENY", state.AuditAgree: "AGREE"}[want]; lo.Refunds[0].AuditStatus != wantStatus || lo.Refunds[0].AuditCalls != 1 {
+			t.Errorf("order %s: ledger %+v", no, lo.Refunds)
+		}
+	}
+	w.TradeCheckClean()
+}

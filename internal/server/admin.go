@@ -70,6 +70,8 @@ func NewAdminHandler(o AdminOptions) http.Handler {
 	mux.HandleFunc("POST /v1/orders/{no}/fulfil", a.auth(a.declareFulfilment))
 	mux.HandleFunc("POST /v1/refunds/{key}/cancel", a.auth(a.cancelRefund))
 	mux.HandleFunc("POST /v1/orders/{no}/settlement/cancel", a.auth(a.cancelSettlement))
+	mux.HandleFunc("POST /v1/refunds/{key}/retry", a.auth(a.retryRefund))
+	mux.HandleFunc("POST /v1/orders/{no}/settlement/retry", a.auth(a.retrySettlement))
 	mux.HandleFunc("GET /v1/plan", a.auth(a.plan))
 	mux.HandleFunc("GET /v1/status", a.auth(a.status))
 	mux.HandleFunc("POST /v1/refunds/{key}/audit", a.auth(a.auditRefund))
@@ -371,7 +373,7 @@ func (a *admin) plan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *admin) status(w http.ResponseWriter, r *http.Request) {
-	s, err := a.o.Store.Summary(r.Context())
+	s, err := a.o.Store.SummaryByApp(r.Context())
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -382,64 +384,4 @@ func (a *admin) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, api.Status{Summary: api.FromSummary(s), Parked: api.FromParked(parked)})
-}
-
-// CancelRequest is the optional body of the cancel routes.
-type CancelRequest struct {
-	AppID  string `json:"app_id"`
-	Reason string `json:"reason"`
-}
-
-// cancelRequest reads an optional CancelRequest; an empty body is one
-// with the default reason.
-func cancelRequest(w http.ResponseWriter, r *http.Request) (CancelRequest, error) {
-	var req CancelRequest
-	if r.ContentLength != 0 {
-		if err := decode(w, r, &req); err != nil && !errors.Is(err, io.EOF) {
-			return req, err
-		}
-	}
-	if req.Reason == "" {
-		req.Reason = "withdrawn through the admin API"
-	}
-	return req, nil
-}
-
-func (a *admin) cancelRefund(w http.ResponseWriter, r *http.Request) {
-	req, err := cancelRequest(w, r)
-	if err != nil {
-		WriteError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	rf, err := a.o.Store.CancelRefund(r.Context(), r.PathValue("key"), req.Reason, a.o.Clock.Now())
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	if a.o.Waker != nil {
-		a.o.Waker.Wake()
-	}
-	WriteJSON(w, http.StatusOK, api.FromRefund(*rf, "", ""))
-}
-
-func (a *admin) cancelSettlement(w http.ResponseWriter, r *http.Request) {
-	req, err := cancelRequest(w, r)
-	if err != nil {
-		WriteError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	appID := req.AppID
-	if appID == "" {
-		appID = a.o.DefaultApp
-	}
-	no := r.PathValue("no")
-	st, err := a.o.Store.CancelSettlement(r.Context(), appID, no, req.Reason, a.o.Clock.Now())
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	if a.o.Waker != nil {
-		a.o.Waker.Wake()
-	}
-	WriteJSON(w, http.StatusOK, api.FromSettlement(*st, appID, no))
 }

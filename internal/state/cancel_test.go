@@ -78,3 +78,33 @@ func TestStore_CancelSettlement(t *testing.T) {
 		wantErr(t, err, ErrNotFound, "")
 	})
 }
+
+// TestStore_settlementOf: which settlement an operator's cancel or retry
+// names: an --item on an order settled whole is refused, as is none on an
+// order whose whole-order settlement was cancelled and which is now settled
+// item by item; an order with no settlement is not found.
+func TestStore_settlementOf(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		now := e.clock.Now()
+		e.order(t, "w1", 1000)
+		_, _, err := e.DeclareSettlement(ctx, SettlementWish{AppID: "app1", OutOrderNo: "w1"}, now)
+		must(t, err)
+		_, err = e.CancelItemSettlement(ctx, "", "w1", "it-1", "x", now)
+		wantErr(t, err, ErrInvalid, "cancel settlement of item order it-1 of order w1: order w1 is settled whole, not item by item: it has no settlement of item order it-1; leave out --item (admin API: \"item_order_id\")")
+		_, err = e.CancelSettlement(ctx, "", "w1", "whole no more", now)
+		must(t, err)
+		_, _, err = e.DeclareSettlement(ctx, SettlementWish{AppID: "app1", OutOrderNo: "w1", ItemOrderID: "it-1"}, now)
+		must(t, err)
+		_, err = e.RetryParkedSettlement(ctx, "", "w1", now)
+		wantErr(t, err, ErrInvalid, "retry settlement of order w1: order w1 is settled item by item: name the item order with --item ITEM_ORDER_ID (admin API: \"item_order_id\"); its item settlements: it-1 (pending)")
+		got, err := e.CancelItemSettlement(ctx, "", "w1", "it-1", "x", now)
+		must(t, err)
+		if got.Phase != PhaseCancelled || got.ItemOrderID != "it-1" || e.eventTypes(t) != "settlement.cancelled,settlement.cancelled" {
+			t.Fatalf("cancelled item settlement %+v, events %s", got, e.eventTypes(t))
+		}
+		e.order(t, "w2", 1000)
+		_, err = e.RetryParkedItemSettlement(ctx, "", "w2", "it-1", now)
+		wantErr(t, err, ErrNotFound, "")
+	})
+}

@@ -15,6 +15,9 @@ type ParkedItem struct {
 	OutOrderNo string
 	// Key is the refund's idempotency key; "" for a settlement.
 	Key string
+	// ItemOrderID is the item order of a settlement of one item order; ""
+	// otherwise.
+	ItemOrderID string
 	// Number is the merchant number of the last attempt.
 	Number string
 	Amount int64 // fen
@@ -56,7 +59,7 @@ func (s *Store) ParkedItems(ctx context.Context, limit int) ([]ParkedItem, error
 	}
 	for _, st := range settlements {
 		o := byID[st.OrderID]
-		items = append(items, ParkedItem{Kind: "settlement", AppID: o.AppID, OutOrderNo: o.OutOrderNo,
+		items = append(items, ParkedItem{Kind: "settlement", AppID: o.AppID, OutOrderNo: o.OutOrderNo, ItemOrderID: st.ItemOrderID,
 			Number: st.OutSettleNo, Amount: st.Amount, Reason: st.ParkReason, At: st.UpdatedAt})
 	}
 	return items, nil

@@ -17,17 +17,22 @@ type Summary struct {
 	Settlements map[Phase]int64 `json:"settlements"`
 	// RefundAmount sums refund amounts (fen) by phase.
 	RefundAmount map[Phase]int64 `json:"refund_amount"`
+	// SettlementAmount sums settlement amounts (fen) by phase: what was
+	// submitted, or observed at Douyin.
+	SettlementAmount map[Phase]int64 `json:"settlement_amount"`
 	// SettledAmount sums the amounts (fen) of succeeded settlements.
 	SettledAmount int64 `json:"settled_amount"`
 	// Events counts outbox events.
 	Events int64 `json:"events"`
+	// Apps breaks the counts down by app_id; only SummaryByApp fills it.
+	Apps map[string]*AppSummary `json:"apps,omitempty"`
 }
 
 // Summary counts orders, refunds and settlements by status or phase.
 func (s *Store) Summary(ctx context.Context) (*Summary, error) {
 	sum := &Summary{
 		Orders: map[OrderStatus]int64{}, Refunds: map[Phase]int64{},
-		Settlements: map[Phase]int64{}, RefundAmount: map[Phase]int64{},
+		Settlements: map[Phase]int64{}, RefundAmount: map[Phase]int64{}, SettlementAmount: map[Phase]int64{},
 	}
 	type group struct {
 		K      string
@@ -54,7 +59,7 @@ func (s *Store) Summary(ctx context.Context) (*Summary, error) {
 			return fmt.Errorf("count settlements: %w", err)
 		}
 		for _, r := range rows {
-			sum.Settlements[Phase(r.K)] = r.N
+			sum.Settlements[Phase(r.K)], sum.SettlementAmount[Phase(r.K)] = r.N, r.Amount
 			if Phase(r.K) == PhaseSucceeded {
 				sum.SettledAmount = r.Amount
 			}

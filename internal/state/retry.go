@@ -82,22 +82,35 @@ func (s *Store) reopenOrder(tx *gorm.DB, id int64, what string, now time.Time) (
 	return &o, hint(tx, o.ID, now)
 }
 
-// RetryParkedSettlement is RetryParked for the settlement of an order
-// (appID may be empty when the number is unique); its receivers are checked
-// again against the order's total.
+// RetryParkedSettlement is RetryParkedItemSettlement of the whole-order
+// settlement.
 func (s *Store) RetryParkedSettlement(ctx context.Context, appID, outOrderNo string, now time.Time) (*Settlement, error) {
+	return s.RetryParkedItemSettlement(ctx, appID, outOrderNo, "", now)
+}
+
+// RetryParkedItemSettlement is RetryParked for the settlement of item
+// order itemOrderID of an order ("" names the whole-order settlement;
+// appID may be empty when the number is unique): back to pending with the
+// next attempt and its number, due now, the order hinted. Its receivers
+// are checked again against the order's total. An order settled item by
+// item needs itemOrderID, and an itemOrderID must name one of the order's
+// settlements (settlementOf).
+func (s *Store) RetryParkedItemSettlement(ctx context.Context, appID, outOrderNo, itemOrderID string, now time.Time) (*Settlement, error) {
 	now = utc(now)
 	var st Settlement
+	what := settlementWords(outOrderNo, itemOrderID)
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		found, err := findOrder(tx, appID, outOrderNo)
 		if err != nil {
 			return err
 		}
-		if err := first(tx.Where("order_id = ? AND item_order_id = ''", found.ID), &st); err != nil {
-			return fmt.Errorf("settlement: %w", err)
+		row, err := settlementOf(tx, found, itemOrderID)
+		if err != nil {
+			return err
 		}
+		st = *row
 		if st.Phase != PhaseParked {
-			return invalidf("settlement of order %s %s: only a parked settlement can be retried", outOrderNo, phaseWords(st.Phase))
+			return invalidf("%s %s: only a parked settlement can be retried", what, phaseWords(st.Phase))
 		}
 		o, err := s.reopenOrder(tx, found.ID, "settle", now)
 		if err != nil {
@@ -111,7 +124,7 @@ func (s *Store) RetryParkedSettlement(ctx context.Context, appID, outOrderNo str
 			return err
 		}
 		st.Attempt++
-		st.OutSettleNo = SettleNo(o.AppID, o.OutOrderNo, st.Attempt)
+		st.OutSettleNo = st.NumberOf(o.AppID, o.OutOrderNo, st.Attempt)
 		updated := s.now()
 		res := tx.Model(&Settlement{}).Where("id = ? AND version = ? AND phase = ?", st.ID, st.Version, PhaseParked).Updates(map[string]any{
 			"phase": PhasePending, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": "",
@@ -127,7 +140,7 @@ func (s *Store) RetryParkedSettlement(ctx context.Context, appID, outOrderNo str
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("retry settlement of order %s: %w", outOrderNo, err)
+		return nil, fmt.Errorf("retry %s: %w", what, err)
 	}
 	return &st, nil
 }
