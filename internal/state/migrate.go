@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 13
+const SchemaVersion = 14
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -67,6 +67,7 @@ var migrations = []migration{
 	{version: 13, name: "due orders by app, for the fair claim", up: func(tx *gorm.DB) error {
 		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_orders_app_next_action ON orders (app_id, next_action_at)").Error
 	}},
+	{version: 14, name: "counters kept by triggers in every write's transaction, backfilled from the rows", up: migrateCounters},
 }
 
 // migrateOrderAPI adds orders.api, refunds.api and settlements.api and
