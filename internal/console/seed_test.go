@@ -57,9 +57,11 @@ func setup(tb testing.TB, seed func(tb testing.TB, st *state.Store, now time.Tim
 	if err != nil {
 		tb.Fatal(err)
 	}
+	start := time.Now()
 	if err := con.Refresh(ctx); err != nil {
 		tb.Fatal(err)
 	}
+	tb.Logf("folded the seeding's counter deltas in %s", time.Since(start).Round(time.Millisecond))
 	return &bundle{store: st, clock: clk, con: con}
 }
 
