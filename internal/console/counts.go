@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -224,17 +225,49 @@ const maxWaiting = 10_000
 
 // waitingStats counts pending settlements held back by an open refund and
 // by an order not paid yet. Both start from the few rows in flight —
-// refunds by phase (ix_refunds_phase_updated), orders by status — never
-// from the settlements, and read at most maxWaiting of them.
+// refunds by phase (ix_refunds_phase_updated), orders by status, one
+// equality each so the index is used whatever the statistics say — never
+// from the settlements, read at most maxWaiting of them, and are skipped
+// when the counters say no such refund or order exists.
 func (c *Console) waitingStats(db *gorm.DB, _ time.Time, snap *Snapshot) error {
-	open := []state.Phase{state.PhasePending, state.PhaseSubmitting, state.PhaseProcessing}
-	if err := db.Raw(`SELECT COUNT(*) FROM (SELECT DISTINCT s.id FROM refunds r JOIN settlements s ON s.order_id = r.order_id
-		WHERE r.phase IN ? AND s.phase = ? LIMIT ?) w`, open, state.PhasePending, maxWaiting+1).Scan(&snap.Waiting.OnRefunds).Error; err != nil {
-		return fmt.Errorf("count settlements waiting on refunds: %w", err)
+	var openRefunds, unpaid int64
+	for _, a := range snap.Apps {
+		for _, r := range a.Refunds {
+			if !state.Phase(r.Label).Final() {
+				openRefunds += r.N
+			}
+		}
+		for _, o := range a.Orders {
+			if o.Label == string(state.OrderUnknown) || o.Label == string(state.OrderProcessing) {
+				unpaid += o.N
+			}
+		}
 	}
-	if err := db.Raw(`SELECT COUNT(*) FROM (SELECT s.id FROM orders o JOIN settlements s ON s.order_id = o.id
-		WHERE o.status IN ? AND s.phase = ? LIMIT ?) w`, []state.OrderStatus{state.OrderUnknown, state.OrderProcessing}, state.PhasePending, maxWaiting+1).Scan(&snap.Waiting.NotPaid).Error; err != nil {
-		return fmt.Errorf("count settlements waiting on payment: %w", err)
+	// CROSS JOIN: SQLite keeps the written order (the rows in flight
+	// first); PostgreSQL plans it as the inner join it is.
+	held := func(from, id, col string, keys []string) (int64, error) {
+		var parts []string
+		var args []any
+		for _, k := range keys {
+			parts = append(parts, "SELECT s.id FROM "+from+" x CROSS JOIN settlements s WHERE s.order_id = x."+id+" AND x."+col+" = ? AND s.phase = ?")
+			args = append(args, k, state.PhasePending)
+		}
+		var n int64
+		err := db.Raw("SELECT COUNT(*) FROM ("+strings.Join(parts, " UNION ")+" LIMIT ?) w", append(args, maxWaiting+1)...).Scan(&n).Error
+		return min(n, maxWaiting+1), err
+	}
+	var err error
+	if openRefunds > 0 {
+		phases := []string{string(state.PhasePending), string(state.PhaseSubmitting), string(state.PhaseProcessing)}
+		if snap.Waiting.OnRefunds, err = held("refunds", "order_id", "phase", phases); err != nil {
+			return fmt.Errorf("count settlements waiting on refunds: %w", err)
+		}
+	}
+	if unpaid > 0 {
+		statuses := []string{string(state.OrderUnknown), string(state.OrderProcessing)}
+		if snap.Waiting.NotPaid, err = held("orders", "id", "status", statuses); err != nil {
+			return fmt.Errorf("count settlements waiting on payment: %w", err)
+		}
 	}
 	snap.Waiting.Capped = snap.Waiting.OnRefunds > maxWaiting || snap.Waiting.NotPaid > maxWaiting
 	snap.Waiting.OnRefunds = min(snap.Waiting.OnRefunds, maxWaiting)

@@ -113,7 +113,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Daemon, err e
 	d := &Daemon{cfg: cfg, log: log, store: st, rec: rec, metrics: m, cancel: cancel, release: release}
 	d.events = NewDispatcher(cfg, st, o.Clock, log, m)
 
-	batch := &jobs.SettleBatch{Store: st, Clock: o.Clock, Policy: Policy(cfg), Limit: cfg.SettleBatch.Limit, Wake: rec.Wake, Log: log}
+	batch := &jobs.SettleBatch{Store: st, Clock: o.Clock, Policy: Policy(cfg), Limit: cfg.SettleBatch.Limit, Wake: rec.Wake, Log: log, Owner: ProcessOwner()}
 	sweep := &jobs.Sweep{Store: st, Clock: o.Clock, StaleAfter: cfg.Sweep.StaleAfter.Duration, Wake: rec.Wake, Log: log}
 	sched, err := jobs.NewScheduler(runCtx, log,
 		jobs.Schedule{Name: "reconcile", Spec: cfg.Reconcile.Schedule, Run: func(context.Context) error { rec.Wake(); return nil }},

@@ -154,3 +154,25 @@ func (e *env) beforeCounters(t *testing.T) {
 	t.Helper()
 	must(t, dropCounterTriggers(e.DB(), e.dialect))
 }
+
+func TestStore_RecordPass(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		for i := range KeepPasses + 5 {
+			must(t, e.RecordPass(ctx, Pass{Kind: PassReconcile, Replica: "r1", StartedAt: t0.Add(time.Duration(i) * time.Second), Actions: i}))
+		}
+		must(t, e.RecordPass(ctx, Pass{Kind: PassSettleBatch, Replica: "r2", StartedAt: t0.Add(-30 * 24 * time.Hour), Actions: 9}))
+		// A batch a week and more after the first: the first is pruned by age.
+		must(t, e.RecordPass(ctx, Pass{Kind: PassSettleBatch, Replica: "r2", StartedAt: t0, Actions: 3, Detail: "due 3"}))
+		got, err := e.LastPasses(ctx, PassReconcile, 1000)
+		must(t, err)
+		if len(got) != KeepPasses || got[0].Actions != KeepPasses+4 || got[len(got)-1].Actions != 5 {
+			t.Fatalf("%d reconcile passes kept, newest %d, oldest %d; want %d, %d, 5", len(got), got[0].Actions, got[len(got)-1].Actions, KeepPasses, KeepPasses+4)
+		}
+		b, err := e.LastPasses(ctx, PassSettleBatch, 10)
+		must(t, err)
+		if len(b) != 1 || b[0].Actions != 3 || b[0].Detail != "due 3" || b[0].Replica != "r2" {
+			t.Fatalf("settle batches %+v", b)
+		}
+	})
+}

@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 14
+const SchemaVersion = 15
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -68,6 +68,9 @@ var migrations = []migration{
 		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_orders_app_next_action ON orders (app_id, next_action_at)").Error
 	}},
 	{version: 14, name: "counters kept by triggers in every write's transaction, backfilled from the rows", up: migrateCounters},
+	{version: 15, name: "the last reconcile passes and settle batches (passes); refused callbacks are counters", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Pass{})
+	}},
 }
 
 // migrateOrderAPI adds orders.api, refunds.api and settlements.api and
