@@ -303,3 +303,55 @@ func TestConsole_session(t *testing.T) {
 	}
 	_ = context.Background()
 }
+
+// TestConsole_audits: the attention page lists the refunds awaiting audit
+// with their deadline; Deny without a message is refused with the way
+// out and changes nothing; Deny with one and Agree store the decision for
+// the reconciler to send; the viewer token changes nothing.
+func TestConsole_audits(t *testing.T) {
+	b, srv := serve(t)
+	audit := func(key string) state.Refund {
+		t.Helper()
+		var r state.Refund
+		must(t, b.store.DB().Where("idem_key = ?", key).First(&r).Error)
+		return r
+	}
+	viewer := newClient(t, srv)
+	viewer.login(viewerToken)
+	if resp, body := viewer.do("POST", "/actions/agree", url.Values{"csrf": {viewer.csrf()}, "one": {"refund:dyaudit01"}}, nil); resp.StatusCode != 403 || !strings.Contains(body, "read-only") {
+		t.Fatalf("viewer agree: %d %.200s", resp.StatusCode, body)
+	}
+	c := newClient(t, srv)
+	c.login(adminToken)
+	_, page := c.do("GET", "/attention", nil, nil)
+	// Listed soonest deadline first, with the deadline in Shanghai time:
+	// dyaudit02 was created 20 h ago (deadline in 52 h), dyaudit01 10 h ago.
+	i2, i1 := strings.Index(page, "dyaudit02"), strings.Index(page, "dyaudit01")
+	if i2 < 0 || i1 < 0 || i2 > i1 || !strings.Contains(page, "2026-12-03 14:00") || !strings.Contains(page, "Douyin approves the refund") {
+		t.Fatalf("audits on the attention page (dyaudit02 at %d, dyaudit01 at %d): %s", i2, i1, page)
+	}
+	csrf := c.csrf()
+	resp, _ := c.do("POST", "/actions/deny", url.Values{"csrf": {csrf}, "one": {"refund:dyaudit02"}, "back": {"/attention"}}, nil)
+	_, page = c.do("GET", "/attention", nil, nil)
+	if resp.StatusCode != 303 || !strings.Contains(page, "deny: 0 done, 1 refused") || !strings.Contains(page, "message: required to deny a refund (the buyer reads it)") {
+		t.Fatalf("deny without a message: %d, flash in %s", resp.StatusCode, page)
+	}
+	if r := audit("dyaudit02"); r.AuditPhase != state.AuditWaiting {
+		t.Fatalf("a refused deny changed the audit: %s", r.AuditPhase)
+	}
+	c.do("POST", "/actions/deny", url.Values{"csrf": {csrf}, "one": {"refund:dyaudit02"}, "message": {"the parcel was delivered intact"}}, nil)
+	if r := audit("dyaudit02"); r.AuditPhase != state.AuditDecided || r.AuditDecision != state.AuditDeny || r.AuditMessage != "the parcel was delivered intact" {
+		t.Fatalf("denied: %s %s %q", r.AuditPhase, r.AuditDecision, r.AuditMessage)
+	}
+	c.do("POST", "/actions/agree", url.Values{"csrf": {csrf}, "sel": {"refund:dyaudit01"}}, nil)
+	if r := audit("dyaudit01"); r.AuditPhase != state.AuditDecided || r.AuditDecision != state.AuditAgree || r.AuditBy != state.AuditByOperator {
+		t.Fatalf("agreed: %s %s by %s", r.AuditPhase, r.AuditDecision, r.AuditBy)
+	}
+	if _, page = c.do("GET", "/attention", nil, nil); strings.Contains(page, "dyaudit01") || strings.Contains(page, "dyaudit02") {
+		t.Fatal("decided audits are still listed as awaiting a decision")
+	}
+	// Agree names refunds only.
+	if resp, body := c.do("POST", "/actions/agree", url.Values{"csrf": {csrf}, "one": {"event:evt_1"}}, nil); resp.StatusCode != 400 || !strings.Contains(body, "nothing was changed") {
+		t.Fatalf("agree an event: %d %.200s", resp.StatusCode, body)
+	}
+}

@@ -21,6 +21,9 @@ type Snapshot struct {
 	Apps    []AppStats
 	Calls   Calls
 	Hooks   []HookStats // callbacks verified and refused, last 24 hours, per app
+	// Passes and Batches are the last reconcile passes that did work and
+	// the last settle_batch runs, newest first, from every replica.
+	Passes, Batches []state.Pass
 	Alive   []string
 	Events  []EndpointStats
 	Days    []CalendarDay // the next 30 days, every app
@@ -65,6 +68,9 @@ type HookStats struct {
 	Types, Reasons    []Count
 }
 
+// The overview shows this many of the last passes and batches.
+const lastPasses, lastBatches = 10, 5
+
 // compute reads the overview's and the calendar's figures: the counters
 // (state.Counters: exact, kept in every write's transaction) and the few
 // small tables beside them. It reads no table in full.
@@ -99,6 +105,12 @@ func (c *Console) compute(ctx context.Context) (*Snapshot, error) {
 	c.settledByDay(past, week, snap)
 	c.hookStats(past, now, snap)
 	c.callStats(calls, since, snap)
+	if snap.Passes, err = c.o.Store.LastPasses(ctx, state.PassReconcile, lastPasses); err != nil {
+		return nil, fmt.Errorf("overview: %w", err)
+	}
+	if snap.Batches, err = c.o.Store.LastPasses(ctx, state.PassSettleBatch, lastBatches); err != nil {
+		return nil, fmt.Errorf("overview: %w", err)
+	}
 	for _, step := range []func(*gorm.DB, time.Time, *Snapshot) error{c.aliveStats, c.waitingStats} {
 		if err := step(db, now, snap); err != nil {
 			return nil, fmt.Errorf("overview counts: %w", err)

@@ -241,3 +241,69 @@ func orderDeliveries(ctx context.Context, db *gorm.DB, eventIDs []string) ([]sta
 	}
 	return out, nil
 }
+
+// auditRow is a refund awaiting the merchant's audit, as the attention
+// page lists it.
+type auditRow struct {
+	AppID, OutOrderNo, Key, Source string
+	Amount                         int64
+	Reason                         string
+	Phase                          state.AuditPhase
+	Decision                       state.AuditDecision
+	ErrTips                        string
+	Deadline                       *time.Time
+	Item                           string
+}
+
+type auditsPage struct {
+	Rows []auditRow
+	Next string
+}
+
+// openAudits are the audit phases that wait for a person: no decision yet
+// (waiting), or Douyin refused the one sent (refused). A decided one is
+// the reconciler's to send, and leaves the list.
+var openAudits = []state.AuditPhase{state.AuditWaiting, state.AuditRefused}
+
+// listAudits reads one page of refunds awaiting audit, soonest deadline
+// first (ix_refunds_audit); the cursor is "<deadline unix nanos>.<id>".
+func listAudits(ctx context.Context, db *gorm.DB, cursor string) (*auditsPage, error) {
+	cur, err := parseTimeCursor(cursor)
+	if err != nil {
+		return nil, err
+	}
+	q := db.WithContext(ctx).Table("refunds AS r").
+		Select("r.id, r.idem_key, r.amount, r.reason, r.source, r.audit_phase, r.audit_decision, r.err_tips, r.audit_deadline, o.app_id, o.out_order_no").
+		Joins("JOIN orders o ON o.id = r.order_id").Where("r.audit_phase IN ? AND r.phase = ?", openAudits, state.PhaseProcessing)
+	if cur != nil {
+		q = q.Where("(r.audit_deadline > ? OR (r.audit_deadline = ? AND r.id > ?))", cur.at, cur.at, cur.id)
+	}
+	var rows []struct {
+		ID            int64
+		IdemKey       string
+		Amount        int64
+		Reason        string
+		Source        string
+		AuditPhase    state.AuditPhase
+		AuditDecision state.AuditDecision
+		ErrTips       string
+		AuditDeadline *time.Time
+		AppID         string
+		OutOrderNo    string
+	}
+	if err := q.Order("r.audit_deadline, r.id").Limit(pageSize + 1).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list audits: %w", err)
+	}
+	p := &auditsPage{}
+	for i, r := range rows {
+		if i == pageSize {
+			if d := rows[i-1].AuditDeadline; d != nil {
+				p.Next = timeCursor{at: *d, id: rows[i-1].ID}.String()
+			}
+			break
+		}
+		p.Rows = append(p.Rows, auditRow{AppID: r.AppID, OutOrderNo: r.OutOrderNo, Key: r.IdemKey, Source: r.Source, Amount: r.Amount,
+			Reason: r.Reason, Phase: r.AuditPhase, Decision: r.AuditDecision, ErrTips: r.ErrTips, Deadline: r.AuditDeadline, Item: "refund:" + r.IdemKey})
+	}
+	return p, nil
+}

@@ -190,6 +190,7 @@ func (c *Console) calendar(r *http.Request, _ *session) (string, any, error) {
 
 type attentionData struct {
 	Refunds, Settlements *parkedPage
+	Audits               *auditsPage
 	Deliveries           *deliveriesPage
 	Now                  time.Time
 	Cursors              url.Values
@@ -197,8 +198,8 @@ type attentionData struct {
 
 func (c *Console) attention(r *http.Request, _ *session) (string, any, error) {
 	ctx, db := r.Context(), c.o.Store.DB()
-	var cur [3]string
-	for i, k := range []string{"refunds", "settlements", "deliveries"} {
+	var cur [4]string
+	for i, k := range []string{"refunds", "settlements", "deliveries", "audits"} {
 		v, err := query(r, k)
 		if err != nil {
 			return "", nil, err
@@ -217,7 +218,11 @@ func (c *Console) attention(r *http.Request, _ *session) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return "attention", attentionData{Refunds: rf, Settlements: st, Deliveries: dl, Now: c.o.Clock.Now(), Cursors: r.URL.Query()}, nil
+	au, err := listAudits(ctx, db, cur[3])
+	if err != nil {
+		return "", nil, err
+	}
+	return "attention", attentionData{Refunds: rf, Settlements: st, Audits: au, Deliveries: dl, Now: c.o.Clock.Now(), Cursors: r.URL.Query()}, nil
 }
 
 type searchData struct {

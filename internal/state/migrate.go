@@ -68,8 +68,12 @@ var migrations = []migration{
 		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_orders_app_next_action ON orders (app_id, next_action_at)").Error
 	}},
 	{version: 14, name: "counters kept by triggers in every write's transaction, backfilled from the rows", up: migrateCounters},
-	{version: 15, name: "the last reconcile passes and settle batches (passes); refused callbacks are counters", up: func(tx *gorm.DB) error {
-		return tx.Migrator().AutoMigrate(&Pass{})
+	{version: 15, name: "the last reconcile passes and settle batches (passes); refunds awaiting audit by deadline", up: func(tx *gorm.DB) error {
+		if err := tx.Migrator().AutoMigrate(&Pass{}); err != nil {
+			return err
+		}
+		// The console's pending audits, soonest deadline first.
+		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_refunds_audit ON refunds (audit_phase, audit_deadline)").Error
 	}},
 }
 
