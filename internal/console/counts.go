@@ -16,19 +16,19 @@ import (
 // each page from the counters the store keeps in every write's
 // transaction (state.Counters), so they are exact as of At.
 type Snapshot struct {
-	At      time.Time     // when it was read (payd's clock)
-	Took    time.Duration // how long reading it took (wall time)
-	Apps    []AppStats
-	Calls   Calls
-	Hooks   []HookStats // callbacks verified and refused, last 24 hours, per app
+	At    time.Time     // when it was read (payd's clock)
+	Took  time.Duration // how long reading it took (wall time)
+	Apps  []AppStats
+	Calls Calls
+	Hooks []HookStats // callbacks verified and refused, last 24 hours, per app
 	// Passes and Batches are the last reconcile passes that did work and
 	// the last settle_batch runs, newest first, from every replica.
 	Passes, Batches []state.Pass
-	Alive   []string
-	Events  []EndpointStats
-	Days    []CalendarDay // the next 30 days, every app
-	Settled []CalendarDay // the last 7 days' succeeded settlements
-	Waiting Waiting
+	Alive           []string
+	Events          []EndpointStats
+	Days            []CalendarDay // the next 30 days, every app
+	Settled         []CalendarDay // the last 7 days' succeeded settlements
+	Waiting         Waiting
 }
 
 // Count is a number of rows (and their sum of fen) under a label.
