@@ -355,3 +355,42 @@ func TestConsole_audits(t *testing.T) {
 		t.Fatalf("agree an event: %d %.200s", resp.StatusCode, body)
 	}
 }
+
+// TestConsole_calendarHeldBack: the calendar counts the pending
+// settlements an open refund holds back, from the refunds in flight, and
+// the count follows the refund to its end.
+func TestConsole_calendarHeldBack(t *testing.T) {
+	b, srv := serve(t)
+	c := newClient(t, srv)
+	c.login(adminToken)
+	held := func() string {
+		t.Helper()
+		_, page := c.do("GET", "/calendar", nil, nil)
+		i := strings.Index(page, `id="wait-refunds">`)
+		if i < 0 {
+			t.Fatalf("no held-back count on the calendar: %s", page)
+		}
+		rest := page[i+len(`id="wait-refunds">`):]
+		return rest[:strings.Index(rest, "<")]
+	}
+	if got := held(); got != "0" {
+		t.Fatalf("held back before: %s, want 0", got)
+	}
+	// ord-a-0016 and ord-b-0020 have pending settlements; refunds on them hold them back.
+	ctx := context.Background()
+	for _, w := range []state.RefundWish{{AppID: appA, OutOrderNo: "ord-a-0016", Key: "hold-1", Amount: 100}, {AppID: appA, OutOrderNo: "ord-a-0016", Key: "hold-2", Amount: 100},
+		{AppID: appB, OutOrderNo: "ord-b-0020", Key: "hold-3", Amount: 100}} {
+		_, _, err := b.store.DeclareRefund(ctx, w, b.clock.Now())
+		must(t, err)
+	}
+	if got := held(); got != "2" {
+		t.Fatalf("held back with three open refunds on two orders: %s, want 2", got)
+	}
+	for _, k := range []string{"hold-1", "hold-2"} {
+		_, err := b.store.CancelRefund(ctx, k, "test", b.clock.Now())
+		must(t, err)
+	}
+	if got := held(); got != "1" {
+		t.Fatalf("held back after cancelling ord-a-0016's refunds: %s, want 1", got)
+	}
+}
