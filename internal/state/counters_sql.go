@@ -203,12 +203,20 @@ func (t trigger) createSQL(d string) []string {
 // again (a test taking the schema back): it replaces the triggers and
 // recounts.
 func migrateCounters(tx *gorm.DB) error {
-	if err := tx.Migrator().AutoMigrate(&Counter{}, &counterDelta{}); err != nil {
-		return err
-	}
 	d := DriverSQLite
 	if tx.Dialector.Name() == "postgres" {
 		d = DriverPostgres
+	}
+	if d == DriverSQLite {
+		// A rowid key without AUTOINCREMENT: no sqlite_sequence update per
+		// delta (ids may be reused once folded, which nothing minds).
+		if err := tx.Exec(`CREATE TABLE IF NOT EXISTS counter_deltas (id integer PRIMARY KEY, kind text NOT NULL, scope text NOT NULL,
+			bucket integer NOT NULL, label text NOT NULL, n integer NOT NULL, amount integer NOT NULL)`).Error; err != nil {
+			return err
+		}
+	}
+	if err := tx.Migrator().AutoMigrate(&Counter{}, &counterDelta{}); err != nil {
+		return err
 	}
 	if err := dropCounterTriggers(tx, d); err != nil {
 		return err
