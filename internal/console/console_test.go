@@ -136,9 +136,11 @@ func TestConsole_hostile(t *testing.T) {
 				t.Errorf("GET %s: %d %s, want a redirect to sign in", p, resp.StatusCode, resp.Header.Get("Location"))
 			}
 		}
-		resp, _ := anon.do("POST", "/actions/retry", url.Values{"one": {"refund:ord-a-0006-r1"}, "csrf": {"x"}}, nil)
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("POST unauthenticated: %d, want 401", resp.StatusCode)
+		for _, op := range []string{"retry", "agree", "deny"} {
+			resp, _ := anon.do("POST", "/actions/"+op, url.Values{"one": {"refund:ord-a-0006-r1"}, "csrf": {"x"}}, nil)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("POST %s unauthenticated: %d, want 401", op, resp.StatusCode)
+			}
 		}
 	})
 	t.Run("forged cookie", func(t *testing.T) {
@@ -175,6 +177,11 @@ func TestConsole_hostile(t *testing.T) {
 		{"nothing", url.Values{"csrf": {csrf}}, nil, 400},
 		{"long reason", url.Values{"one": {"refund:" + key}, "csrf": {csrf}, "reason": {strings.Repeat("理", 101)}}, nil, 400},
 	}
+	auditOf := func() state.AuditPhase {
+		var r state.Refund
+		must(t, b.store.DB().Where("idem_key = ?", "dyaudit01").First(&r).Error)
+		return r.AuditPhase
+	}
 	for _, tt := range tests {
 		resp, body := c.do("POST", "/actions/retry", tt.form, tt.hdr)
 		if resp.StatusCode != tt.status {
@@ -183,6 +190,27 @@ func TestConsole_hostile(t *testing.T) {
 		if got := refundPhase(t, b.store, key); got != state.PhaseParked {
 			t.Fatalf("%s: refund is %s: a refused request changed it", tt.name, got)
 		}
+		// The same requests at the audit buttons, naming a refund awaiting audit.
+		form := url.Values{}
+		for k, v := range tt.form {
+			form[k] = v
+		}
+		if strings.HasPrefix(form.Get("one"), "refund:") {
+			form.Set("one", "refund:dyaudit01")
+		}
+		for _, op := range []string{"agree", "deny"} {
+			if resp, body := c.do("POST", "/actions/"+op, form, tt.hdr); resp.StatusCode != tt.status {
+				t.Errorf("%s %s: %d, want %d: %.200s", op, tt.name, resp.StatusCode, tt.status, body)
+			}
+		}
+		if got := auditOf(); got != state.AuditWaiting {
+			t.Fatalf("%s: audit is %s: a refused request changed it", tt.name, got)
+		}
+	}
+	// An audit message longer than Douyin takes: refused, nothing changed.
+	c.do("POST", "/actions/deny", url.Values{"one": {"refund:dyaudit01"}, "csrf": {csrf}, "message": {strings.Repeat("x", state.MaxDenyMessage+1)}}, nil)
+	if got := auditOf(); got != state.AuditWaiting {
+		t.Fatalf("a deny with a %d-byte message changed the audit: %s", state.MaxDenyMessage+1, got)
 	}
 	if resp, _ := c.do("POST", "/login", url.Values{"token": {adminToken}}, map[string]string{"Sec-Fetch-Site": "cross-site"}); resp.StatusCode != 403 {
 		t.Errorf("cross-site sign-in: %d, want 403", resp.StatusCode)

@@ -56,6 +56,8 @@ type Daemon struct {
 	callbacks string // callback listener address
 	admin     string // admin listener address
 	release   func() // gives up the SQLite serve lock
+	// callbackHandler is flushed at shutdown: its refused callbacks' counts.
+	callbackHandler *server.CallbackHandler
 }
 
 // Start opens the database, wires the components and starts the
@@ -173,6 +175,7 @@ func (d *Daemon) handlers(runCtx context.Context, o Options, client *douyin.Clie
 		Rate: cfg.Server.CallbackRate, Burst: cfg.Server.CallbackBurst, Ready: ready,
 		PlatformKeys: tradePlatformKeys(cfg, log), PreRefund: tradePreRefunder(cfg, st, rec, o.Clock),
 	})
+	d.callbackHandler = cbHandler
 	adminHandler := server.NewAdminHandler(server.AdminOptions{
 		Store: st, Douyin: client, Waker: rec, Policy: Policy(cfg), Clock: o.Clock, Metrics: m,
 		Log: log.WithField("component", "admin"), Token: cfg.Server.AdminToken, DefaultApp: DefaultAppID(cfg), Ready: ready,
@@ -262,6 +265,9 @@ func (d *Daemon) Stop() error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, errors.New("reconcile pass still running at shutdown timeout"))
+	}
+	if d.callbackHandler != nil {
+		d.callbackHandler.FlushRefusals(ctx) // the last seconds' refused callbacks
 	}
 	if err := d.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close database: %w", err))

@@ -79,3 +79,14 @@ func (r *refusals) Flush(ctx context.Context) {
 // FlushRefusals writes the refused callbacks added up so far now
 // (shutdown, tests) instead of at the next flush.
 func (h *CallbackHandler) FlushRefusals(ctx context.Context) { h.refusals.Flush(ctx) }
+
+// CountRefusedCallbacks passes refused callbacks' counts to the store the
+// inbox batches for, when it keeps them (*state.Store does).
+func (b *BatchInbox) CountRefusedCallbacks(ctx context.Context, app, reason string, at time.Time, n int64) error {
+	if rc, ok := b.store.(RefusalCounter); ok {
+		return rc.CountRefusedCallbacks(ctx, app, reason, at, n)
+	}
+	return nil
+}
+
+var _ RefusalCounter = (*BatchInbox)(nil)

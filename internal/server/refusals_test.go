@@ -73,3 +73,22 @@ func deltaRows(t *testing.T, st *state.Store) int64 {
 	}
 	return n
 }
+
+// TestCallbackHandler_refusalsThroughBatchInbox: payd serve's inbox (the
+// group-commit batcher) passes the counts to its store.
+func TestCallbackHandler_refusalsThroughBatchInbox(t *testing.T) {
+	fc := clock.NewFake(time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC))
+	st := newStore(t, fc.Now)
+	h := NewCallbackHandler(CallbackOptions{Inbox: NewBatchInbox(st, BatchInboxOptions{}), Tokens: map[string]string{appID: token}, Clock: fc})
+	b := &cbBundle{store: st, srv: httptest.NewServer(h)}
+	t.Cleanup(b.srv.Close)
+	b.post(t, signed(t, douyin.CallbackRefund, refundMsg(appID, "k1-1"), "not-the-token-0000", "n-batch"))
+	h.FlushRefusals(context.Background())
+	cs, err := st.Counters(context.Background(), state.CounterQuery{Kinds: []state.CounterKind{state.CountRefused}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Scope != appID || cs[0].Label != "bad_signature" || cs[0].N != 1 {
+		t.Fatalf("refused counters through the batch inbox: %+v", cs)
+	}
+}
