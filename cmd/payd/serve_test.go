@@ -175,6 +175,10 @@ func TestServe_command(t *testing.T) {
 	if n := e.count("replicas"); n != 0 {
 		t.Fatalf("%d replicas recorded after serve stopped, want 0 (it leaves)", n)
 	}
+	// The passes that did work are recorded for the console.
+	if n := e.count("passes"); n == 0 {
+		t.Fatal("no reconcile pass recorded by serve")
+	}
 	// The database was closed cleanly and holds the refund.
 	if s := e.summary(); s.Refunds[state.PhasePending] != 0 || len(s.Refunds) == 0 {
 		t.Fatalf("refunds after serve: %+v", s.Refunds)
@@ -220,6 +224,10 @@ func TestServe_startDaemon(t *testing.T) {
 	}
 	if n := e.count("callbacks"); n != 0 {
 		t.Fatalf("%d callbacks stored", n)
+	}
+	// ... but counted, at shutdown, for every replica's console.
+	if n := e.count("counter_deltas"); n != 1 {
+		t.Fatalf("%d counter rows after the forged callback, want 1 (refused, flushed at shutdown)", n)
 	}
 	// A second daemon on the same database starts again after a clean stop.
 	d2, err := daemon.Start(context.Background(), cfg, daemon.Options{Log: daemon.NewLogger(cfg.Log, io.Discard)})

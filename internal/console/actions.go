@@ -10,18 +10,23 @@ import (
 	"unicode/utf8"
 
 	"github.com/payd/payd/internal/logkey"
+	"github.com/payd/payd/internal/state"
 )
 
 // item is what an action form names: "refund:<key>",
-// "settlement:<app_id>/<out_order_no>" or "event:<id>".
+// "settlement:<app_id>/<out_order_no>[/<item_order_id>]" or "event:<id>".
 type item struct {
 	kind string
 	key  string // refund key or event id
 	app  string
 	no   string
+	item string // a settlement's item order; "" for the whole order's
 }
 
 func (it item) String() string {
+	if it.kind == "settlement" && it.item != "" {
+		return "settlement of item " + it.item + " of order " + it.no
+	}
 	if it.kind == "settlement" {
 		return "settlement of order " + it.no
 	}
@@ -38,10 +43,11 @@ func parseItem(s string) (item, error) {
 		return item{kind: kind, key: rest}, nil
 	case "settlement":
 		app, no, ok := strings.Cut(rest, "/")
-		if !ok || app == "" || no == "" {
-			return item{}, fmt.Errorf("%q: want settlement:APP/ORDER", s)
+		no, itemID, hasItem := strings.Cut(no, "/")
+		if !ok || app == "" || no == "" || (hasItem && itemID == "") {
+			return item{}, fmt.Errorf("%q: want settlement:APP/ORDER or settlement:APP/ORDER/ITEM_ORDER", s)
 		}
-		return item{kind: kind, app: app, no: no}, nil
+		return item{kind: kind, app: app, no: no, item: itemID}, nil
 	}
 	return item{}, fmt.Errorf("%q: unknown kind %q", s, kind)
 }
@@ -66,8 +72,8 @@ func actionItems(r *http.Request, op string) ([]item, error) {
 		if err != nil {
 			return nil, err
 		}
-		if (op == "replay") != (it.kind == "event") {
-			return nil, fmt.Errorf("%s cannot be %sed", it, op)
+		if (op == "replay") != (it.kind == "event") || ((op == "agree" || op == "deny") && it.kind != "refund") {
+			return nil, fmt.Errorf("%s cannot be %sed", it, strings.TrimSuffix(op, "e"))
 		}
 		items = append(items, it)
 	}
@@ -76,7 +82,7 @@ func actionItems(r *http.Request, op string) ([]item, error) {
 
 func (c *Console) action(w http.ResponseWriter, r *http.Request, s *session) {
 	op := r.PathValue("op")
-	if op != "retry" && op != "cancel" && op != "replay" {
+	if op != "retry" && op != "cancel" && op != "replay" && op != "agree" && op != "deny" {
 		c.fail(w, r, s, http.StatusNotFound, "no such action: "+op)
 		return
 	}
@@ -93,10 +99,13 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, r, s, http.StatusBadRequest, "reason: at most 100 characters; nothing was changed")
 		return
 	}
+	// message is an audit decision's: optional to agree, required to deny
+	// (the buyer reads it); the store checks it.
+	message := strings.TrimSpace(r.PostForm.Get("message"))
 	var done int
 	var refused []string
 	for _, it := range items {
-		if err := c.apply(r.Context(), op, it, reason); err != nil {
+		if err := c.apply(r.Context(), op, it, reason, message); err != nil {
 			refused = append(refused, it.String()+": "+errText(err))
 			continue
 		}
@@ -120,7 +129,7 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(w, r, safeNext(r.PostForm.Get("back")), http.StatusSeeOther)
 }
 
-func (c *Console) apply(ctx context.Context, op string, it item, reason string) error {
+func (c *Console) apply(ctx context.Context, op string, it item, reason, message string) error {
 	now := c.o.Clock.Now()
 	st := c.o.Store
 	var err error
@@ -128,11 +137,13 @@ func (c *Console) apply(ctx context.Context, op string, it item, reason string) 
 	case op == "retry" && it.kind == "refund":
 		_, err = st.RetryParked(ctx, it.key, now)
 	case op == "retry" && it.kind == "settlement":
-		_, err = st.RetryParkedSettlement(ctx, it.app, it.no, now)
+		_, err = st.RetryParkedItemSettlement(ctx, it.app, it.no, it.item, now)
 	case op == "cancel" && it.kind == "refund":
 		_, err = st.CancelRefund(ctx, it.key, reason, now)
 	case op == "cancel" && it.kind == "settlement":
-		_, err = st.CancelSettlement(ctx, it.app, it.no, reason, now)
+		_, err = st.CancelItemSettlement(ctx, it.app, it.no, it.item, reason, now)
+	case op == "agree" || op == "deny":
+		_, err = st.DecideAudit(ctx, state.AuditWish{Refund: it.key, Decision: state.AuditDecision(op), Message: message}, now)
 	case op == "replay":
 		var n int
 		n, err = st.ReplayEvent(ctx, c.o.Subscriptions, it.key, now)

@@ -130,7 +130,7 @@ func TestBrowser_console(t *testing.T) {
 	br.shot(t, "overview")
 
 	br.run(t, "orders", chromedp.Navigate(base+"/orders"), chromedp.WaitVisible(chromedp.CSS("#orders")))
-	if got := br.text(t, "#orders"); !strings.Contains(got, "ord-b-0024") || !strings.Contains(got, "ord-a-0001") {
+	if got := br.text(t, "#orders"); !strings.Contains(got, "ord-t-0003") || !strings.Contains(got, "ord-b-0024") || !strings.Contains(got, "ord-a-0002") {
 		t.Errorf("orders page lacks the scenario's orders: %.200q", got)
 	}
 	br.shot(t, "orders")
@@ -161,6 +161,19 @@ func TestBrowser_console(t *testing.T) {
 	br.run(t, "cancel", chromedp.Navigate(base+"/attention"), chromedp.Click(chromedp.CSS("#cancel-ord-a-0007-r1")), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	if got := refundPhase(t, bd.store, "ord-a-0007-r1"); got != state.PhaseCancelled {
 		t.Errorf("cancelled refund is %s", got)
+	}
+	br.run(t, "agree an audit", chromedp.Navigate(base+"/attention"), chromedp.WaitVisible(chromedp.CSS("#audits")),
+		chromedp.Click(chromedp.CSS("#agree-dyaudit01")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	if got := br.text(t, "#flash"); got != "agree: 1 done" {
+		t.Errorf("flash after agree: %q", got)
+	}
+	if got := br.text(t, "#audits"); strings.Contains(got, "dyaudit01") || !strings.Contains(got, "dyaudit02") {
+		t.Errorf("after agreeing dyaudit01 the audits list shows %q; want only dyaudit02", got)
+	}
+	var agreed state.Refund
+	must(t, bd.store.DB().Where("idem_key = ?", "dyaudit01").First(&agreed).Error)
+	if agreed.AuditPhase != state.AuditDecided || agreed.AuditDecision != state.AuditAgree || agreed.AuditBy != state.AuditByOperator {
+		t.Errorf("agreed refund: audit %s %s by %s, want decided agree by operator", agreed.AuditPhase, agreed.AuditDecision, agreed.AuditBy)
 	}
 	ev := "evt_00000000000000000000000000000007"
 	br.run(t, "replay", chromedp.Navigate(base+"/attention"), chromedp.Click(chromedp.CSS("#replay-"+ev)), chromedp.WaitVisible(chromedp.CSS("#flash")))

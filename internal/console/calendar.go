@@ -1,11 +1,10 @@
 package console
 
 import (
-	"fmt"
 	"slices"
+	"sort"
+	"strconv"
 	"time"
-
-	"gorm.io/gorm"
 
 	"github.com/payd/payd/internal/state"
 )
@@ -16,7 +15,8 @@ const calendarDays = 30
 // CalendarDay is what one app has settling on one day of the operator's
 // zone: orders the settle_batch job will pick up (AutoOrders, AutoAmount:
 // their total less the CPS share) and settlements already declared and
-// pending (Pending, PendingAmount: what their orders would leave).
+// pending (Pending, PendingAmount: their orders' totals less the CPS
+// share, before refunds; item settlements are counted and add nothing).
 type CalendarDay struct {
 	Day                    time.Time
 	AppID                  string
@@ -37,99 +37,84 @@ func dayStarts(from time.Time, n int, loc *time.Location) []time.Time {
 	return out
 }
 
-func (c *Console) calendarStats(db *gorm.DB, now time.Time, snap *Snapshot) error {
-	loc := c.o.Location
-	days := dayStarts(now, calendarDays, loc)
-	apps := c.o.Apps
+// dayOf returns the index of the day in days (n+1 starts) that t falls
+// on; a time before the first day is the first day (overdue, or not known
+// yet: bucket 0); -1 after the last.
+func dayOf(days []time.Time, t time.Time) int {
+	for i := len(days) - 2; i >= 0; i-- {
+		if !t.Before(days[i]) {
+			if !t.Before(days[i+1]) {
+				return -1
+			}
+			return i
+		}
+	}
+	return 0
+}
+
+// calendarStats lays out the hourly counters of orders settle_batch will
+// settle (state.CountAutoSettle) and of pending settlements by the hour
+// they fall due (state.CountDue) on the operator's days. Days start on
+// whole hours in every zone with a whole-hour offset (Asia/Shanghai);
+// elsewhere a day's first or last hour is counted with its neighbour.
+func (c *Console) calendarStats(cs []state.Counter, days []time.Time, snap *Snapshot) {
+	apps := slices.Clone(c.o.Apps)
 	for _, a := range snap.Apps {
 		if !slices.Contains(apps, a.AppID) {
 			apps = append(apps, a.AppID)
 		}
 	}
+	index := map[string]int{}
 	for i := 0; i < calendarDays; i++ {
 		for _, app := range apps {
-			d := CalendarDay{Day: days[i], AppID: app}
-			// ix_orders_app_autosettle: one range per app and day.
-			lo := days[i]
-			if i == 0 {
-				lo = time.Time{}
-			}
-			var r struct{ N, Amount int64 }
-			if err := db.Raw("SELECT COUNT(*) AS n, COALESCE(SUM(total_amount - cps_share), 0) AS amount FROM orders WHERE app_id = ? AND auto_settle_at >= ? AND auto_settle_at < ?",
-				app, lo.UTC(), days[i+1].UTC()).Scan(&r).Error; err != nil {
-				return fmt.Errorf("calendar of %s: %w", app, err)
-			}
-			d.AutoOrders, d.AutoAmount = r.N, r.Amount
-			snap.Days = append(snap.Days, d)
+			index[app+"/"+strconv.Itoa(i)] = len(snap.Days)
+			snap.Days = append(snap.Days, CalendarDay{Day: days[i], AppID: app})
 		}
 	}
-	if err := c.pendingByDay(db, days, snap); err != nil {
-		return err
-	}
-	return c.settledByDay(db, now, snap)
-}
-
-// pendingByDay adds pending settlements to the days they fall due on
-// (before today: today). Pending settlements are found by phase.
-func (c *Console) pendingByDay(db *gorm.DB, days []time.Time, snap *Snapshot) error {
-	var rows []struct {
-		AppID       string
-		DueAt       *time.Time
-		SettleAfter *time.Time
-		TotalAmount int64
-		CPSShare    int64
-		Refunded    int64
-	}
-	err := db.Raw(`SELECT o.app_id, s.due_at, o.settle_after, o.total_amount, o.cps_share,
-		(SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.order_id = o.id AND r.phase <> ?) AS refunded
-		FROM settlements s JOIN orders o ON o.id = s.order_id WHERE s.phase = ? LIMIT ?`,
-		state.PhaseCancelled, state.PhasePending, maxCallRows).Scan(&rows).Error
-	if err != nil {
-		return fmt.Errorf("calendar: pending settlements: %w", err)
-	}
-	index := map[string]int{}
-	for i, d := range snap.Days {
-		index[d.AppID+d.Day.Format("2006-01-02")] = i
-	}
-	for _, r := range rows {
-		due := r.DueAt
-		if due == nil {
-			due = r.SettleAfter
-		}
-		day := days[0]
-		if due != nil && due.After(days[0]) {
-			if !due.Before(days[len(days)-1]) {
-				continue
-			}
-			day = dayStarts(*due, 0, c.o.Location)[0]
-		}
-		i, ok := index[r.AppID+day.Format("2006-01-02")]
-		if !ok {
+	for _, r := range cs {
+		if r.Kind != state.CountAutoSettle && r.Kind != state.CountDue {
 			continue
 		}
-		snap.Days[i].Pending++
-		snap.Days[i].PendingAmount += max(r.TotalAmount-r.CPSShare-r.Refunded, 0)
+		i := dayOf(days, r.Time())
+		j, ok := index[r.Scope+"/"+strconv.Itoa(i)]
+		if i < 0 || !ok {
+			continue
+		}
+		d := &snap.Days[j]
+		if r.Kind == state.CountAutoSettle {
+			d.AutoOrders += r.N
+			d.AutoAmount += r.Amount
+		} else {
+			d.Pending += r.N
+			d.PendingAmount += r.Amount
+		}
 	}
-	return nil
 }
 
-// settledByDay counts the last 7 days' succeeded settlements per app, by
-// day of success (ix_settlements_phase_updated: a succeeded row is final).
-func (c *Console) settledByDay(db *gorm.DB, now time.Time, snap *Snapshot) error {
-	days := dayStarts(now.AddDate(0, 0, -6), 7, c.o.Location)
-	for i := 6; i >= 0; i-- {
-		var rows []struct {
-			AppID     string
-			N, Amount int64
+// settledByDay lays out the last 7 days' succeeded settlements per app
+// (state.CountSettled, by hour of success), newest day first.
+func (c *Console) settledByDay(cs []state.Counter, days []time.Time, snap *Snapshot) {
+	byDay := map[string]*CalendarDay{}
+	for _, r := range cs {
+		if r.Kind != state.CountSettled {
+			continue
 		}
-		if err := db.Raw(`SELECT o.app_id, COUNT(*) AS n, COALESCE(SUM(s.amount), 0) AS amount FROM settlements s JOIN orders o ON o.id = s.order_id
-			WHERE s.phase = ? AND s.updated_at >= ? AND s.updated_at < ? GROUP BY o.app_id ORDER BY o.app_id`,
-			state.PhaseSucceeded, days[i].UTC(), days[i+1].UTC()).Scan(&rows).Error; err != nil {
-			return fmt.Errorf("calendar: settled: %w", err)
+		i := dayOf(days, r.Time())
+		if i < 0 || r.Time().Before(days[0]) {
+			continue
 		}
-		for _, r := range rows {
-			snap.Settled = append(snap.Settled, CalendarDay{Day: days[i], AppID: r.AppID, Settled: r.N, SettledAmount: r.Amount})
+		k := strconv.Itoa(i) + "/" + r.Scope
+		if byDay[k] == nil {
+			byDay[k] = &CalendarDay{Day: days[i], AppID: r.Scope}
 		}
+		byDay[k].Settled += r.N
+		byDay[k].SettledAmount += r.Amount
 	}
-	return nil
+	for _, d := range byDay {
+		snap.Settled = append(snap.Settled, *d)
+	}
+	sort.Slice(snap.Settled, func(i, j int) bool {
+		a, b := snap.Settled[i], snap.Settled[j]
+		return a.Day.After(b.Day) || (a.Day.Equal(b.Day) && a.AppID < b.AppID)
+	})
 }

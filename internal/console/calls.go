@@ -1,21 +1,23 @@
 package console
 
 import (
-	"fmt"
 	"sort"
 	"time"
 
-	"gorm.io/gorm"
+	"github.com/payd/payd/internal/state"
 )
 
-// buckets are the chart's columns: 12 of 5 minutes, the last hour.
+// buckets are the chart's columns: 12 of 5 minutes, the last hour (the
+// current 5 minutes last), as state.CountCalls buckets them.
 const (
 	buckets     = 12
 	bucketWidth = 5 * time.Minute
-	// maxCallRows bounds the attempt rows one snapshot reads (about 80 calls
-	// per second for an hour); beyond it the chart says it is truncated.
-	maxCallRows = 300_000
 )
+
+// callsSince is the start of the chart's first column.
+func callsSince(now time.Time) time.Time {
+	return now.Truncate(bucketWidth).Add(-(buckets - 1) * bucketWidth)
+}
 
 // Calls is the last hour of Douyin calls, per API.
 type Calls struct {
@@ -23,7 +25,6 @@ type Calls struct {
 	APIs      []APICalls
 	Busy1001  int64 // answers 1001 (rate limited) in the hour
 	Busy12001 int64 // answers 12001 (Douyin busy) in the hour
-	Truncated bool
 }
 
 // APICalls is one API's calls in 5-minute buckets, against its budget.
@@ -87,48 +88,37 @@ func (a APICalls) BudgetY() float64 {
 	return chartH - (chartH-chartTop)*a.Budget/scale
 }
 
-func (c *Console) callStats(db *gorm.DB, now time.Time, snap *Snapshot) error {
-	since := now.Add(-buckets * bucketWidth).Truncate(time.Minute)
+// callStats lays out the calls' counters (state.CountCalls: per API and
+// 5 minutes, with the answers not ok; state.CountBusy: 1001 and 12001).
+func (c *Console) callStats(cs []state.Counter, since time.Time, snap *Snapshot) {
 	snap.Calls.Since = since
-	var rows []struct {
-		API       string
-		ErrNo     int
-		CreatedAt time.Time
-	}
-	if err := db.Raw("SELECT api, err_no, created_at FROM attempts WHERE created_at >= ? LIMIT ?", since, maxCallRows+1).Scan(&rows).Error; err != nil {
-		return fmt.Errorf("read the last hour's calls: %w", err)
-	}
-	if len(rows) > maxCallRows {
-		rows, snap.Calls.Truncated = rows[:maxCallRows], true
-	}
 	apps := float64(max(len(c.o.Apps), 1))
 	byAPI := map[string]*APICalls{}
 	for api, limit := range c.o.Limits {
 		byAPI[api] = &APICalls{API: api, Budget: limit * bucketWidth.Seconds() * apps}
 	}
-	for _, r := range rows {
-		a := byAPI[r.API]
+	for _, r := range cs {
+		if r.Kind == state.CountBusy {
+			switch r.Label {
+			case "1001":
+				snap.Calls.Busy1001 += r.N
+			case "12001":
+				snap.Calls.Busy12001 += r.N
+			}
+			continue
+		}
+		a := byAPI[r.Label]
 		if a == nil {
-			a = &APICalls{API: r.API}
-			byAPI[r.API] = a
+			a = &APICalls{API: r.Label}
+			byAPI[r.Label] = a
 		}
-		i := int(r.CreatedAt.Sub(since) / bucketWidth)
+		i := int(r.Time().Sub(since) / bucketWidth)
 		if i < 0 || i >= buckets {
-			i = buckets - 1
+			continue
 		}
-		a.Buckets[i]++
-		a.Total++
-		switch r.ErrNo {
-		case 0:
-		case 1001:
-			snap.Calls.Busy1001++
-			a.Errors++
-		case 12001:
-			snap.Calls.Busy12001++
-			a.Errors++
-		default:
-			a.Errors++
-		}
+		a.Buckets[i] += r.N
+		a.Total += r.N
+		a.Errors += r.Amount
 	}
 	for _, a := range byAPI {
 		for _, n := range a.Buckets {
@@ -137,5 +127,4 @@ func (c *Console) callStats(db *gorm.DB, now time.Time, snap *Snapshot) error {
 		snap.Calls.APIs = append(snap.Calls.APIs, *a)
 	}
 	sort.Slice(snap.Calls.APIs, func(i, j int) bool { return snap.Calls.APIs[i].API < snap.Calls.APIs[j].API })
-	return nil
 }

@@ -58,18 +58,18 @@ type Options struct {
 	Wake, WakeEvents func()
 	// Gatherer, when set, supplies the process's callback counters.
 	Gatherer prometheus.Gatherer
-	// SnapshotEvery is how often the overview's counts are recomputed in
-	// the background; 30s when zero.
-	SnapshotEvery time.Duration
+	// FoldEvery is how often Run folds the counters' deltas
+	// (state.FoldCounters), which keeps every page's read of them short;
+	// 5s when zero.
+	FoldEvery time.Duration
 }
 
-// Console is the console's handler and its background snapshot.
+// Console is the console's handler.
 type Console struct {
 	o        Options
 	mux      *http.ServeMux
 	pages    map[string]*template.Template
 	sessions *sessions
-	snap     *snapshotter
 	cross    *http.CrossOriginProtection
 }
 
@@ -79,7 +79,7 @@ const maxForm = 64 << 10
 // maxSelection bounds the items one action may name.
 const maxSelection = 200
 
-// New returns the console. Call Run to keep its overview counts fresh.
+// New returns the console. Call Run to fold the counters it reads.
 func New(o Options) (*Console, error) {
 	if o.Store == nil {
 		return nil, errors.New("console: a store is required")
@@ -102,12 +102,11 @@ func New(o Options) (*Console, error) {
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 12 * time.Hour
 	}
-	if o.SnapshotEvery <= 0 {
-		o.SnapshotEvery = 30 * time.Second
+	if o.FoldEvery <= 0 {
+		o.FoldEvery = 5 * time.Second
 	}
 	o.Log = o.Log.WithField(logkey.Component, "console")
 	c := &Console{o: o, sessions: newSessions(o.Clock, o.SessionTTL), cross: http.NewCrossOriginProtection()}
-	c.snap = &snapshotter{c: c}
 	pages, err := parsePages(o.Location)
 	if err != nil {
 		return nil, err
@@ -157,8 +156,28 @@ func cacheAssets(h http.Handler) http.Handler {
 	})
 }
 
-// Run refreshes the overview's snapshot every SnapshotEvery until ctx ends.
-func (c *Console) Run(ctx context.Context) { c.snap.run(ctx, c.o.SnapshotEvery) }
+// Run folds the counters' deltas every FoldEvery until ctx ends. Pages
+// are exact without it; it keeps their reads short.
+func (c *Console) Run(ctx context.Context) {
+	t := time.NewTicker(c.o.FoldEvery)
+	defer t.Stop()
+	for {
+		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
+			c.o.Log.WithError(err).Warn("console: fold the counters")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
-// Refresh recomputes the snapshot now (tests, benchmarks).
-func (c *Console) Refresh(ctx context.Context) error { return c.snap.refresh(ctx) }
+// Refresh folds the counters' deltas now (Run, tests, benchmarks).
+func (c *Console) Refresh(ctx context.Context) error {
+	n, err := c.o.Store.FoldCounters(ctx, c.o.Clock.Now(), 0)
+	if n > 0 {
+		c.o.Log.Debugf("folded %d counter deltas", n)
+	}
+	return err
+}

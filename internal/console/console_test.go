@@ -136,9 +136,11 @@ func TestConsole_hostile(t *testing.T) {
 				t.Errorf("GET %s: %d %s, want a redirect to sign in", p, resp.StatusCode, resp.Header.Get("Location"))
 			}
 		}
-		resp, _ := anon.do("POST", "/actions/retry", url.Values{"one": {"refund:ord-a-0006-r1"}, "csrf": {"x"}}, nil)
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("POST unauthenticated: %d, want 401", resp.StatusCode)
+		for _, op := range []string{"retry", "agree", "deny"} {
+			resp, _ := anon.do("POST", "/actions/"+op, url.Values{"one": {"refund:ord-a-0006-r1"}, "csrf": {"x"}}, nil)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("POST %s unauthenticated: %d, want 401", op, resp.StatusCode)
+			}
 		}
 	})
 	t.Run("forged cookie", func(t *testing.T) {
@@ -175,6 +177,11 @@ func TestConsole_hostile(t *testing.T) {
 		{"nothing", url.Values{"csrf": {csrf}}, nil, 400},
 		{"long reason", url.Values{"one": {"refund:" + key}, "csrf": {csrf}, "reason": {strings.Repeat("理", 101)}}, nil, 400},
 	}
+	auditOf := func() state.AuditPhase {
+		var r state.Refund
+		must(t, b.store.DB().Where("idem_key = ?", "dyaudit01").First(&r).Error)
+		return r.AuditPhase
+	}
 	for _, tt := range tests {
 		resp, body := c.do("POST", "/actions/retry", tt.form, tt.hdr)
 		if resp.StatusCode != tt.status {
@@ -183,6 +190,27 @@ func TestConsole_hostile(t *testing.T) {
 		if got := refundPhase(t, b.store, key); got != state.PhaseParked {
 			t.Fatalf("%s: refund is %s: a refused request changed it", tt.name, got)
 		}
+		// The same requests at the audit buttons, naming a refund awaiting audit.
+		form := url.Values{}
+		for k, v := range tt.form {
+			form[k] = v
+		}
+		if strings.HasPrefix(form.Get("one"), "refund:") {
+			form.Set("one", "refund:dyaudit01")
+		}
+		for _, op := range []string{"agree", "deny"} {
+			if resp, body := c.do("POST", "/actions/"+op, form, tt.hdr); resp.StatusCode != tt.status {
+				t.Errorf("%s %s: %d, want %d: %.200s", op, tt.name, resp.StatusCode, tt.status, body)
+			}
+		}
+		if got := auditOf(); got != state.AuditWaiting {
+			t.Fatalf("%s: audit is %s: a refused request changed it", tt.name, got)
+		}
+	}
+	// An audit message longer than Douyin takes: refused, nothing changed.
+	c.do("POST", "/actions/deny", url.Values{"one": {"refund:dyaudit01"}, "csrf": {csrf}, "message": {strings.Repeat("x", state.MaxDenyMessage+1)}}, nil)
+	if got := auditOf(); got != state.AuditWaiting {
+		t.Fatalf("a deny with a %d-byte message changed the audit: %s", state.MaxDenyMessage+1, got)
 	}
 	if resp, _ := c.do("POST", "/login", url.Values{"token": {adminToken}}, map[string]string{"Sec-Fetch-Site": "cross-site"}); resp.StatusCode != 403 {
 		t.Errorf("cross-site sign-in: %d, want 403", resp.StatusCode)
@@ -302,4 +330,95 @@ func TestConsole_session(t *testing.T) {
 		t.Errorf("an expired session still works: %d", resp.StatusCode)
 	}
 	_ = context.Background()
+}
+
+// TestConsole_audits: the attention page lists the refunds awaiting audit
+// with their deadline; Deny without a message is refused with the way
+// out and changes nothing; Deny with one and Agree store the decision for
+// the reconciler to send; the viewer token changes nothing.
+func TestConsole_audits(t *testing.T) {
+	b, srv := serve(t)
+	audit := func(key string) state.Refund {
+		t.Helper()
+		var r state.Refund
+		must(t, b.store.DB().Where("idem_key = ?", key).First(&r).Error)
+		return r
+	}
+	viewer := newClient(t, srv)
+	viewer.login(viewerToken)
+	if resp, body := viewer.do("POST", "/actions/agree", url.Values{"csrf": {viewer.csrf()}, "one": {"refund:dyaudit01"}}, nil); resp.StatusCode != 403 || !strings.Contains(body, "read-only") {
+		t.Fatalf("viewer agree: %d %.200s", resp.StatusCode, body)
+	}
+	c := newClient(t, srv)
+	c.login(adminToken)
+	_, page := c.do("GET", "/attention", nil, nil)
+	// Listed soonest deadline first, with the deadline in Shanghai time:
+	// dyaudit02 was created 20 h ago (deadline in 52 h), dyaudit01 10 h ago.
+	i2, i1 := strings.Index(page, "dyaudit02"), strings.Index(page, "dyaudit01")
+	if i2 < 0 || i1 < 0 || i2 > i1 || !strings.Contains(page, "2026-12-03 14:00") || !strings.Contains(page, "Douyin approves the refund") {
+		t.Fatalf("audits on the attention page (dyaudit02 at %d, dyaudit01 at %d): %s", i2, i1, page)
+	}
+	csrf := c.csrf()
+	resp, _ := c.do("POST", "/actions/deny", url.Values{"csrf": {csrf}, "one": {"refund:dyaudit02"}, "back": {"/attention"}}, nil)
+	_, page = c.do("GET", "/attention", nil, nil)
+	if resp.StatusCode != 303 || !strings.Contains(page, "deny: 0 done, 1 refused") || !strings.Contains(page, "message: required to deny a refund (the buyer reads it)") {
+		t.Fatalf("deny without a message: %d, flash in %s", resp.StatusCode, page)
+	}
+	if r := audit("dyaudit02"); r.AuditPhase != state.AuditWaiting {
+		t.Fatalf("a refused deny changed the audit: %s", r.AuditPhase)
+	}
+	c.do("POST", "/actions/deny", url.Values{"csrf": {csrf}, "one": {"refund:dyaudit02"}, "message": {"the parcel was delivered intact"}}, nil)
+	if r := audit("dyaudit02"); r.AuditPhase != state.AuditDecided || r.AuditDecision != state.AuditDeny || r.AuditMessage != "the parcel was delivered intact" {
+		t.Fatalf("denied: %s %s %q", r.AuditPhase, r.AuditDecision, r.AuditMessage)
+	}
+	c.do("POST", "/actions/agree", url.Values{"csrf": {csrf}, "sel": {"refund:dyaudit01"}}, nil)
+	if r := audit("dyaudit01"); r.AuditPhase != state.AuditDecided || r.AuditDecision != state.AuditAgree || r.AuditBy != state.AuditByOperator {
+		t.Fatalf("agreed: %s %s by %s", r.AuditPhase, r.AuditDecision, r.AuditBy)
+	}
+	if _, page = c.do("GET", "/attention", nil, nil); strings.Contains(page, "dyaudit01") || strings.Contains(page, "dyaudit02") {
+		t.Fatal("decided audits are still listed as awaiting a decision")
+	}
+	// Agree names refunds only.
+	if resp, body := c.do("POST", "/actions/agree", url.Values{"csrf": {csrf}, "one": {"event:evt_1"}}, nil); resp.StatusCode != 400 || !strings.Contains(body, "nothing was changed") {
+		t.Fatalf("agree an event: %d %.200s", resp.StatusCode, body)
+	}
+}
+
+// TestConsole_calendarHeldBack: the calendar counts the pending
+// settlements an open refund holds back, from the refunds in flight, and
+// the count follows the refund to its end.
+func TestConsole_calendarHeldBack(t *testing.T) {
+	b, srv := serve(t)
+	c := newClient(t, srv)
+	c.login(adminToken)
+	held := func() string {
+		t.Helper()
+		_, page := c.do("GET", "/calendar", nil, nil)
+		i := strings.Index(page, `id="wait-refunds">`)
+		if i < 0 {
+			t.Fatalf("no held-back count on the calendar: %s", page)
+		}
+		rest := page[i+len(`id="wait-refunds">`):]
+		return rest[:strings.Index(rest, "<")]
+	}
+	if got := held(); got != "0" {
+		t.Fatalf("held back before: %s, want 0", got)
+	}
+	// ord-a-0016 and ord-b-0020 have pending settlements; refunds on them hold them back.
+	ctx := context.Background()
+	for _, w := range []state.RefundWish{{AppID: appA, OutOrderNo: "ord-a-0016", Key: "hold-1", Amount: 100}, {AppID: appA, OutOrderNo: "ord-a-0016", Key: "hold-2", Amount: 100},
+		{AppID: appB, OutOrderNo: "ord-b-0020", Key: "hold-3", Amount: 100}} {
+		_, _, err := b.store.DeclareRefund(ctx, w, b.clock.Now())
+		must(t, err)
+	}
+	if got := held(); got != "2" {
+		t.Fatalf("held back with three open refunds on two orders: %s, want 2", got)
+	}
+	for _, k := range []string{"hold-1", "hold-2"} {
+		_, err := b.store.CancelRefund(ctx, k, "test", b.clock.Now())
+		must(t, err)
+	}
+	if got := held(); got != "1" {
+		t.Fatalf("held back after cancelling ord-a-0016's refunds: %s, want 1", got)
+	}
 }

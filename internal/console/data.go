@@ -111,7 +111,7 @@ func listParked(ctx context.Context, db *gorm.DB, table, cursor string) (*parked
 	}
 	number, key, amount := "r.out_refund_no", "r.idem_key", "r.amount"
 	if table == "settlements" {
-		number, key, amount = "r.out_settle_no", "''", "r.amount"
+		number, key, amount = "r.out_settle_no", "r.item_order_id", "r.amount"
 	}
 	q := db.WithContext(ctx).Table(table+" AS r").
 		Select("r.id, r.updated_at, r.park_reason, o.app_id, o.out_order_no, "+number+" AS number, "+key+" AS k, "+amount+" AS amount, o.total_amount").
@@ -142,7 +142,9 @@ func listParked(ctx context.Context, db *gorm.DB, table, cursor string) (*parked
 		row := parkedRow{Kind: "refund", AppID: r.AppID, OutOrderNo: r.OutOrderNo, Key: r.K, Number: r.Number,
 			Amount: r.Amount, Reason: r.ParkReason, At: r.UpdatedAt, Item: "refund:" + r.K}
 		if table == "settlements" {
-			row.Kind, row.Item = "settlement", "settlement:"+r.AppID+"/"+r.OutOrderNo
+			// k is the item order of an item settlement ("" for a whole
+			// order's): its buttons name it.
+			row.Kind, row.Key, row.Item = "settlement", "", settlementItem(r.AppID, r.OutOrderNo, r.K)
 			if row.Amount == 0 {
 				row.Amount = r.TotalAmount
 			}
@@ -240,4 +242,79 @@ func orderDeliveries(ctx context.Context, db *gorm.DB, eventIDs []string) ([]sta
 		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// auditRow is a refund awaiting the merchant's audit, as the attention
+// page lists it.
+type auditRow struct {
+	AppID, OutOrderNo, Key, Source string
+	Amount                         int64
+	Reason                         string
+	Phase                          state.AuditPhase
+	Decision                       state.AuditDecision
+	ErrTips                        string
+	Deadline                       *time.Time
+	Item                           string
+}
+
+type auditsPage struct {
+	Rows []auditRow
+	Next string
+}
+
+// openAudits are the audit phases that wait for a person: no decision yet
+// (waiting), or Douyin refused the one sent (refused). A decided one is
+// the reconciler's to send, and leaves the list.
+var openAudits = []state.AuditPhase{state.AuditWaiting, state.AuditRefused}
+
+// listAudits reads one page of refunds awaiting audit, soonest deadline
+// first (ix_refunds_audit); the cursor is "<deadline unix nanos>.<id>".
+func listAudits(ctx context.Context, db *gorm.DB, cursor string) (*auditsPage, error) {
+	cur, err := parseTimeCursor(cursor)
+	if err != nil {
+		return nil, err
+	}
+	q := db.WithContext(ctx).Table("refunds AS r").
+		Select("r.id, r.idem_key, r.amount, r.reason, r.source, r.audit_phase, r.audit_decision, r.err_tips, r.audit_deadline, o.app_id, o.out_order_no").
+		Joins("JOIN orders o ON o.id = r.order_id").Where("r.audit_phase IN ? AND r.phase = ?", openAudits, state.PhaseProcessing)
+	if cur != nil {
+		q = q.Where("(r.audit_deadline > ? OR (r.audit_deadline = ? AND r.id > ?))", cur.at, cur.at, cur.id)
+	}
+	var rows []struct {
+		ID            int64
+		IdemKey       string
+		Amount        int64
+		Reason        string
+		Source        string
+		AuditPhase    state.AuditPhase
+		AuditDecision state.AuditDecision
+		ErrTips       string
+		AuditDeadline *time.Time
+		AppID         string
+		OutOrderNo    string
+	}
+	if err := q.Order("r.audit_deadline, r.id").Limit(pageSize + 1).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list audits: %w", err)
+	}
+	p := &auditsPage{}
+	for i, r := range rows {
+		if i == pageSize {
+			if d := rows[i-1].AuditDeadline; d != nil {
+				p.Next = timeCursor{at: *d, id: rows[i-1].ID}.String()
+			}
+			break
+		}
+		p.Rows = append(p.Rows, auditRow{AppID: r.AppID, OutOrderNo: r.OutOrderNo, Key: r.IdemKey, Source: r.Source, Amount: r.Amount,
+			Reason: r.Reason, Phase: r.AuditPhase, Decision: r.AuditDecision, ErrTips: r.ErrTips, Deadline: r.AuditDeadline, Item: "refund:" + r.IdemKey})
+	}
+	return p, nil
+}
+
+// settlementItem is the action item of a settlement: the whole order's, or
+// one item order's.
+func settlementItem(app, no, itemOrderID string) string {
+	if itemOrderID == "" {
+		return "settlement:" + app + "/" + no
+	}
+	return "settlement:" + app + "/" + no + "/" + itemOrderID
 }

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"sort"
@@ -16,29 +15,18 @@ import (
 // maxQuery bounds a search or filter value (bytes).
 const maxQuery = 128
 
-func (c *Console) snapshot() (*Snapshot, error) {
-	if s := c.snap.get(); s != nil {
-		return s, nil
-	}
-	return nil, errors.New("the overview's counts are being computed: reload in a few seconds")
-}
-
 type overviewData struct {
 	Snap     *Snapshot
 	Gauges   []Count // callbacks since this process started, by result
-	Age      string
 	Location *time.Location
 }
 
 func (c *Console) overview(r *http.Request, _ *session) (string, any, error) {
-	snap := c.snap.get()
-	if snap == nil {
-		if err := c.snap.refresh(r.Context()); err != nil {
-			return "", nil, err
-		}
-		snap = c.snap.get()
+	snap, err := c.compute(r.Context())
+	if err != nil {
+		return "", nil, err
 	}
-	return "overview", overviewData{Snap: snap, Gauges: c.callbackResults(), Age: Age(c.o.Clock.Now().Sub(snap.At)), Location: c.o.Location}, nil
+	return "overview", overviewData{Snap: snap, Gauges: c.callbackResults(), Location: c.o.Location}, nil
 }
 
 // callbackResults reads payd_callbacks_total by result from the process's
@@ -192,8 +180,8 @@ func deliveryDetail(d state.Delivery) string {
 	return s
 }
 
-func (c *Console) calendar(*http.Request, *session) (string, any, error) {
-	snap, err := c.snapshot()
+func (c *Console) calendar(r *http.Request, _ *session) (string, any, error) {
+	snap, err := c.compute(r.Context())
 	if err != nil {
 		return "", nil, err
 	}
@@ -202,6 +190,7 @@ func (c *Console) calendar(*http.Request, *session) (string, any, error) {
 
 type attentionData struct {
 	Refunds, Settlements *parkedPage
+	Audits               *auditsPage
 	Deliveries           *deliveriesPage
 	Now                  time.Time
 	Cursors              url.Values
@@ -209,8 +198,8 @@ type attentionData struct {
 
 func (c *Console) attention(r *http.Request, _ *session) (string, any, error) {
 	ctx, db := r.Context(), c.o.Store.DB()
-	var cur [3]string
-	for i, k := range []string{"refunds", "settlements", "deliveries"} {
+	var cur [4]string
+	for i, k := range []string{"refunds", "settlements", "deliveries", "audits"} {
 		v, err := query(r, k)
 		if err != nil {
 			return "", nil, err
@@ -229,7 +218,11 @@ func (c *Console) attention(r *http.Request, _ *session) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return "attention", attentionData{Refunds: rf, Settlements: st, Deliveries: dl, Now: c.o.Clock.Now(), Cursors: r.URL.Query()}, nil
+	au, err := listAudits(ctx, db, cur[3])
+	if err != nil {
+		return "", nil, err
+	}
+	return "attention", attentionData{Refunds: rf, Settlements: st, Audits: au, Deliveries: dl, Now: c.o.Clock.Now(), Cursors: r.URL.Query()}, nil
 }
 
 type searchData struct {
@@ -269,9 +262,11 @@ func (c *Console) events(r *http.Request, _ *session) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	d := eventsData{Page: p}
-	if snap := c.snap.get(); snap != nil {
-		d.Endpoints = snap.Events
+	cs, err := c.o.Store.Counters(r.Context(), state.CounterQuery{Kinds: []state.CounterKind{state.CountDeliveries}})
+	if err != nil {
+		return "", nil, err
 	}
-	return "events", d, nil
+	var snap Snapshot
+	c.eventStats(cs, &snap)
+	return "events", eventsData{Page: p, Endpoints: snap.Events}, nil
 }

@@ -16,6 +16,7 @@ import (
 const (
 	appA        = "tt-shop-east"
 	appB        = "tt-shop-west"
+	appT        = "tt-shop-trade" // a trade-system app: refunds buyers start, audits
 	adminToken  = "admin-token-0123456789"
 	viewerToken = "viewer-token-0123456789"
 	endpoint    = "backend"
@@ -47,19 +48,22 @@ func setup(tb testing.TB, seed func(tb testing.TB, st *state.Store, now time.Tim
 		seed(tb, st, clk.Now())
 	}
 	p := reconcile.DefaultPolicy()
-	p.Apps = map[string]reconcile.AppPolicy{appA: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true}, appB: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true}}
+	p.Apps = map[string]reconcile.AppPolicy{appA: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true}, appB: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true},
+		appT: {SettlePeriod: 7 * 24 * time.Hour, AutoSettle: true, API: "trade"}}
 	loc, _ := time.LoadLocation("Asia/Shanghai")
 	con, err := New(Options{
 		Store: st, Policy: p, Clock: clk, AdminToken: adminToken, ViewerToken: viewerToken, Location: loc,
-		Subscriptions: []state.Subscription{{Endpoint: endpoint}}, Apps: []string{appA, appB},
+		Subscriptions: []state.Subscription{{Endpoint: endpoint}}, Apps: []string{appA, appB, appT},
 		Limits: map[string]float64{"query_order": 30, "create_refund": 50, "query_refund": 30, "settle": 30, "query_settle": 30},
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	start := time.Now()
 	if err := con.Refresh(ctx); err != nil {
 		tb.Fatal(err)
 	}
+	tb.Logf("folded the seeding's counter deltas in %s", time.Since(start).Round(time.Millisecond))
 	return &bundle{store: st, clock: clk, con: con}
 }
 
@@ -93,6 +97,46 @@ func seedScenario(tb testing.TB, st *state.Store, now time.Time) {
 	}
 	seedCalls(tb, st, now)
 	seedEvents(tb, st, now)
+	seedTrade(tb, st, now)
+	seedPasses(tb, st, now)
+}
+
+// seedTrade writes the trade app's paid orders and two refunds buyers
+// asked for that await the merchant's audit, the sooner deadline first.
+func seedTrade(tb testing.TB, st *state.Store, now time.Time) {
+	db := st.DB()
+	for i := 1; i <= 3; i++ {
+		paid := now.Add(-time.Duration(i*5) * time.Hour)
+		o := state.Order{AppID: appT, OutOrderNo: fmt.Sprintf("ord-t-%04d", i), DouyinOrderID: fmt.Sprintf("N9%018d", i), API: "trade",
+			TotalAmount: int64(2000*i + 50), Status: state.OrderSuccess, PaidAt: tp(paid), CPSKnown: true, PayChannel: 1,
+			SettleAfter: tp(paid.Add(7 * 24 * time.Hour)), AutoSettleAt: tp(paid.Add(7 * 24 * time.Hour)), CreatedAt: paid, UpdatedAt: paid}
+		must(tb, db.Create(&o).Error)
+		if i == 3 {
+			continue
+		}
+		key := fmt.Sprintf("dyaudit%02d", i)
+		created := now.Add(-time.Duration(10*i) * time.Hour)
+		r := state.Refund{OrderID: o.ID, Key: key, Amount: int64(800 * i), Reason: "buyer: not as described", Phase: state.PhaseProcessing, Attempt: 1,
+			OutRefundNo: state.RefundNo(key, 1), RefundNo: fmt.Sprintf("RT%018d", i), API: "trade", Source: state.SourceUser,
+			AuditPhase: state.AuditWaiting, AuditDeadline: tp(created.Add(state.DefaultAuditWindow)),
+			NextActionAt: tp(now.Add(time.Hour)), CreatedAt: created, UpdatedAt: created}
+		must(tb, db.Create(&r).Error)
+	}
+}
+
+// seedPasses records the last reconcile passes and a settle batch, and
+// refused callbacks of the last hours, as two replicas would have.
+func seedPasses(tb testing.TB, st *state.Store, now time.Time) {
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		must(tb, st.RecordPass(ctx, state.Pass{Kind: state.PassReconcile, Replica: []string{"pay-1:4242", "pay-2:4243"}[i%2],
+			StartedAt: now.Add(-time.Duration(4-i) * 7 * time.Minute), DurationMS: int64(180 + 40*i), Orders: 12 + i, Actions: 9 + 2*i,
+			Calls: 9 + 2*i, Retryable: i / 3, Detail: fmt.Sprintf("create_refund %d, query_refund %d", 3+i, 6+i)}))
+	}
+	must(tb, st.RecordPass(ctx, state.Pass{Kind: state.PassSettleBatch, Replica: "pay-1:4242", StartedAt: now.Add(-7 * time.Hour), DurationMS: 420,
+		Orders: 3, Actions: 14, Detail: "after it: 14 pending, 0 at Douyin, 6 succeeded, 1 parked"}))
+	must(tb, st.CountRefusedCallbacks(ctx, appA, "bad_signature", now.Add(-2*time.Hour), 3))
+	must(tb, st.CountRefusedCallbacks(ctx, "", "malformed", now.Add(-30*time.Minute), 1))
 }
 
 func seedItems(tb testing.TB, st *state.Store, o state.Order, i int, now time.Time) {

@@ -56,6 +56,8 @@ type Daemon struct {
 	callbacks string // callback listener address
 	admin     string // admin listener address
 	release   func() // gives up the SQLite serve lock
+	// callbackHandler is flushed at shutdown: its refused callbacks' counts.
+	callbackHandler *server.CallbackHandler
 }
 
 // Start opens the database, wires the components and starts the
@@ -113,7 +115,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Daemon, err e
 	d := &Daemon{cfg: cfg, log: log, store: st, rec: rec, metrics: m, cancel: cancel, release: release}
 	d.events = NewDispatcher(cfg, st, o.Clock, log, m)
 
-	batch := &jobs.SettleBatch{Store: st, Clock: o.Clock, Policy: Policy(cfg), Limit: cfg.SettleBatch.Limit, Wake: rec.Wake, Log: log}
+	batch := &jobs.SettleBatch{Store: st, Clock: o.Clock, Policy: Policy(cfg), Limit: cfg.SettleBatch.Limit, Wake: rec.Wake, Log: log, Owner: ProcessOwner()}
 	sweep := &jobs.Sweep{Store: st, Clock: o.Clock, StaleAfter: cfg.Sweep.StaleAfter.Duration, Wake: rec.Wake, Log: log}
 	sched, err := jobs.NewScheduler(runCtx, log,
 		jobs.Schedule{Name: "reconcile", Spec: cfg.Reconcile.Schedule, Run: func(context.Context) error { rec.Wake(); return nil }},
@@ -173,6 +175,7 @@ func (d *Daemon) handlers(runCtx context.Context, o Options, client *douyin.Clie
 		Rate: cfg.Server.CallbackRate, Burst: cfg.Server.CallbackBurst, Ready: ready,
 		PlatformKeys: tradePlatformKeys(cfg, log), PreRefund: tradePreRefunder(cfg, st, rec, o.Clock),
 	})
+	d.callbackHandler = cbHandler
 	adminHandler := server.NewAdminHandler(server.AdminOptions{
 		Store: st, Douyin: client, Waker: rec, Policy: Policy(cfg), Clock: o.Clock, Metrics: m,
 		Log: log.WithField("component", "admin"), Token: cfg.Server.AdminToken, DefaultApp: DefaultAppID(cfg), Ready: ready,
@@ -262,6 +265,9 @@ func (d *Daemon) Stop() error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, errors.New("reconcile pass still running at shutdown timeout"))
+	}
+	if d.callbackHandler != nil {
+		d.callbackHandler.FlushRefusals(ctx) // the last seconds' refused callbacks
 	}
 	if err := d.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close database: %w", err))

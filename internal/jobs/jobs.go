@@ -45,6 +45,8 @@ type SettleBatch struct {
 	Log  *logrus.Entry
 	// Observe, when set, receives every run's summary (metrics).
 	Observe func(BatchSummary)
+	// Owner names this replica in the run's record (see recordBatch).
+	Owner string
 }
 
 // BatchSummary is what one settle_batch run did, and where settlements
@@ -118,6 +120,7 @@ func (b *SettleBatch) RunOnce(ctx context.Context) (BatchSummary, error) {
 
 // runOnce is RunOnce under the job's lock.
 func (b *SettleBatch) runOnce(ctx context.Context) (BatchSummary, error) {
+	start, wall := b.Clock.Now(), time.Now()
 	sum, err := b.apps(ctx)
 	if err != nil || len(sum.Apps)+len(sum.Observed) == 0 {
 		return sum, err
@@ -166,7 +169,25 @@ func (b *SettleBatch) runOnce(ctx context.Context) (BatchSummary, error) {
 	if b.Observe != nil {
 		b.Observe(sum)
 	}
+	b.recordBatch(ctx, sum, start, time.Since(wall))
 	return sum, nil
+}
+
+// recordBatch stores the run's record for the console when the store
+// keeps them (*state.Store does); a failure is logged, not returned.
+func (b *SettleBatch) recordBatch(ctx context.Context, sum BatchSummary, start time.Time, took time.Duration) {
+	rec, ok := b.Store.(interface {
+		RecordPass(ctx context.Context, p state.Pass) error
+	})
+	if !ok {
+		return
+	}
+	p := state.Pass{Kind: state.PassSettleBatch, Replica: b.Owner, StartedAt: start, DurationMS: took.Milliseconds(),
+		Orders: len(sum.Apps) + len(sum.Observed), Actions: sum.Due, Calls: sum.ObservedDue,
+		Detail: fmt.Sprintf("after it: %d pending, %d at Douyin, %d succeeded, %d parked", sum.Pending, sum.Submitted, sum.Succeeded, sum.Failed)}
+	if err := rec.RecordPass(context.WithoutCancel(ctx), p); err != nil && b.Log != nil {
+		b.Log.WithError(err).Warn("record the settle batch")
+	}
 }
 
 // SweepStore is what the sweep needs of the database.

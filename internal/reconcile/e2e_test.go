@@ -522,4 +522,19 @@ func TestReconciler_LogsParkingAndPasses(t *testing.T) {
 			t.Fatalf("pass line lacks counts: %+v", e.Data)
 		}
 	}
+	// The pass that logged is recorded with the same counts; the idle one is not.
+	recs, err := w.Store.LastPasses(context.Background(), state.PassReconcile, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line *logrus.Entry
+	for _, e := range hook.AllEntries() {
+		if e.Message == "reconcile pass done" {
+			line = e
+		}
+	}
+	if len(recs) != 1 || fmt.Sprint(recs[0].Actions) != fmt.Sprint(line.Data["actions"]) || fmt.Sprint(recs[0].Calls) != fmt.Sprint(line.Data["calls"]) ||
+		recs[0].Actions == 0 || recs[0].Replica != "payd" || !strings.Contains(recs[0].Detail, "query_order") {
+		t.Fatalf("pass records %+v, want one like the line %+v", recs, line.Data)
+	}
 }

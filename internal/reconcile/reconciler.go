@@ -187,7 +187,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			r.log.WithError(err).Error("reconcile pass failed")
 		}
-		r.logPass(ps)
+		r.logPass(ctx, ps)
 		r.wakeAtSoonest()
 	}
 }
@@ -226,8 +226,9 @@ func (r *Reconciler) wakeAtSoonest() {
 }
 
 // logPass writes one info line for a pass that did work: what it did, the
-// calls it made and how many Douyin refused as too frequent.
-func (r *Reconciler) logPass(ps PassStats) {
+// calls it made and how many Douyin refused as too frequent; and stores
+// the same as the pass's record (recordPass).
+func (r *Reconciler) logPass(ctx context.Context, ps PassStats) {
 	acts := 0
 	for _, n := range ps.Actions {
 		acts += n
@@ -245,4 +246,5 @@ func (r *Reconciler) logPass(ps PassStats) {
 		"orders": ps.Orders, "actions": acts, "calls": calls, "retryable": ps.Outcomes["retryable"],
 		"errors": ps.Errors, "took": ps.Duration.Round(time.Millisecond).String(),
 	}).Info("reconcile pass done")
+	r.recordPass(ctx, ps, acts, calls)
 }

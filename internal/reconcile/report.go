@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/payd/payd/internal/state"
@@ -121,4 +123,40 @@ func unique(ids []int64) []int64 {
 		}
 	}
 	return out
+}
+
+// PassRecorder stores the record of a pass that did work. *state.Store
+// satisfies it; a store that does not is not asked.
+type PassRecorder interface {
+	RecordPass(ctx context.Context, p state.Pass) error
+}
+
+// recordPass stores the pass that logPass logged, so that any replica's
+// console shows the cluster's last passes. A failure is logged, not
+// returned: the record is for people, and the pass's work is done.
+func (r *Reconciler) recordPass(ctx context.Context, ps PassStats, acts, calls int) {
+	rec, ok := r.store.(PassRecorder)
+	if !ok {
+		return
+	}
+	p := state.Pass{
+		Kind: state.PassReconcile, Replica: r.owner, StartedAt: r.clock.Now().Add(-ps.Duration),
+		DurationMS: ps.Duration.Milliseconds(), Orders: ps.Orders, Actions: acts, Calls: calls,
+		Retryable: ps.Outcomes["retryable"], Errors: ps.Errors, Detail: passDetail(ps),
+	}
+	if err := rec.RecordPass(context.WithoutCancel(ctx), p); err != nil {
+		r.log.WithError(err).Warn("record the reconcile pass")
+	}
+}
+
+// passDetail lists a pass's actions by kind, in a stable order.
+func passDetail(ps PassStats) string {
+	kinds := make([]string, 0, len(ps.Actions))
+	for k, n := range ps.Actions {
+		if n > 0 {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	sort.Strings(kinds)
+	return strings.Join(kinds, ", ")
 }

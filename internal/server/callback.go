@@ -61,9 +61,10 @@ type CallbackOptions struct {
 
 // CallbackHandler serves POST /douyin/notify and GET /healthz.
 type CallbackHandler struct {
-	o       CallbackOptions
-	limiter *rate.Limiter
-	mux     *http.ServeMux
+	o        CallbackOptions
+	limiter  *rate.Limiter
+	mux      *http.ServeMux
+	refusals *refusals
 }
 
 // NewCallbackHandler returns the handler of the callback listener.
@@ -81,6 +82,7 @@ func NewCallbackHandler(o CallbackOptions) *CallbackHandler {
 		o.Log = discardLog()
 	}
 	h := &CallbackHandler{o: o, limiter: rate.NewLimiter(rate.Limit(o.Rate), o.Burst), mux: http.NewServeMux()}
+	h.refusals = newRefusals(h)
 	h.mux.HandleFunc("POST /douyin/notify", h.notify)
 	h.mux.HandleFunc("GET /healthz", healthz(o.Ready))
 	return h
@@ -98,8 +100,13 @@ func (h *CallbackHandler) count(typ, result string) {
 	}
 }
 
-func (h *CallbackHandler) refuse(w http.ResponseWriter, status int, typ, result, msg string) {
+// refuse answers a callback that is not taken, and counts it: in the
+// process's metrics and, added up for a few seconds, in the database per
+// app (refusals.go), so every replica's console shows the cluster's
+// refusals. app is "" when the callback did not verify.
+func (h *CallbackHandler) refuse(w http.ResponseWriter, app string, status int, typ, result, msg string) {
 	h.count(typ, result)
+	h.refusals.add(app, result)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	b, _ := json.Marshal(map[string]any{"err_no": status, "err_tips": msg})
@@ -116,12 +123,13 @@ func (h *CallbackHandler) notify(w http.ResponseWriter, r *http.Request) {
 	// refuse answers traffic that did not verify, and takes a token of the
 	// limiter: once over the rate it answers 429 and reports false (do not
 	// log: a storm must not flood the log either).
+	app := "" // the app_id the body names, once parsed (not verified)
 	refuse := func(status int, typ, result, msg string) bool {
 		allowed := h.limiter.Allow()
 		if !allowed {
 			status, result, msg = http.StatusTooManyRequests, "rate_limited", "too many unverified callbacks"
 		}
-		h.refuse(w, status, typ, result, msg)
+		h.refuse(w, app, status, typ, result, msg)
 		return allowed
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, douyin.MaxCallbackBody))
@@ -140,7 +148,7 @@ func (h *CallbackHandler) notify(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	typ := string(parsed.Type)
+	typ, app := string(parsed.Type), parsed.AppID
 	token, ok := h.o.Tokens[parsed.AppID]
 	if !ok || token == "" {
 		if refuse(http.StatusBadRequest, typ, "unknown_app", "callback for an app_id payd does not serve") {
@@ -171,7 +179,7 @@ func (h *CallbackHandler) store(w http.ResponseWriter, r *http.Request, row *sta
 	inserted, err := h.o.Inbox.InsertCallback(r.Context(), row, now)
 	if err != nil {
 		// Not acknowledged: Douyin will send it again.
-		h.refuse(w, http.StatusServiceUnavailable, typ, "store_error", "callback not stored")
+		h.refuse(w, row.AppID, http.StatusServiceUnavailable, typ, "store_error", "callback not stored")
 		h.o.Log.WithError(err).WithField("type", typ).Error("store callback")
 		return
 	}

@@ -74,14 +74,14 @@ func (h *CallbackHandler) notifyTrade(w http.ResponseWriter, r *http.Request, bo
 	}
 	if ad, ok := h.o.PreRefund.(RefundAdopter); ok && cb.Type == trade.CallbackRefund {
 		if err := ad.AdoptRefund(r.Context(), cb); err != nil {
-			h.refuse(w, http.StatusServiceUnavailable, typ, "store_error", "refund not adopted")
+			h.refuse(w, cb.AppID, http.StatusServiceUnavailable, typ, "store_error", "refund not adopted")
 			h.o.Log.WithError(err).WithField(logkey.App, cb.AppID).WithField(logkey.Subject, cb.SubjectNo).Error("adopt refund")
 			return
 		}
 	}
 	if ad, ok := h.o.PreRefund.(SettleAdopter); ok && cb.Type == trade.CallbackSettle {
 		if err := ad.AdoptSettle(r.Context(), cb); err != nil {
-			h.refuse(w, http.StatusServiceUnavailable, typ, "store_error", "settlement not adopted")
+			h.refuse(w, cb.AppID, http.StatusServiceUnavailable, typ, "store_error", "settlement not adopted")
 			h.o.Log.WithError(err).WithField(logkey.App, cb.AppID).WithField(logkey.Subject, cb.SubjectNo).Error("adopt settlement")
 			return
 		}
@@ -95,14 +95,14 @@ func (h *CallbackHandler) notifyTrade(w http.ResponseWriter, r *http.Request, bo
 func (h *CallbackHandler) preCreateRefund(w http.ResponseWriter, r *http.Request, cb *trade.Callback) {
 	typ := string(cb.Type)
 	if h.o.PreRefund == nil {
-		h.refuse(w, http.StatusServiceUnavailable, typ, "not_configured", "user refunds are not taken yet")
+		h.refuse(w, cb.AppID, http.StatusServiceUnavailable, typ, "not_configured", "user refunds are not taken yet")
 		return
 	}
 	answer, err := h.o.PreRefund.PreCreateRefund(r.Context(), cb)
 	if err != nil {
 		// No valid answer: Douyin asks again; the row, if stored, answers
 		// the retry with the same number.
-		h.refuse(w, http.StatusServiceUnavailable, typ, "store_error", "user refund not stored")
+		h.refuse(w, cb.AppID, http.StatusServiceUnavailable, typ, "store_error", "user refund not stored")
 		h.o.Log.WithError(err).WithField(logkey.App, cb.AppID).WithField(logkey.Subject, cb.SubjectNo).Error("pre_create_refund")
 		return
 	}

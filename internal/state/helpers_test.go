@@ -137,7 +137,7 @@ func wantErr(t *testing.T, err, target error, msg string) {
 }
 
 // must fails the test on err.
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

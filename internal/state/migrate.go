@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 13
+const SchemaVersion = 15
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -66,6 +66,14 @@ var migrations = []migration{
 	{version: 12, name: "the API each order was created under, and each item sent under: orders.api, refunds.api, settlements.api", up: migrateOrderAPI},
 	{version: 13, name: "due orders by app, for the fair claim", up: func(tx *gorm.DB) error {
 		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_orders_app_next_action ON orders (app_id, next_action_at)").Error
+	}},
+	{version: 14, name: "counters kept by triggers in every write's transaction, backfilled from the rows", up: migrateCounters},
+	{version: 15, name: "the last reconcile passes and settle batches (passes); refunds awaiting audit by deadline", up: func(tx *gorm.DB) error {
+		if err := tx.Migrator().AutoMigrate(&Pass{}); err != nil {
+			return err
+		}
+		// The console's pending audits, soonest deadline first.
+		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_refunds_audit ON refunds (audit_phase, audit_deadline)").Error
 	}},
 }
 

@@ -21,6 +21,7 @@ func TestMigrate_ItemSettlements(t *testing.T) {
 		s2, _, err := e.DeclareSettlement(ctx, SettlementWish{AppID: "app1", OutOrderNo: "m2", Desc: "old"}, t0)
 		must(t, err)
 		must(t, db.Exec("UPDATE settlements SET phase = ?, settle_no = 'ots-1', amount = 2000 WHERE id = ?", PhaseSucceeded, s2.ID).Error)
+		e.beforeCounters(t)
 		for _, q := range []string{
 			"DROP TABLE fulfilments",
 			"ALTER TABLE orders DROP COLUMN item_orders",

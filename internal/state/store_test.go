@@ -319,6 +319,7 @@ func TestMigrate_FailedBecomesParked(t *testing.T) {
 		r := e.refund(t, "mp1", "k-mp1", 100)
 		ok := e.refund(t, "mp2", "k-mp2", 100)
 		must(t, e.DB().Exec("UPDATE refunds SET phase = 'failed' WHERE id = ?", r.ID).Error)
+		e.beforeCounters(t)
 		must(t, e.DB().Where("version >= ?", 4).Delete(&schemaVersion{}).Error)
 		must(t, e.Migrate(ctx))
 		if got := e.getRefund(t, r.ID).Phase; got != PhaseParked {

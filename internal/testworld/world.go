@@ -72,6 +72,9 @@ type Options struct {
 	Wrap func(provider.Provider) provider.Provider
 	// Trade adds a trade-system app (TradeAppID) beside the ecpay one.
 	Trade *TradeOptions
+	// DB is the store's database (its Now is the world's clock); a SQLite
+	// file in t.TempDir() when nil.
+	DB *state.Options
 }
 
 // New builds a world and registers its teardown with t.
@@ -154,7 +157,12 @@ func (w *World) startSim(o Options) {
 
 func (w *World) openStore(o Options) {
 	ctx := context.Background()
-	st, err := state.Open(ctx, state.Options{DSN: w.DBPath, Synchronous: "NORMAL", BusyTimeout: o.Busy, Now: w.Clock.Now})
+	so := state.Options{DSN: w.DBPath, Synchronous: "NORMAL", BusyTimeout: o.Busy}
+	if o.DB != nil {
+		so = *o.DB
+	}
+	so.Now = w.Clock.Now
+	st, err := state.Open(ctx, so)
 	if err != nil {
 		w.t.Fatal(err)
 	}
