@@ -43,7 +43,7 @@ type Server struct {
 	settling  map[string]*settle
 	autoApps  bool // some app settles automatically: progress scans the orders
 	seq       int
-	outbox   []*delivery
+	outbox    []*delivery
 
 	ctx       context.Context
 	cancel    context.CancelFunc
