@@ -28,6 +28,10 @@ const crashFaults = `{err1000_no_effect: 0.03, err1000_after_effect: 0.05, http5
 // calls are in flight.
 const crashRate = 15
 
+// convergeWithin bounds the last serve of a crash test: the full trade run
+// (500 orders at 15 calls/s) takes about 3.5 min on a busy machine.
+const convergeWithin = 10 * time.Minute
+
 // TestCrash_SIGKILLDuringWork runs `payd sandbox` in its own process, seeds
 // PAYD_CRASH_ORDERS paid orders (100 by default), declares a refund and a
 // settlement for each with `payd declare -f`, then starts `payd serve` and
@@ -130,8 +134,8 @@ func (f crashFigures) log(t *testing.T, orders int) {
 
 // crashAndConverge starts `payd serve` and SIGKILLs it after a random
 // 0.2–2 s, kills times, reading st after each kill; then it starts serve
-// once more, waits (at most 5 min) until st holds nothing open, and stops
-// it with SIGTERM.
+// once more, waits (at most convergeWithin) until st holds nothing open,
+// and stops it with SIGTERM.
 func (w *binWorld) crashAndConverge(st *state.Store, kills int) crashFigures {
 	t := w.t
 	t.Helper()
@@ -168,7 +172,7 @@ func (w *binWorld) crashAndConverge(st *state.Store, kills int) crashFigures {
 
 	serve := w.start("serve")
 	converged := time.Now()
-	deadline := converged.Add(5 * time.Minute)
+	deadline := converged.Add(convergeWithin)
 	for {
 		s := summary()
 		if testworld.OpenIn(s) == 0 {
@@ -178,7 +182,7 @@ func (w *binWorld) crashAndConverge(st *state.Store, kills int) crashFigures {
 			t.Fatalf("payd serve exited by itself:\n%s", tail(w.logs.String(), 4000))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not converged after 5m: %+v", s)
+			t.Fatalf("not converged after %s: %+v", convergeWithin, s)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
