@@ -148,7 +148,7 @@ func Budget(ctx context.Context, o BudgetOptions) (*BudgetResult, error) {
 	res.Ideal = time.Duration(float64(most) / o.Limit * float64(time.Second))
 	res.Use = res.Ideal.Seconds() / res.Wall.Seconds()
 	if err := checkBudgetDone(ctx, w.store, o); err != nil {
-		return res, fmt.Errorf("budget: %w", err)
+		return res, fmt.Errorf("budget: %w; the pass: %d orders, %d stopped on an error, actions %v", err, ps.Orders, ps.Errors, ps.Actions)
 	}
 	return res, nil
 }
