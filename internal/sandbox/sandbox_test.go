@@ -1,12 +1,10 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,22 +14,12 @@ import (
 	"github.com/payd/payd/internal/douyin/tradesim"
 )
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// lines hands each Write (Serve writes a line at a time) to the test.
+type lines chan string
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func (l lines) Write(p []byte) (int, error) {
+	l <- string(p)
+	return len(p), nil
 }
 
 // TestServe_TradeAppsOnly: a config whose apps are all trade apps gets the
@@ -39,13 +27,13 @@ func (s *syncBuffer) String() string {
 // app, which made payd sandbox fail for such a merchant).
 func TestServe_TradeAppsOnly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	out := make(lines, 16)
 	done := make(chan error, 1)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	tr := Trade{Apps: []tradesim.App{{AppID: "tt-only-trade", Secret: "only-trade-secret"}}}
 	go func() {
-		done <- Serve(ctx, &out, config.Sandbox{Listen: "127.0.0.1:0"}, nil, tr, logrus.NewEntry(log))
+		done <- Serve(ctx, out, config.Sandbox{Listen: "127.0.0.1:0"}, nil, tr, logrus.NewEntry(log))
 	}()
 	defer func() {
 		cancel()
@@ -54,23 +42,21 @@ func TestServe_TradeAppsOnly(t *testing.T) {
 		}
 	}()
 	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == ""; {
+	for timeout := time.After(10 * time.Second); url == ""; {
 		select {
 		case err := <-done:
 			done <- nil
 			t.Fatalf("Serve ended: %v", err)
-		default:
+		case <-timeout:
+			t.Fatal("no trade simulator after 10s")
+		case line := <-out:
+			if strings.HasPrefix(line, "douyin simulator on") {
+				t.Fatalf("an ecpay simulator without apps: %q", line)
+			}
+			if rest, ok := strings.CutPrefix(line, "trade simulator on "); ok {
+				url, _, _ = strings.Cut(rest, " ")
+			}
 		}
-		if i := strings.Index(out.String(), "trade simulator on "); i >= 0 {
-			url, _, _ = strings.Cut(out.String()[i+len("trade simulator on "):], " ")
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no trade simulator after 10s: %q", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if strings.Contains(out.String(), "douyin simulator on") {
-		t.Fatalf("an ecpay simulator without apps: %q", out.String())
 	}
 	resp, err := http.Get(url + "/_sim/trade/clock")
 	if err != nil {
