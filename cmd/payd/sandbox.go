@@ -25,7 +25,7 @@ func newSandboxCmd(g *globals) *cobra.Command {
 settle periods, asynchronous results, signed callbacks, rate limits and fault injection, and a
 control API under /_sim/ (orders, clock, faults, ledger, check, stats). It serves every app of
 douyin.apps, each with its own salt and token; --app-id, --salt and --token override the first
-app (or define the only one when the config has none), the other flags the sandbox section.
+app (or define one when the config has no ecpay app), the other flags the sandbox section.
 The apps with api: trade are served by a trade-system simulator on the same listener: the
 trade_basic endpoints, /oauth/client_token/ and a control API under /_sim/trade/.`,
 		Args: cobra.NoArgs,
@@ -53,7 +53,7 @@ trade_basic endpoints, /oauth/client_token/ and a control API under /_sim/trade/
 			}
 			apps := config.SimulatorApps(cfg.Douyin.Apps)
 			tr := sandbox.Trade{Apps: config.TradeSimulatorApps(cfg.Douyin.Apps, sb.NotifyURL), KeyFile: tradeKey}
-			if len(apps) == 0 && len(tr.Apps) == 0 {
+			if len(apps) == 0 && (len(tr.Apps) == 0 || flags.Changed("app-id") || flags.Changed("salt") || flags.Changed("token")) {
 				apps = []douyinsim.App{{}}
 			}
 			if flags.Changed("app-id") {

@@ -91,3 +91,59 @@ func TestSandbox_TradeBesideEcpay(t *testing.T) {
 		t.Fatalf("trade check: %s", body)
 	}
 }
+
+// TestSandbox_TradeOnlyConfig: with a config of trade apps only, payd
+// sandbox serves the trade simulator alone, and --app-id (with --salt and
+// --token) defines an ecpay app beside it instead of indexing an ecpay app
+// the config does not have (it panicked).
+func TestSandbox_TradeOnlyConfig(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "platform.pem")
+	if _, _, err := sandbox.PlatformKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, `database:
+  dsn: ${TEST_DSN}
+douyin:
+  trade:
+    base_url: http://127.0.0.1:1
+  apps:
+    - app_id: tt-only-trade
+      api: trade
+      client_secret: ${PAYD_CLIENT_SECRET}
+      platform_public_key_file: `+keyFile+`.pub
+server:
+  admin_token: ${PAYD_ADMIN_TOKEN}
+log:
+  level: warn
+`)
+	e.vars["PAYD_CLIENT_SECRET"] = "only-trade-client-secret"
+	for _, tc := range []struct {
+		args []string
+		want []string
+		not  string
+	}{
+		{nil, []string{"trade simulator on ", "(app tt-only-trade)"}, "douyin simulator on"},
+		{[]string{"--app-id", "tt-ecpay-beside", "--salt", "beside-salt", "--token", "beside-token"},
+			[]string{"trade simulator on ", "douyin simulator on ", "(app tt-ecpay-beside)"}, ""},
+	} {
+		args := append([]string{"sandbox", "--listen", "127.0.0.1:0", "--trade-key", keyFile}, tc.args...)
+		stdout, stderr, cancel, done := e.background(args...)
+		waitFor(t, 10*time.Second, "the simulators of "+strings.Join(tc.args, " "), func() bool {
+			select {
+			case err := <-done:
+				t.Fatalf("payd sandbox %v ended: %v\n%s", tc.args, err, stderr.String())
+			default:
+			}
+			return strings.Contains(stdout.String(), "trade simulator on ")
+		})
+		has(t, stdout.String(), tc.want...)
+		if tc.not != "" && strings.Contains(stdout.String(), tc.not) {
+			t.Errorf("payd sandbox %v: %q", tc.args, stdout.String())
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("payd sandbox %v: %v", tc.args, err)
+		}
+	}
+}

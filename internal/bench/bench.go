@@ -48,8 +48,7 @@ type Rig struct {
 	Rec    *reconcile.Reconciler
 	Policy reconcile.Policy
 
-	simSrv *http.Server
-	wg     sync.WaitGroup
+	simSrv *loopback
 }
 
 // RigOptions configure NewRig.
@@ -107,22 +106,11 @@ func NewRig(ctx context.Context, o RigOptions) (*Rig, error) {
 		return nil, fmt.Errorf("new rig: %w", err)
 	}
 	r := &Rig{Sim: sim}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if r.simSrv, err = serveLoopback(sim.Handler(), o.Latency); err != nil {
 		sim.Close()
-		return nil, fmt.Errorf("new rig: listen: %w", err)
+		return nil, fmt.Errorf("new rig: %w", err)
 	}
-	var h http.Handler = sim.Handler()
-	if o.Latency > 0 {
-		h = delayed(h, o.Latency)
-	}
-	r.simSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	r.SimURL = "http://" + ln.Addr().String()
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		_ = r.simSrv.Serve(ln)
-	}()
+	r.SimURL = r.simSrv.URL
 	r.Store, err = openStore(ctx, filepath.Join(o.Dir, "payd.db"), o.Synchronous)
 	if err != nil {
 		r.Close()
@@ -159,9 +147,8 @@ func NewRig(ctx context.Context, o RigOptions) (*Rig, error) {
 // Close stops the simulator and closes the store.
 func (r *Rig) Close() {
 	if r.simSrv != nil {
-		_ = r.simSrv.Close()
+		r.simSrv.Close()
 	}
-	r.wg.Wait()
 	if r.Sim != nil {
 		_ = r.Sim.Close()
 	}
@@ -181,6 +168,38 @@ func openStore(ctx context.Context, path, synchronous string) (*state.Store, err
 		return nil, fmt.Errorf("migrate store: %w", err)
 	}
 	return st, nil
+}
+
+// loopback is a simulator's HTTP server on a free loopback port.
+type loopback struct {
+	URL string
+	srv *http.Server
+	wg  sync.WaitGroup
+}
+
+// serveLoopback serves h, behind a delaying handler when latency > 0, on
+// a free port of 127.0.0.1.
+func serveLoopback(h http.Handler, latency time.Duration) (*loopback, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if latency > 0 {
+		h = delayed(h, latency)
+	}
+	l := &loopback{URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		_ = l.srv.Serve(ln)
+	}()
+	return l, nil
+}
+
+// Close stops the server and waits for it.
+func (l *loopback) Close() {
+	_ = l.srv.Close()
+	l.wg.Wait()
 }
 
 // delayed answers every request through h after d: a network and a
@@ -236,21 +255,39 @@ const Amount = 10_000
 // passed). Idle and Hinted orders get a succeeded settlement, and every
 // third one a succeeded refund.
 func (r *Rig) Seed(ctx context.Context, prefix string, n int, k Kind, now time.Time) error {
-	return seedStore(ctx, r.Store, prefix, n, k, now, 0, r.Sim)
+	return seedStore(ctx, r.Store, prefix, n, k, now, 0, ecpaySeeder(r.Sim))
 }
 
 // SeedStaggered is Seed with the i-th order due at now+i*step, so that
 // orders of several kinds seeded with the same step come due interleaved.
 func (r *Rig) SeedStaggered(ctx context.Context, prefix string, n int, k Kind, now time.Time, step time.Duration) error {
-	return seedStore(ctx, r.Store, prefix, n, k, now, step, r.Sim)
+	return seedStore(ctx, r.Store, prefix, n, k, now, step, ecpaySeeder(r.Sim))
 }
 
-func seedStore(ctx context.Context, st *state.Store, prefix string, n int, k Kind, now time.Time, step time.Duration, sim *douyinsim.Server) error {
-	return seedApp(ctx, st, AppID, prefix, n, k, now, step, sim)
+// seeder creates orders, paid at paid, at a simulator; with known (every
+// kind but Query) it fills in what order_query would have told payd.
+type seeder func(orders []state.Order, paid time.Time, known bool) error
+
+// ecpaySeeder seeds sim's ecpay orders; nil without a simulator.
+func ecpaySeeder(sim *douyinsim.Server) seeder {
+	if sim == nil {
+		return nil
+	}
+	return func(orders []state.Order, paid time.Time, _ bool) error {
+		seeds := make([]douyinsim.SeedOrder, len(orders))
+		for i, o := range orders {
+			seeds[i] = douyinsim.SeedOrder{AppID: o.AppID, OutOrderNo: o.OutOrderNo, TotalAmount: Amount, Status: "SUCCESS", PaidAt: paid}
+		}
+		return sim.SeedOrders(seeds)
+	}
+}
+
+func seedStore(ctx context.Context, st *state.Store, prefix string, n int, k Kind, now time.Time, step time.Duration, seed seeder) error {
+	return seedApp(ctx, st, AppID, prefix, n, k, now, step, seed)
 }
 
 // seedApp is seedStore for the orders of app.
-func seedApp(ctx context.Context, st *state.Store, app, prefix string, n int, k Kind, now time.Time, step time.Duration, sim *douyinsim.Server) error {
+func seedApp(ctx context.Context, st *state.Store, app, prefix string, n int, k Kind, now time.Time, step time.Duration, seed seeder) error {
 	const chunk = 20_000
 	now = now.UTC().Truncate(time.Microsecond)
 	paid := now.Add(-8 * 24 * time.Hour)
@@ -258,7 +295,6 @@ func seedApp(ctx context.Context, st *state.Store, app, prefix string, n int, k 
 	for base := 0; base < n; base += chunk {
 		size := min(chunk, n-base)
 		orders := make([]state.Order, size)
-		var seeds []douyinsim.SeedOrder
 		for i := range orders {
 			no := orderNo(prefix, base+i)
 			o := &orders[i]
@@ -276,8 +312,10 @@ func seedApp(ctx context.Context, st *state.Store, app, prefix string, n int, k 
 				o.NextActionAt = &due
 			case Idle:
 			}
-			if k != Idle && k != Hinted {
-				seeds = append(seeds, douyinsim.SeedOrder{AppID: app, OutOrderNo: no, TotalAmount: Amount, Status: "SUCCESS", PaidAt: paid})
+		}
+		if seed != nil && k != Idle && k != Hinted {
+			if err := seed(orders, paid, k != Query); err != nil {
+				return fmt.Errorf("seed simulator: %w", err)
 			}
 		}
 		err := st.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -320,11 +358,6 @@ func seedApp(ctx context.Context, st *state.Store, app, prefix string, n int, k 
 		})
 		if err != nil {
 			return fmt.Errorf("seed %d orders: %w", n, err)
-		}
-		if sim != nil && len(seeds) > 0 {
-			if err := sim.SeedOrders(seeds); err != nil {
-				return fmt.Errorf("seed simulator: %w", err)
-			}
 		}
 	}
 	return nil

@@ -2,30 +2,55 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/payd/payd/internal/douyin"
 )
 
+// TestBudget runs the budget and mix scenarios on an ecpay app and on a
+// trade app at tiny sizes: every call made once, none answered "too many
+// calls" (1001, trade 12001), and never above the limit.
 func TestBudget(t *testing.T) {
-	for _, mix := range []bool{false, true} {
-		t.Run(map[bool]string{false: "settle", true: "mix"}[mix], func(t *testing.T) {
-			r, err := Budget(context.Background(), BudgetOptions{Dir: t.TempDir(), N: 40, Limit: 100, Mix: mix, Timeout: time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Calls[douyin.APISettle] != 40 || r.Busy != 0 {
-				t.Fatalf("calls %v, 1001s %d: want 40 settle calls and no 1001", r.Calls, r.Busy)
-			}
-			if mix && (r.Calls[douyin.APICreateRefund] != 40 || r.Calls[douyin.APIQueryOrder] != 40) {
-				t.Fatalf("calls %v: want 40 of each", r.Calls)
-			}
-			// 40 calls at 100/s cannot take less than 0.39s: the limit holds.
-			if r.Wall < 390*time.Millisecond || r.Use <= 0 || r.Use > 1.03 {
-				t.Fatalf("wall %s, use %.3f: payd ran above the limit or the figure is wrong", r.Wall, r.Use)
-			}
-		})
+	type apis struct {
+		settle, refund, query douyin.API
+		busy                  int
+		queries               int64 // a trade refund queries its order first
+	}
+	for api, want := range map[string]apis{
+		APIEcpay: {douyin.APISettle, douyin.APICreateRefund, douyin.APIQueryOrder, 1001, 40},
+		APITrade: {douyin.APITradeSettleCreate, douyin.APITradeRefundCreate, douyin.APITradeOrderQuery, 12001, 80},
+	} {
+		for _, mix := range []bool{false, true} {
+			t.Run(api+"/"+map[bool]string{false: "settle", true: "mix"}[mix], func(t *testing.T) {
+				r, err := Budget(context.Background(), BudgetOptions{Dir: t.TempDir(), N: 40, Limit: 100, Mix: mix, Timeout: time.Minute, API: api})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.BusyErrNo != want.busy {
+					t.Fatalf("counted err_no %d, want %d", r.BusyErrNo, want.busy)
+				}
+				if r.Calls[want.settle] != 40 || r.Busy != 0 {
+					t.Fatalf("calls %v, %ds %d: want 40 settle calls and none refused", r.Calls, r.BusyErrNo, r.Busy)
+				}
+				if mix && (r.Calls[want.refund] != 40 || r.Calls[want.query] != want.queries) {
+					t.Fatalf("calls %v: want 40 refunds and %d order queries", r.Calls, want.queries)
+				}
+				// 40 calls of an API at 100/s (mix on trade: 80 order
+				// queries) cannot take less than 0.4s (0.8s): the limit holds.
+				most := int64(40)
+				if mix {
+					most = want.queries
+				}
+				if r.Ideal != time.Duration(most)*10*time.Millisecond || r.Use <= 0 || r.Use > 1.03 {
+					t.Fatalf("wall %s, ideal %s, use %.3f: payd ran above the limit or the figure is wrong", r.Wall, r.Ideal, r.Use)
+				}
+			})
+		}
+	}
+	if _, err := Budget(context.Background(), BudgetOptions{Dir: t.TempDir(), N: 1, Limit: 100, API: "v2"}); err == nil || !strings.Contains(err.Error(), `api "v2"`) {
+		t.Errorf("api v2: %v, want an error naming it", err)
 	}
 }
 

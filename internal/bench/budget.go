@@ -36,17 +36,26 @@ type BudgetOptions struct {
 	Synchronous string
 	// Timeout bounds the pass; 10 minutes when zero.
 	Timeout time.Duration
+	// API is the API of the app and the simulator: APIEcpay (when empty)
+	// or APITrade (the trade simulator, a trade app; settle_create,
+	// refund_create, order_query and query_cps at Limit).
+	API string
 }
 
 // BudgetResult is one Budget run.
 type BudgetResult struct {
 	N     int
 	Limit float64
-	// Calls counts the answered calls by API; Busy the 1001 answers.
-	Calls map[douyin.API]int64
-	Busy  int64
+	// API is the run's BudgetOptions.API.
+	API string
+	// Calls counts the answered calls by API; Busy the answers
+	// BusyErrNo (the API's "too many calls": ecpay 1001, trade 12001).
+	Calls     map[douyin.API]int64
+	Busy      int64
+	BusyErrNo int
 	// Wall is the reconcile pass's time, Ideal the least time the rate
-	// limits allow (N/Limit, every API in parallel).
+	// limits allow for the calls made (every API in parallel: the most
+	// calls of one API, at least N, over Limit).
 	Wall, Ideal time.Duration
 	// Use is Ideal/Wall: the fraction of the rate budget used.
 	Use float64
@@ -60,6 +69,11 @@ func (o *BudgetOptions) check() error {
 		return errors.New("n: want at least 1")
 	case o.Limit <= 0:
 		return errors.New("limit: want a positive rate")
+	case o.API != "" && o.API != APIEcpay && o.API != APITrade:
+		return fmt.Errorf("api %q: want %s or %s", o.API, APIEcpay, APITrade)
+	}
+	if o.API == "" {
+		o.API = APIEcpay
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
@@ -67,26 +81,24 @@ func (o *BudgetOptions) check() error {
 	return nil
 }
 
-// budgetAPIs are the APIs a Budget run limits at Limit.
+// budgetAPIs are the ecpay APIs a Budget run limits at Limit (a trade
+// run limits every trade API).
 var budgetAPIs = []douyin.API{douyin.APISettle, douyin.APICreateRefund, douyin.APIQueryOrder}
 
 // Budget seeds N due settlements (and with Mix, N due refunds and N orders
-// to query), runs one reconcile pass against the simulator with its rate at
-// Limit, and reports how close to the limit payd ran and how many calls
-// were answered 1001.
+// to query), runs one reconcile pass against the simulator of o.API with
+// its rate at Limit, and reports how close to the limit payd ran and how
+// many calls were answered "too many calls" (1001; the trade system's
+// 12001).
 func Budget(ctx context.Context, o BudgetOptions) (*BudgetResult, error) {
 	if err := o.check(); err != nil {
 		return nil, fmt.Errorf("budget: %w", err)
 	}
-	limits := map[douyin.API]float64{}
-	for _, api := range budgetAPIs {
-		limits[api] = o.Limit
-	}
-	rig, err := NewRig(ctx, RigOptions{Dir: o.Dir, Synchronous: o.Synchronous, Limits: limits, Workers: o.Workers, Latency: o.Latency})
+	w, err := newBudgetWorld(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("budget: %w", err)
 	}
-	defer rig.Close()
+	defer w.close()
 	// Due times lie in the past, a microsecond apart: interleaved across
 	// kinds, or with Blocked every settlement first.
 	start := time.Now().Add(-time.Minute)
@@ -95,41 +107,48 @@ func Budget(ctx context.Context, o BudgetOptions) (*BudgetResult, error) {
 	if o.Blocked {
 		later = time.Duration(o.N) * step
 	}
-	if err := rig.SeedStaggered(ctx, "s", o.N, Settle, start, step); err != nil {
+	if err := w.seed(ctx, "s", o.N, Settle, start, step); err != nil {
 		return nil, fmt.Errorf("budget: %w", err)
 	}
 	if o.Mix {
-		if err := rig.SeedStaggered(ctx, "r", o.N, Refund, start.Add(later), step); err != nil {
+		if err := w.seed(ctx, "r", o.N, Refund, start.Add(later), step); err != nil {
 			return nil, fmt.Errorf("budget: %w", err)
 		}
-		if err := rig.SeedStaggered(ctx, "q", o.N, Query, start.Add(2*later), step); err != nil {
+		if err := w.seed(ctx, "q", o.N, Query, start.Add(2*later), step); err != nil {
 			return nil, fmt.Errorf("budget: %w", err)
 		}
 	}
 	// Let the simulator's buckets fill, as a daemon that has been idle.
 	time.Sleep(200 * time.Millisecond)
-	before := rig.Sim.Stats()
+	before := w.answers()
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	ps, err := rig.Rec.RunOnce(pctx)
+	ps, err := w.rec.RunOnce(pctx)
 	if err != nil {
 		return nil, fmt.Errorf("budget: reconcile pass: %w", err)
 	}
-	after := rig.Sim.Stats()
-	res := &BudgetResult{N: o.N, Limit: o.Limit, Calls: map[douyin.API]int64{}, Wall: ps.Duration}
-	for api, byErr := range after.ByAPI {
+	after := w.answers()
+	res := &BudgetResult{N: o.N, Limit: o.Limit, API: o.API, Calls: map[douyin.API]int64{}, BusyErrNo: w.busy, Wall: ps.Duration}
+	for api, byErr := range after {
 		for errNo, n := range byErr {
-			d := n - before.ByAPI[api][errNo]
+			d := n - before[api][errNo]
 			res.Calls[api] += d
-			if errNo == douyin.ErrNoBusy {
+			if errNo == w.busy {
 				res.Busy += d
 			}
 		}
 	}
-	res.Ideal = time.Duration(float64(o.N) / o.Limit * float64(time.Second))
+	// The busiest API bounds the pass: N calls, or more where a kind
+	// costs more than one call of an API (a trade refund queries the
+	// order first).
+	most := int64(o.N)
+	for api, n := range res.Calls {
+		most = max(most, n-after[api][w.busy]+before[api][w.busy])
+	}
+	res.Ideal = time.Duration(float64(most) / o.Limit * float64(time.Second))
 	res.Use = res.Ideal.Seconds() / res.Wall.Seconds()
-	if err := checkBudgetDone(ctx, rig.Store, o); err != nil {
-		return res, fmt.Errorf("budget: %w", err)
+	if err := checkBudgetDone(ctx, w.store, o); err != nil {
+		return res, fmt.Errorf("budget: %w; the pass: %d orders, %d stopped on an error, actions %v", err, ps.Orders, ps.Errors, ps.Actions)
 	}
 	return res, nil
 }

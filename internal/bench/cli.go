@@ -35,6 +35,7 @@ temporary directory, several times, and prints every run and the median:
 
   budget   settle N due orders with the simulator's limit at L calls/s: share of the limit used
   mix      the same with N refunds and N order queries besides, each API on its own budget
+           (both: --api trade runs them on a trade app against the trade simulator)
   script   payd against the one-order-at-a-time script, with latency added to every answer
   hint     from a verified callback arriving to the order's confirmed state committed: p50, p99
   scale    claim pass, no-op reconcile pass, payd plan and payd serve's memory at several table sizes
@@ -119,8 +120,8 @@ func newBenchBudgetCmd(g *cli, runs *int, mix bool) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(w, "run %d: N=%d blocked=%t L=%.0f/s per API: wall %s, ideal %s, use %.3f of the limit, 1001s %d, calls %v\n",
-					i+1, r.N, o.Blocked, r.Limit, r.Wall.Round(time.Millisecond), r.Ideal.Round(time.Millisecond), r.Use, r.Busy, callsText(r.Calls))
+				fmt.Fprintf(w, "run %d: api=%s N=%d blocked=%t L=%.0f/s per API: wall %s, ideal %s, use %.3f of the limit, %ds %d, calls %v\n",
+					i+1, r.API, r.N, o.Blocked, r.Limit, r.Wall.Round(time.Millisecond), r.Ideal.Round(time.Millisecond), r.Use, r.BusyErrNo, r.Busy, callsText(r.Calls))
 				uses = append(uses, r.Use)
 			}
 			fmt.Fprintf(w, "median use of the limit: %.3f (%d runs)\n", Median(uses), len(uses))
@@ -135,12 +136,14 @@ func newBenchBudgetCmd(g *cli, runs *int, mix bool) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&o.Latency, "latency", 0, "latency added to every simulator answer")
 	cmd.Flags().StringVar(&o.Synchronous, "synchronous", "FULL", "SQLite PRAGMA synchronous")
+	cmd.Flags().StringVar(&o.API, "api", APIEcpay, "the app's API: ecpay (1001 counted) or trade (the trade simulator, 12001 counted)")
 	return cmd
 }
 
 func callsText(m map[douyin.API]int64) string {
 	s := ""
-	for _, api := range []douyin.API{douyin.APISettle, douyin.APICreateRefund, douyin.APIQueryOrder, douyin.APIQuerySettle, douyin.APIQueryRefund} {
+	apis := []douyin.API{douyin.APISettle, douyin.APICreateRefund, douyin.APIQueryOrder, douyin.APIQuerySettle, douyin.APIQueryRefund}
+	for _, api := range append(apis, douyin.TradeAPIs...) {
 		if m[api] > 0 {
 			s += fmt.Sprintf(" %s=%d", api, m[api])
 		}

@@ -56,7 +56,9 @@ type Options struct {
 	BaseURL string
 	// Timeout bounds each HTTP call; DefaultTimeout when zero.
 	Timeout time.Duration
-	// Apps are the mini-programs the client may call for; at least one.
+	// Apps are the mini-programs the client may call for; none (a config of
+	// trade apps only) leaves a client that refuses every call, whose
+	// limiter the trade client shares.
 	Apps []App
 	// Limits are the per-app, per-API token-bucket rates in calls per second;
 	// missing APIs take DefaultLimits. A zero Limits map means all defaults.
@@ -89,9 +91,6 @@ func New(opts Options) (*Client, error) {
 	}
 	if !strings.HasPrefix(opts.BaseURL, "http://") && !strings.HasPrefix(opts.BaseURL, "https://") {
 		return nil, fmt.Errorf("douyin: base URL %q: want http:// or https://", opts.BaseURL)
-	}
-	if len(opts.Apps) == 0 {
-		return nil, errors.New("douyin: apps: at least one app required")
 	}
 	apps := make(map[string]App, len(opts.Apps))
 	for i, a := range opts.Apps {

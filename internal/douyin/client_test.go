@@ -613,7 +613,6 @@ func TestNew_Options(t *testing.T) {
 	}{
 		{"no base URL", Options{Apps: []App{good}}, "base URL"},
 		{"bad scheme", Options{BaseURL: "ftp://x", Apps: []App{good}}, "base URL"},
-		{"no apps", Options{BaseURL: "http://x"}, "apps"},
 		{"no app_id", Options{BaseURL: "http://x", Apps: []App{{Salt: testSalt}}}, "apps[0].app_id"},
 		{"no salt", Options{BaseURL: "http://x", Apps: []App{good, {AppID: "tt2", Token: testToken}}}, "apps[1].salt"},
 		{"app twice", Options{BaseURL: "http://x", Apps: []App{good, good}}, "apps[1].app_id"},
@@ -626,6 +625,15 @@ func TestNew_Options(t *testing.T) {
 			}
 			assertNoSecrets(t, err)
 		})
+	}
+	// No app: a config of trade apps only still has the client, whose
+	// limiter the trade client shares; every call is refused unsent.
+	none, err := New(Options{BaseURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatalf("New without apps: %v", err)
+	}
+	if _, err := none.QueryOrder(context.Background(), QueryOrderRequest{AppID: "tt1", OutOrderNo: "o"}); !errors.Is(err, ErrUnknownApp) || Classify(err) != ClassConfig {
+		t.Errorf("a call without apps: err = %v (class %v), want ErrUnknownApp, config", err, Classify(err))
 	}
 	c, err := New(Options{BaseURL: "https://x/", Apps: []App{good}})
 	if err != nil {

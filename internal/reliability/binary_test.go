@@ -16,6 +16,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/payd/payd/internal/sandbox"
 )
 
 // The built payd binary, shared by the tests of one run.
@@ -83,7 +85,17 @@ type binConfig struct {
 	AdminToken, Level        string
 	Faults                   string // YAML mapping of sandbox.faults, one line
 	Rate                     int    // payd's calls per second per API; 200 when zero
+	// Trade makes the app a trade-system app (api: trade), served by the
+	// sandbox's trade simulator: Token is then its client_secret, passed
+	// to every process in the environment as config.yaml reads it, and
+	// the platform key is created in the world's directory.
+	Trade    bool
+	TradeKey string // set by newBinWorld: the platform key's PEM file
 }
+
+// tradeSecretEnv is the variable a trade world's config.yaml reads its
+// client_secret from (payd takes it only from the environment).
+const tradeSecretEnv = "PAYD_RELIABILITY_CLIENT_SECRET"
 
 var configTemplate = template.Must(template.New("config").Parse(`database:
   dsn: {{.DB}}
@@ -93,11 +105,24 @@ douyin:
   base_url: http://{{.Sim}}
   timeout: 1s
   limits: {create_order: {{.Rate}}, query_order: {{.Rate}}, create_refund: {{.Rate}}, query_refund: {{.Rate}}, settle: {{.Rate}}, query_settle: {{.Rate}}, unsettle_amount: {{.Rate}}}
+{{- if .Trade}}
+  trade:
+    base_url: http://{{.Sim}}
+    limits: {order_query: {{.Rate}}, query_cps: {{.Rate}}, refund_create: {{.Rate}}, refund_query: {{.Rate}}, refund_audit_callback: {{.Rate}}, settle_create: {{.Rate}}, settle_query: {{.Rate}}}
+  apps:
+    - app_id: {{.AppID}}
+      api: trade
+      client_secret: ${` + tradeSecretEnv + `}
+      platform_public_key_file: {{.TradeKey}}.pub
+      settle_rule: payment
+      settle_days: 7
+{{- else}}
   apps:
     - app_id: {{.AppID}}
       salt: {{.Salt}}
       token: {{.Token}}
       settle_period: 168h
+{{- end}}
       auto_settle: false
       settle_desc: reliability
 reconcile:
@@ -159,6 +184,12 @@ func newBinWorld(t *testing.T, c binConfig) *binWorld {
 	if c.Faults == "" {
 		c.Faults = "{}"
 	}
+	if c.Trade {
+		c.TradeKey = filepath.Join(w.dir, "platform.pem")
+		if _, _, err := sandbox.PlatformKey(c.TradeKey); err != nil {
+			t.Fatal(err)
+		}
+	}
 	w.cfg = c
 	var b bytes.Buffer
 	if err := configTemplate.Execute(&b, c); err != nil {
@@ -193,9 +224,9 @@ func (l *lockedBuffer) String() string {
 // the end of the test if it is still running.
 func (w *binWorld) start(args ...string) *exec.Cmd {
 	w.t.Helper()
-	cmd := exec.Command(w.bin, append(args, "--config", w.config)...)
+	cmd := exec.Command(w.bin, w.args(args)...)
 	cmd.Dir = w.dir
-	cmd.Env = append(os.Environ(), "PAYD_CONFIG=")
+	cmd.Env = w.env()
 	cmd.Stdout, cmd.Stderr = w.logs, w.logs
 	if err := cmd.Start(); err != nil {
 		w.t.Fatalf("start payd %s: %v", args[0], err)
@@ -208,6 +239,26 @@ func (w *binWorld) start(args ...string) *exec.Cmd {
 	})
 	procDone.Store(cmd, done)
 	return cmd
+}
+
+// args are a payd command's arguments with the world's config; the
+// sandbox of a trade world signs its callbacks with the world's key.
+func (w *binWorld) args(args []string) []string {
+	out := append(append([]string(nil), args...), "--config", w.config)
+	if w.cfg.Trade && args[0] == "sandbox" {
+		out = append(out, "--trade-key", w.cfg.TradeKey)
+	}
+	return out
+}
+
+// env is a payd process's environment: no PAYD_CONFIG, and a trade
+// world's client_secret.
+func (w *binWorld) env() []string {
+	env := append(os.Environ(), "PAYD_CONFIG=")
+	if w.cfg.Trade {
+		env = append(env, tradeSecretEnv+"="+w.cfg.Token)
+	}
+	return env
 }
 
 var procDone sync.Map // *exec.Cmd → chan struct{} closed when it exited
@@ -239,9 +290,9 @@ func (w *binWorld) run(args ...string) string {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, w.bin, append(args, "--config", w.config)...)
+	cmd := exec.CommandContext(ctx, w.bin, w.args(args)...)
 	cmd.Dir = w.dir
-	cmd.Env = append(os.Environ(), "PAYD_CONFIG=")
+	cmd.Env = w.env()
 	var out bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&out, w.logs)
 	cmd.Stderr = w.logs
@@ -256,9 +307,13 @@ func (w *binWorld) startSandbox() *exec.Cmd {
 	w.t.Helper()
 	cmd := w.start("sandbox")
 	deadline := time.Now().Add(30 * time.Second)
+	clock := "/_sim/clock"
+	if w.cfg.Trade {
+		clock = "/_sim/trade/clock" // a trade world's sandbox serves the trade simulator only
+	}
 	for {
 		var clk struct{ Now string }
-		if err := w.simGet("/_sim/clock", &clk); err == nil {
+		if err := w.simGet(clock, &clk); err == nil {
 			return cmd
 		}
 		if exited(cmd) || time.Now().After(deadline) {

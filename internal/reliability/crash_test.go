@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +23,15 @@ import (
 // case a crash makes hardest (the answer is lost twice over).
 const crashFaults = `{err1000_no_effect: 0.03, err1000_after_effect: 0.05, http500: 0.03, hang_after_effect: 0.02, hang: 1500ms, callback_drop: 0.2, callback_duplicate: 0.1, refund_channel_fail: 0.1}`
 
+// crashRate holds payd to 15 calls per second per API in the crash tests:
+// it stretches the work over the kill phase, so the kills land while
+// calls are in flight.
+const crashRate = 15
+
+// convergeWithin bounds the last serve of a crash test: the full trade run
+// (500 orders at 15 calls/s) takes about 3.5 min on a busy machine.
+const convergeWithin = 10 * time.Minute
+
 // TestCrash_SIGKILLDuringWork runs `payd sandbox` in its own process, seeds
 // PAYD_CRASH_ORDERS paid orders (100 by default), declares a refund and a
 // settlement for each with `payd declare -f`, then starts `payd serve` and
@@ -35,10 +46,7 @@ func TestCrash_SIGKILLDuringWork(t *testing.T) {
 	n := envInt(t, "PAYD_CRASH_ORDERS", 100)
 	w := newBinWorld(t, binConfig{
 		AppID: "tt-crash", Salt: "crash-salt-2c9f0e7d", Token: "crash-token-81b3a6f4",
-		AdminToken: "crash-admin-token-0a1b2c3d4e", Faults: crashFaults,
-		// 15 calls per second per API stretches the work over the kill
-		// phase, so the kills land while calls are in flight.
-		Rate: 15,
+		AdminToken: "crash-admin-token-0a1b2c3d4e", Faults: crashFaults, Rate: crashRate,
 	})
 	sandbox := w.startSandbox()
 
@@ -46,36 +54,91 @@ func TestCrash_SIGKILLDuringWork(t *testing.T) {
 	paid := w.simNow().Add(-8 * 24 * time.Hour)
 	wishes := make(map[string]wish, n)
 	seeds := make([]douyinsim.SeedOrder, 0, n)
-	var decl strings.Builder
-	decl.WriteString("refunds:\n")
 	for i := 0; i < n; i++ {
 		no := fmt.Sprintf("c%05d", i)
 		total, cps := int64(2000+i%500), int64(i%4)*10
-		refund := int64(100 + i%700)
 		seeds = append(seeds, douyinsim.SeedOrder{OutOrderNo: no, TotalAmount: total, Status: "SUCCESS", PaidAt: paid, CPSShare: cps})
-		wishes[no] = wish{total: total, cps: cps, refunds: map[string]int64{no + "-r": refund}, settle: true}
-		fmt.Fprintf(&decl, "  - {order: %s, key: %s-r, amount: %d, reason: crash test}\n", no, no, refund)
-	}
-	decl.WriteString("settlements:\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&decl, "  - {order: c%05d}\n", i)
+		wishes[no] = wish{total: total, cps: cps, refunds: map[string]int64{no + "-r": int64(100 + i%700)}, settle: true}
 	}
 	w.simPost("/_sim/orders", map[string]any{"orders": seeds})
-	file := filepath.Join(w.dir, "wishes.yaml")
-	if err := os.WriteFile(file, []byte(decl.String()), 0o600); err != nil {
+	st := w.declareWishes(wishes)
+	fig := w.crashAndConverge(st, kills)
+
+	var ledger douyinsim.Ledger
+	violations := w.simResults("/_sim/", &ledger)
+	refunds, settlements := verifyLedger(t, ledger, violations, wishes)
+	if refunds != n || settlements != n {
+		t.Fatalf("executed %d refunds and %d settlements, want %d each", refunds, settlements, n)
+	}
+	verifyStore(t, st, w.cfg.AppID, ledger, wishes)
+	var stats douyinsim.Stats
+	if err := w.simGet("/_sim/stats", &stats); err != nil {
 		t.Fatal(err)
 	}
-	w.run("migrate") // only migrate and serve create the database
+	fig.log(t, n)
+	t.Logf("crash: ledger: %d refunds and %d settlements executed exactly once, exact amounts; /_sim/check: %d violations", refunds, settlements, len(violations))
+	t.Logf("crash: simulator: %d calls, %d HTTP 500s, %d hangs; answers by api/err_no: %s", stats.Requests, stats.HTTP500s, stats.Hangs, formatCounts(simCalls(stats)))
+	t.Logf("crash: payd attempt log by api/outcome: %s", formatCounts(callsByOutcome(t, st)))
+	w.stop(sandbox)
+}
+
+// declareWishes declares a refund under every key of every wish and a
+// settlement of every order wished settled, with one `payd declare -f`
+// (after `payd migrate`: only migrate and serve create the database), and
+// opens the database for the test to read, closed at its end.
+func (w *binWorld) declareWishes(wishes map[string]wish) *state.Store {
+	t := w.t
+	t.Helper()
+	var refunds, settlements strings.Builder
+	nr, ns := 0, 0
+	for _, no := range sortedKeys(wishes) {
+		wi := wishes[no]
+		for _, key := range sortedKeys(wi.refunds) {
+			fmt.Fprintf(&refunds, "  - {order: %s, key: %s, amount: %d, reason: crash test}\n", no, key, wi.refunds[key])
+			nr++
+		}
+		if wi.settle {
+			fmt.Fprintf(&settlements, "  - {order: %s}\n", no)
+			ns++
+		}
+	}
+	file := filepath.Join(w.dir, "wishes.yaml")
+	if err := os.WriteFile(file, []byte("refunds:\n"+refunds.String()+"settlements:\n"+settlements.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.run("migrate")
 	out := w.run("declare", "-f", file)
-	if want := fmt.Sprintf("%d refunds, %d settlements", n, n); !strings.Contains(out, want) {
+	if want := fmt.Sprintf("%d refunds, %d settlements", nr, ns); !strings.Contains(out, want) {
 		t.Fatalf("declare: %q, want %q", out, want)
 	}
-
 	st, err := state.Open(context.Background(), state.Options{DSN: filepath.Join(w.dir, "payd.db"), Synchronous: "FULL"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// crashFigures are what a crash run measured.
+type crashFigures struct {
+	kills, inFlight      int // kills, and those that left an intent persisted with no answer recorded
+	killPhase, converged time.Duration
+	openAtLast           int64 // items still open when the last serve started
+}
+
+func (f crashFigures) log(t *testing.T, orders int) {
+	t.Helper()
+	t.Logf("crash: %d orders, %d SIGKILLs in %s (%d left an intent in flight); at the last start %d items were still open; converged %s after it",
+		orders, f.kills, f.killPhase.Round(time.Millisecond), f.inFlight, f.openAtLast, f.converged.Round(time.Millisecond))
+}
+
+// crashAndConverge starts `payd serve` and SIGKILLs it after a random
+// 0.2–2 s, kills times, reading st after each kill; then it starts serve
+// once more, waits (at most convergeWithin) until st holds nothing open,
+// and stops it with SIGTERM.
+func (w *binWorld) crashAndConverge(st *state.Store, kills int) crashFigures {
+	t := w.t
+	t.Helper()
 	summary := func() *state.Summary {
 		t.Helper()
 		s, err := st.Summary(context.Background())
@@ -84,13 +147,11 @@ func TestCrash_SIGKILLDuringWork(t *testing.T) {
 		}
 		return s
 	}
-
-	// Kill serve at random moments.
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("crash: kill timing seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 8))
+	fig := crashFigures{kills: kills}
 	start := time.Now()
-	inFlight := 0 // kills that left an intent persisted with no answer recorded
 	for k := 0; k < kills; k++ {
 		serve := w.start("serve")
 		time.Sleep(200*time.Millisecond + time.Duration(rng.Int64N(int64(1800*time.Millisecond))))
@@ -103,16 +164,15 @@ func TestCrash_SIGKILLDuringWork(t *testing.T) {
 		wait(t, serve, 10*time.Second)
 		s := summary()
 		if s.Refunds[state.PhaseSubmitting]+s.Settlements[state.PhaseSubmitting] > 0 {
-			inFlight++
+			fig.inFlight++
 		}
 	}
-	killPhase := time.Since(start)
-	before := summary()
+	fig.killPhase = time.Since(start)
+	fig.openAtLast = testworld.OpenIn(summary())
 
-	// One last serve, to convergence.
 	serve := w.start("serve")
 	converged := time.Now()
-	deadline := converged.Add(5 * time.Minute)
+	deadline := converged.Add(convergeWithin)
 	for {
 		s := summary()
 		if testworld.OpenIn(s) == 0 {
@@ -122,45 +182,49 @@ func TestCrash_SIGKILLDuringWork(t *testing.T) {
 			t.Fatalf("payd serve exited by itself:\n%s", tail(w.logs.String(), 4000))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not converged after 5m: %+v", s)
+			t.Fatalf("not converged after %s: %+v", convergeWithin, s)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	toConverge := time.Since(converged)
-	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, serve, 30*time.Second)
+	fig.converged = time.Since(converged)
+	w.stop(serve)
+	return fig
+}
 
-	var ledger douyinsim.Ledger
-	if err := w.simGet("/_sim/ledger", &ledger); err != nil {
-		t.Fatal(err)
+// simResults reads the ledger of the simulator whose control API is under
+// prefix ("/_sim/", "/_sim/trade/") into ledger, and its check's
+// violations.
+func (w *binWorld) simResults(prefix string, ledger any) []string {
+	w.t.Helper()
+	if err := w.simGet(prefix+"ledger", ledger); err != nil {
+		w.t.Fatal(err)
 	}
 	var check struct {
 		Violations []string `json:"violations"`
 	}
-	if err := w.simGet("/_sim/check", &check); err != nil {
-		t.Fatal(err)
+	if err := w.simGet(prefix+"check", &check); err != nil {
+		w.t.Fatal(err)
 	}
-	refunds, settlements := verifyLedger(t, ledger, check.Violations, wishes)
-	if refunds != n || settlements != n {
-		t.Fatalf("executed %d refunds and %d settlements, want %d each", refunds, settlements, n)
-	}
-	verifyStore(t, st, w.cfg.AppID, ledger, wishes)
-	var stats douyinsim.Stats
-	if err := w.simGet("/_sim/stats", &stats); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("crash: %d orders, %d SIGKILLs in %s (%d left an intent in flight); at the last start %d items were still open; converged %s after it",
-		n, kills, killPhase.Round(time.Millisecond), inFlight, testworld.OpenIn(before), toConverge.Round(time.Millisecond))
-	t.Logf("crash: ledger: %d refunds and %d settlements executed exactly once, exact amounts; /_sim/check: %d violations", refunds, settlements, len(check.Violations))
-	t.Logf("crash: simulator: %d calls, %d HTTP 500s, %d hangs; answers by api/err_no: %s", stats.Requests, stats.HTTP500s, stats.Hangs, formatCounts(simCalls(stats)))
-	t.Logf("crash: payd attempt log by api/outcome: %s", formatCounts(callsByOutcome(t, st)))
+	return check.Violations
+}
 
-	if err := sandbox.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+// stop ends a payd process with SIGTERM and waits for it (30 s at most).
+func (w *binWorld) stop(cmd *exec.Cmd) {
+	w.t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		w.t.Fatal(err)
 	}
-	wait(t, sandbox, 30*time.Second)
+	wait(w.t, cmd, 30*time.Second)
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // tail returns the last n bytes of s.

@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 
@@ -135,24 +134,35 @@ func attemptKey(no string) string {
 // the amount the ledger shows.
 func verifyStore(t *testing.T, st *state.Store, app string, l douyinsim.Ledger, wishes map[string]wish) {
 	t.Helper()
-	ctx := context.Background()
+	settled := map[string]int64{}
 	for _, lo := range l.Orders {
-		h, err := st.History(ctx, app, lo.OutOrderNo)
+		settled[lo.OutOrderNo] = lo.SettledAmount
+	}
+	verifyRows(t, st, app, settled, wishes)
+}
+
+// verifyRows checks payd's rows of app against the wishes: every declared
+// refund succeeded with its amount, every settlement succeeded with the
+// amount settled says Douyin settled of its order.
+func verifyRows(t *testing.T, st *state.Store, app string, settled map[string]int64, wishes map[string]wish) {
+	t.Helper()
+	ctx := context.Background()
+	for no, wi := range wishes {
+		h, err := st.History(ctx, app, no)
 		if err != nil {
-			t.Fatalf("history of %s: %v", lo.OutOrderNo, err)
+			t.Fatalf("history of %s: %v", no, err)
 		}
-		wi := wishes[lo.OutOrderNo]
 		if len(h.Refunds) != len(wi.refunds) {
-			t.Fatalf("order %s: payd has %d refunds, %d declared", lo.OutOrderNo, len(h.Refunds), len(wi.refunds))
+			t.Fatalf("order %s: payd has %d refunds, %d declared", no, len(h.Refunds), len(wi.refunds))
 		}
 		for _, r := range h.Refunds {
 			if r.Phase != state.PhaseSucceeded || r.Amount != wi.refunds[r.Key] {
-				t.Fatalf("order %s refund %s: %s %d fen (%s), declared %d", lo.OutOrderNo, r.Key, r.Phase, r.Amount, r.ParkReason, wi.refunds[r.Key])
+				t.Fatalf("order %s refund %s: %s %d fen (%s), declared %d", no, r.Key, r.Phase, r.Amount, r.ParkReason, wi.refunds[r.Key])
 			}
 		}
 		if wi.settle {
-			if h.Settlement == nil || h.Settlement.Phase != state.PhaseSucceeded || h.Settlement.Amount != lo.SettledAmount {
-				t.Fatalf("order %s: payd's settlement %+v, ledger settled %d", lo.OutOrderNo, h.Settlement, lo.SettledAmount)
+			if h.Settlement == nil || h.Settlement.Phase != state.PhaseSucceeded || h.Settlement.Amount != settled[no] {
+				t.Fatalf("order %s: payd's settlement %+v, ledger settled %d", no, h.Settlement, settled[no])
 			}
 		}
 	}
@@ -178,11 +188,7 @@ func callsByOutcome(t *testing.T, st *state.Store) map[string]int64 {
 
 // formatCounts renders a map as "k=v" pairs in key order.
 func formatCounts[V any](m map[string]V) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := sortedKeys(m)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s=%v", k, m[k])

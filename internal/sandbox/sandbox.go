@@ -16,28 +16,38 @@ import (
 
 // Serve runs the ecpay simulator for apps, and the trade simulator for
 // tr's apps on the same listener, until ctx ends; it writes where to
-// stdout.
+// stdout. With trade apps only, the trade simulator serves alone (the
+// ecpay one needs an app).
 func Serve(ctx context.Context, stdout io.Writer, sb config.Sandbox, apps []douyinsim.App, tr Trade, log *logrus.Entry) error {
-	simCfg := sb.Simulator(apps)
-	simCfg.Logger = log
-	sim, err := douyinsim.New(simCfg)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	defer sim.Close()
 	tsim, pubFile, err := tr.start(sb)
 	if err != nil {
 		return err
 	}
+	if tsim != nil {
+		defer tsim.Close()
+	}
+	var sim *douyinsim.Server
+	if len(apps) > 0 || tsim == nil {
+		simCfg := sb.Simulator(apps)
+		simCfg.Logger = log
+		if sim, err = douyinsim.New(simCfg); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		defer sim.Close()
+	}
 	var url string
-	if tsim == nil {
+	switch {
+	case tsim == nil:
 		if url, err = sim.Start(sb.Listen); err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
-	} else {
-		defer tsim.Close()
+	default:
+		h := tsim.Handler()
+		if sim != nil {
+			h = sandboxMux(sim.Handler(), h)
+		}
 		var stop func() error
-		if url, stop, err = listenShared(sb.Listen, sandboxMux(sim.Handler(), tsim.Handler())); err != nil {
+		if url, stop, err = listenShared(sb.Listen, h); err != nil {
 			return err
 		}
 		defer stop()
@@ -47,7 +57,9 @@ func Serve(ctx context.Context, stdout io.Writer, sb config.Sandbox, apps []douy
 		ids[i] = a.AppID
 		log.WithField("url", url).WithField("app", a.AppID).Info("douyin simulator serves app")
 	}
-	fmt.Fprintf(stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, word(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
+	if sim != nil {
+		fmt.Fprintf(stdout, "douyin simulator on %s (%s %s); control API under %s/_sim/\n", url, word(len(ids), "app", "apps"), strings.Join(ids, ", "), url)
+	}
 	if tsim != nil {
 		tids := make([]string, len(tr.Apps))
 		for i, a := range tr.Apps {

@@ -153,8 +153,9 @@ type settle struct {
 // progressLocked moves everything due at now: audits past their deadline
 // are approved, refunds and settlements finish, auto-settle apps settle.
 func (s *Server) progressLocked(now time.Time) {
-	for _, r := range s.refunds {
+	for id, r := range s.active {
 		if r.Status != trade.RefundProcessing {
+			delete(s.active, id)
 			continue
 		}
 		if r.NeedAudit && r.AuditStatus == trade.AuditToAudit {
@@ -165,14 +166,23 @@ func (s *Server) progressLocked(now time.Time) {
 		}
 		if now.Sub(r.StartedAt) >= s.cfg.ProcessingDelay {
 			s.finishRefundLocked(r, now)
+			delete(s.active, id)
 		}
 	}
-	for _, st := range s.settles {
-		if st.Status == trade.SettleProcessing && now.Sub(st.CreatedAt) >= s.cfg.ProcessingDelay {
+	for id, st := range s.settling {
+		if st.Status != trade.SettleProcessing {
+			delete(s.settling, id)
+			continue
+		}
+		if now.Sub(st.CreatedAt) >= s.cfg.ProcessingDelay {
 			st.Status, st.DoneAt = trade.SettleSuccess, now
 			st.Executions++
 			s.settleCallbackLocked(st)
+			delete(s.settling, id)
 		}
+	}
+	if !s.autoApps {
+		return
 	}
 	for _, o := range s.orders {
 		if a := s.apps[o.AppID]; a != nil && a.AutoSettle {
@@ -210,5 +220,21 @@ func (s *Server) autoSettleLocked(a *App, o *order, now time.Time) {
 	st := &settle{ID: id, OutSettleNo: id, OrderID: o.OrderID, AppID: o.AppID, Amount: amount, Commission: o.Commission,
 		Status: trade.SettleProcessing, Auto: true, CreatedAt: now}
 	o.Settles = append(o.Settles, st)
-	s.settles[id] = st
+	s.addSettleLocked(st)
+}
+
+// addRefundLocked stores a refund of its order, and indexes it.
+func (s *Server) addRefundLocked(r *refund) {
+	s.refunds[r.ID], s.refundNos[r.AppID+"\x00"+r.OutRefundNo] = r, r
+	if r.Status == trade.RefundProcessing {
+		s.active[r.ID] = r
+	}
+}
+
+// addSettleLocked stores a settlement of its order, and indexes it.
+func (s *Server) addSettleLocked(st *settle) {
+	s.settles[st.ID], s.settleNos[st.AppID+"\x00"+st.OutSettleNo] = st, st
+	if st.Status == trade.SettleProcessing {
+		s.settling[st.ID] = st
+	}
 }

@@ -27,10 +27,8 @@ func (s *Server) refundCreate(a *App, body []byte, now time.Time) (any, *apiErr)
 	if e := decodeStrict(body, &req, "order_id", "out_refund_no", "refund_total_amount", "refund_reason"); e != nil {
 		return nil, e
 	}
-	for _, r := range s.refunds {
-		if r.AppID == a.AppID && r.OutRefundNo == req.OutRefundNo {
-			return trade.RefundCreated{RefundID: trade.Str(r.ID)}, nil
-		}
+	if r := s.refundNos[a.AppID+"\x00"+req.OutRefundNo]; r != nil {
+		return trade.RefundCreated{RefundID: trade.Str(r.ID)}, nil
 	}
 	o := s.findOrderLocked(a, req.OrderID, "")
 	if o == nil {
@@ -43,7 +41,7 @@ func (s *Server) refundCreate(a *App, body []byte, now time.Time) (any, *apiErr)
 	r := &refund{ID: s.nextIDLocked("motb"), OutRefundNo: req.OutRefundNo, OrderID: o.OrderID, AppID: a.AppID, Amount: req.RefundTotalAmount,
 		Items: items, Status: trade.RefundProcessing, Source: 2, CreatedAt: now, StartedAt: now, NotifyURL: req.NotifyURL, CPExtra: req.CPExtra}
 	o.Refunds = append(o.Refunds, r)
-	s.refunds[r.ID] = r
+	s.addRefundLocked(r)
 	return trade.RefundCreated{RefundID: trade.Str(r.ID)}, nil
 }
 

@@ -34,8 +34,16 @@ type Server struct {
 	byOut    map[string]*order // by app + "\x00" + out_order_no
 	refunds  map[string]*refund
 	settles  map[string]*settle
-	seq      int
-	outbox   []*delivery
+	// The indexes addRefundLocked and addSettleLocked keep, so that no
+	// call scans every refund or settlement: by app + "\x00" + the
+	// merchant's number, and those still PROCESSING (progressLocked).
+	refundNos map[string]*refund
+	settleNos map[string]*settle
+	active    map[string]*refund
+	settling  map[string]*settle
+	autoApps  bool // some app settles automatically: progress scans the orders
+	seq       int
+	outbox    []*delivery
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -61,6 +69,7 @@ func New(cfg Config) *Server {
 		apps: map[string]*App{}, tokens: map[string][]issued{}, fetches: map[string][]time.Time{},
 		limiters: map[string]*rate.Limiter{}, orders: map[string]*order{}, byOut: map[string]*order{},
 		refunds: map[string]*refund{}, settles: map[string]*settle{},
+		refundNos: map[string]*refund{}, settleNos: map[string]*settle{}, active: map[string]*refund{}, settling: map[string]*settle{},
 	}
 	if cfg.Start.IsZero() {
 		s.cfg.Start = s.started
@@ -68,6 +77,7 @@ func New(cfg Config) *Server {
 	for i := range cfg.Apps {
 		a := cfg.Apps[i]
 		s.apps[a.AppID] = &a
+		s.autoApps = s.autoApps || a.AutoSettle
 	}
 	s.handler = s.routes()
 	s.ctx, s.cancel = context.WithCancel(context.Background())

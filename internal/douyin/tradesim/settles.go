@@ -52,10 +52,8 @@ func (s *Server) settleCreate(a *App, body []byte, now time.Time) (any, *apiErr)
 	case a.AutoSettle:
 		return nil, settleErr(trade.ErrNoSettleAuto, "app settles automatically")
 	}
-	for _, st := range s.settles {
-		if st.AppID == a.AppID && st.OutSettleNo == req.OutSettleNo {
-			return nil, settleErr(trade.ErrNoSettleNoExists, "out_settle_no exists")
-		}
+	if s.settleNos[a.AppID+"\x00"+req.OutSettleNo] != nil {
+		return nil, settleErr(trade.ErrNoSettleNoExists, "out_settle_no exists")
 	}
 	receivers, e := parseReceivers(req.SettleParams, o.paid())
 	if e != nil {
@@ -68,7 +66,7 @@ func (s *Server) settleCreate(a *App, body []byte, now time.Time) (any, *apiErr)
 	st := &settle{ID: s.nextIDLocked("ots"), OutSettleNo: req.OutSettleNo, OrderID: o.OrderID, AppID: a.AppID, ItemOrderID: req.ItemOrderID,
 		Amount: amount, Commission: o.Commission, Receivers: receivers, Status: trade.SettleProcessing, CreatedAt: now, NotifyURL: req.NotifyURL, CPExtra: req.Ext}
 	o.Settles = append(o.Settles, st)
-	s.settles[st.ID] = st
+	s.addSettleLocked(st)
 	return trade.SettleCreated{SettleID: trade.Str(st.ID), WalletSettleID: trade.Str("w" + st.ID)}, nil
 }
 

@@ -65,7 +65,7 @@ func (s *Server) StartUserRefund(u UserRefund) (UserRefundResult, error) {
 	r.OutRefundNo = res.OutRefundNo
 	o := s.orders[r.OrderID]
 	o.Refunds = append(o.Refunds, r)
-	s.refunds[r.ID] = r
+	s.addRefundLocked(r)
 	return res, nil
 }
 
