@@ -85,6 +85,10 @@ type binConfig struct {
 	AdminToken, Level        string
 	Faults                   string // YAML mapping of sandbox.faults, one line
 	Rate                     int    // payd's calls per second per API; 200 when zero
+	SimRate                  int    // the sandbox's limit per API; 300 when zero
+	// Driver is the database driver ("" = sqlite, DB a file of the
+	// world's); for "postgres" the test sets DB to the DSN.
+	Driver string
 	// Trade makes the app a trade-system app (api: trade), served by the
 	// sandbox's trade simulator: Token is then its client_secret, passed
 	// to every process in the environment as config.yaml reads it, and
@@ -98,6 +102,9 @@ type binConfig struct {
 const tradeSecretEnv = "PAYD_RELIABILITY_CLIENT_SECRET"
 
 var configTemplate = template.Must(template.New("config").Parse(`database:
+{{- if .Driver}}
+  driver: {{.Driver}}
+{{- end}}
   dsn: {{.DB}}
   synchronous: FULL
   busy_timeout: 5s
@@ -155,7 +162,7 @@ sandbox:
   notify_url: http://{{.Callback}}/douyin/notify
   callback_scale: 0.01
   seed: 11
-  limits: {create_order: 300, query_order: 300, create_refund: 300, query_refund: 300, settle: 300, query_settle: 300, unsettle_amount: 300}
+  limits: {create_order: {{.SimRate}}, query_order: {{.SimRate}}, create_refund: {{.SimRate}}, query_refund: {{.SimRate}}, settle: {{.SimRate}}, query_settle: {{.SimRate}}, unsettle_amount: {{.SimRate}}}
   faults: {{.Faults}}
 `))
 
@@ -173,7 +180,12 @@ type binWorld struct {
 func newBinWorld(t *testing.T, c binConfig) *binWorld {
 	t.Helper()
 	w := &binWorld{t: t, bin: paydBinary(t), dir: t.TempDir(), logs: &lockedBuffer{}}
-	c.DB = filepath.Join(w.dir, "payd.db")
+	if c.Driver == "" {
+		c.DB = filepath.Join(w.dir, "payd.db")
+	}
+	if c.SimRate == 0 {
+		c.SimRate = 300
+	}
 	c.Sim, c.Callback, c.Admin = freeAddr(t), freeAddr(t), freeAddr(t)
 	if c.Level == "" {
 		c.Level = "info"

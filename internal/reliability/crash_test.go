@@ -111,7 +111,11 @@ func (w *binWorld) declareWishes(wishes map[string]wish) *state.Store {
 	if want := fmt.Sprintf("%d refunds, %d settlements", nr, ns); !strings.Contains(out, want) {
 		t.Fatalf("declare: %q, want %q", out, want)
 	}
-	st, err := state.Open(context.Background(), state.Options{DSN: filepath.Join(w.dir, "payd.db"), Synchronous: "FULL"})
+	o := state.Options{DSN: filepath.Join(w.dir, "payd.db"), Synchronous: "FULL"}
+	if w.cfg.Driver != "" {
+		o = state.Options{Driver: w.cfg.Driver, DSN: w.cfg.DB}
+	}
+	st, err := state.Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
