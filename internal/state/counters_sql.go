@@ -160,14 +160,27 @@ func triggers(d string) []trigger {
 		}
 		out = append(out,
 			trigger{name + "_ins", c.table, "INSERT", "", []string{deltaInsert + c.rowSelect(d, "NEW", 1)}},
-			trigger{name + "_upd", c.table, "UPDATE", guard, []string{deltaInsert + c.rowSelect(d, "OLD", -1), deltaInsert + c.rowSelect(d, "NEW", 1)}},
+			trigger{name + "_upd", c.table, updateOf(c.deps), guard, []string{deltaInsert + c.rowSelect(d, "OLD", -1), deltaInsert + c.rowSelect(d, "NEW", 1)}},
 			trigger{name + "_del", c.table, "DELETE", "", []string{deltaInsert + c.rowSelect(d, "OLD", -1)}})
 		if c.withOrder {
-			out = append(out, trigger{"ctr_orders_" + string(c.kind) + "_of_" + c.table, "orders", "UPDATE", changedSQL(d, c.orderDeps),
+			out = append(out, trigger{"ctr_orders_" + string(c.kind) + "_of_" + c.table, "orders", updateOf(c.orderDeps), changedSQL(d, c.orderDeps),
 				[]string{deltaInsert + c.orderSelect(d, "OLD", -1), deltaInsert + c.orderSelect(d, "NEW", 1)}})
 		}
 	}
 	return out
+}
+
+// updateOf is the event of an update trigger that depends on cols only:
+// "UPDATE OF a, b", so that an UPDATE setting none of them (a claim's or a
+// release's lease columns, on every due order) does not even evaluate the
+// trigger's condition. An UPDATE that changes a column names it in its SET,
+// so no change that counts is missed; the WHEN condition still drops the
+// updates that set a column to its old value.
+func updateOf(cols []string) string {
+	if len(cols) == 0 {
+		return "UPDATE"
+	}
+	return "UPDATE OF " + strings.Join(cols, ", ")
 }
 
 // dropSQL is the DDL removing t, if it exists.
