@@ -61,6 +61,12 @@ func Scale(ctx context.Context, o ScaleOptions) (*ScaleResult, error) {
 	if err := seedStore(ctx, st, "d", o.Due, Hinted, now.Add(-time.Hour), time.Microsecond, nil); err != nil {
 		return nil, fmt.Errorf("scale: %w", err)
 	}
+	// The seeding's counter deltas are folded, as a running payd serve
+	// folds them every few seconds: a table of millions of unfolded deltas
+	// is not a state payd runs in.
+	if _, err := st.FoldCounters(ctx, now, 0); err != nil {
+		return nil, fmt.Errorf("scale: fold counters: %w", err)
+	}
 	if err := st.DB().WithContext(ctx).Exec("ANALYZE").Error; err != nil {
 		return nil, fmt.Errorf("scale: analyze: %w", err)
 	}
