@@ -2,18 +2,10 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
-
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/reconcile"
@@ -25,32 +17,7 @@ import (
 // names, dropped at cleanup; it skips the test when the variable is unset.
 func postgresDB(t *testing.T) *state.Options {
 	t.Helper()
-	base := os.Getenv("PAYD_TEST_POSTGRES_DSN")
-	if base == "" {
-		t.Skip("PAYD_TEST_POSTGRES_DSN is not set: the PostgreSQL suite needs a server (e.g. postgres://postgres@127.0.0.1:5432/test)")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "payd_test_" + hex.EncodeToString(b[:])
-	admin, err := gorm.Open(postgres.Open(base), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	must(t, admin.Exec("CREATE SCHEMA "+schema).Error)
-	t.Cleanup(func() {
-		_ = admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error
-		if db, err := admin.DB(); err == nil {
-			_ = db.Close()
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return &state.Options{Driver: state.DriverPostgres, DSN: u.String(), MaxOpenConns: 8}
+	return &state.Options{Driver: state.DriverPostgres, DSN: testworld.PostgresSchema(t, "payd_test_"), MaxOpenConns: 8}
 }
 
 // wantCountersExact fails unless every counter the store keeps equals a

@@ -3,14 +3,11 @@ package reliability
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/state"
@@ -51,7 +44,7 @@ const (
 // /_sim/check), payd's rows agree, and no replica logged a conflict or a
 // deadlock; the calls answered 1001 are reported.
 func TestCrash_ReplicasSIGKILL(t *testing.T) {
-	dsn := postgresSchema(t)
+	dsn := testworld.PostgresSchema(t, "payd_replicas_")
 	kills := envInt(t, "PAYD_CRASH_KILLS", 6)
 	n := envInt(t, "PAYD_CRASH_ORDERS", 60)
 	w := newBinWorld(t, binConfig{
@@ -236,41 +229,4 @@ func conflictLines(logs string) (bad []string, leasesLost int) {
 		}
 	}
 	return bad, leasesLost
-}
-
-// postgresSchema returns the DSN of a new, empty schema of the database
-// named by PAYD_TEST_POSTGRES_DSN, dropped at cleanup; it skips the test
-// when the variable is not set.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("PAYD_TEST_POSTGRES_DSN")
-	if base == "" {
-		t.Skip("PAYD_TEST_POSTGRES_DSN is not set: the multi-replica crash test needs a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/test)")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "payd_replicas_" + hex.EncodeToString(b[:])
-	admin, err := gorm.Open(postgres.Open(base), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		t.Fatalf("connect to PAYD_TEST_POSTGRES_DSN: %v", err)
-	}
-	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		if db, err := admin.DB(); err == nil {
-			_ = db.Close()
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse PAYD_TEST_POSTGRES_DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
