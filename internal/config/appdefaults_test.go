@@ -47,6 +47,10 @@ func TestConfig_AppDefaults(t *testing.T) {
 	if t2.SettleDays != 5 || t2.ClientSecret != "cs-2" || t2.SettleRule != RuleFulfilment {
 		t.Fatalf("trade app 2: %#v", t2)
 	}
+	// payd config prints a shared secret masked, as an app's.
+	if r := c.Redacted(); r.Douyin.AppDefaults[APITrade].ClientSecret != Mask || c.Douyin.AppDefaults[APITrade].ClientSecret != "cs-shared" {
+		t.Fatalf("redacted shared client_secret: %q (the config's own copy: %q)", r.Douyin.AppDefaults[APITrade].ClientSecret, c.Douyin.AppDefaults[APITrade].ClientSecret)
+	}
 	// A shared secret from the environment is still named by its variable.
 	c = mustParse(t, doc, map[string]string{"OTHER": "cs-2"})
 	want := []string{"douyin.apps[1].client_secret: required (the config reads it from SECRET: set it in the environment)"}
