@@ -202,11 +202,18 @@ func (s *Store) IdleSettlementOrders(ctx context.Context, limit int) ([]int64, e
 	if limit <= 0 {
 		return nil, nil
 	}
+	// The pending settlements are few and the idle orders many: the query
+	// must start from ix_settlements_phase_updated. SQLite's statistics,
+	// where every settlement has one phase, made it scan the orders with no
+	// next action instead (390 ms at 1,000,000 orders; 4 ms through the
+	// index), so on SQLite the index is named.
+	from := "settlements s"
+	if s.dialect != DriverPostgres {
+		from += " INDEXED BY ix_settlements_phase_updated"
+	}
 	var ids []int64
-	err := s.session(ctx).Model(&Settlement{}).Distinct("settlements.order_id").
-		Joins("JOIN orders ON orders.id = settlements.order_id").
-		Where("settlements.phase = ? AND orders.next_action_at IS NULL", PhasePending).
-		Order("settlements.order_id").Limit(limit).Pluck("settlements.order_id", &ids).Error
+	err := s.session(ctx).Raw("SELECT DISTINCT s.order_id FROM "+from+" JOIN orders o ON o.id = s.order_id"+
+		" WHERE s.phase = ? AND o.next_action_at IS NULL ORDER BY s.order_id LIMIT ?", PhasePending, limit).Scan(&ids).Error
 	if err != nil {
 		return nil, fmt.Errorf("find idle settlements: %w", err)
 	}

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -70,4 +71,30 @@ func TestStore_DeclareFulfilment(t *testing.T) {
 	if got, err := s.GetOrder(ctx, "tt1", "new"); err != nil || got.Status != OrderUnknown {
 		t.Fatalf("recorded order: %+v %v", got, err)
 	}
+}
+
+// TestStore_IdleSettlementOrders: the orders with a pending settlement and
+// nothing scheduled are listed, in order id order, at most limit; one with
+// a next action, or whose settlement is not pending, is not.
+func TestStore_IdleSettlementOrders(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		var ids []int64
+		for _, no := range []string{"i1", "i2", "i3", "i4"} {
+			o := e.order(t, no, 1000)
+			_, _, err := e.DeclareSettlement(ctx, SettlementWish{OutOrderNo: no}, e.clock.Now())
+			must(t, err)
+			ids = append(ids, o.ID)
+		}
+		must(t, e.DB().Exec("UPDATE orders SET next_action_at = NULL WHERE out_order_no IN ('i1', 'i2', 'i4')").Error)
+		must(t, e.DB().Exec("UPDATE settlements SET phase = ? WHERE order_id = ?", PhaseSucceeded, ids[3]).Error)
+		got, err := e.IdleSettlementOrders(ctx, 10)
+		must(t, err)
+		if want := []int64{ids[0], ids[1]}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("IdleSettlementOrders = %v, want %v (i3 has a next action, i4's settlement succeeded)", got, want)
+		}
+		if got, err := e.IdleSettlementOrders(ctx, 1); err != nil || len(got) != 1 || got[0] != ids[0] {
+			t.Fatalf("IdleSettlementOrders(limit 1) = %v, %v", got, err)
+		}
+	})
 }
