@@ -50,36 +50,60 @@ func TestCrash_SIGKILLDuringWork(t *testing.T) {
 	})
 	sandbox := w.startSandbox()
 
-	// Seed paid orders, paid 8 days ago on the simulator's clock.
+	wishes, st := w.seedEcpayWishes("c", n)
+	fig := w.crashAndConverge(st, kills)
+
+	res := w.verifyEcpayRun(st, wishes)
+	fig.log(t, n)
+	refunds, settlements, violations, stats := res.refunds, res.settlements, res.violations, res.stats
+	t.Logf("crash: ledger: %d refunds and %d settlements executed exactly once, exact amounts; /_sim/check: %d violations", refunds, settlements, len(violations))
+	t.Logf("crash: simulator: %d calls, %d HTTP 500s, %d hangs; answers by api/err_no: %s", stats.Requests, stats.HTTP500s, stats.Hangs, formatCounts(simCalls(stats)))
+	t.Logf("crash: payd attempt log by api/outcome: %s", formatCounts(callsByOutcome(t, st)))
+	w.stop(sandbox)
+}
+
+// seedEcpayWishes seeds n paid orders (numbered prefix00000…), paid 8 days
+// ago on the simulator's clock, and declares for each a refund and a
+// settlement (declareWishes); it returns the wishes and the database.
+func (w *binWorld) seedEcpayWishes(prefix string, n int) (map[string]wish, *state.Store) {
 	paid := w.simNow().Add(-8 * 24 * time.Hour)
 	wishes := make(map[string]wish, n)
 	seeds := make([]douyinsim.SeedOrder, 0, n)
 	for i := 0; i < n; i++ {
-		no := fmt.Sprintf("c%05d", i)
+		no := fmt.Sprintf("%s%05d", prefix, i)
 		total, cps := int64(2000+i%500), int64(i%4)*10
 		seeds = append(seeds, douyinsim.SeedOrder{OutOrderNo: no, TotalAmount: total, Status: "SUCCESS", PaidAt: paid, CPSShare: cps})
 		wishes[no] = wish{total: total, cps: cps, refunds: map[string]int64{no + "-r": int64(100 + i%700)}, settle: true}
 	}
 	w.simPost("/_sim/orders", map[string]any{"orders": seeds})
-	st := w.declareWishes(wishes)
-	fig := w.crashAndConverge(st, kills)
+	return wishes, w.declareWishes(wishes)
+}
 
+// ecpayRun is what the ecpay simulator recorded of a run.
+type ecpayRun struct {
+	refunds, settlements int
+	violations           []string
+	stats                douyinsim.Stats
+}
+
+// verifyEcpayRun fails the test unless the ecpay simulator's ledger shows
+// every wish executed exactly once for its exact amount (one refund and
+// one settlement per order) and payd's rows agree; it returns the
+// simulator's figures.
+func (w *binWorld) verifyEcpayRun(st *state.Store, wishes map[string]wish) ecpayRun {
+	t := w.t
+	t.Helper()
 	var ledger douyinsim.Ledger
-	violations := w.simResults("/_sim/", &ledger)
-	refunds, settlements := verifyLedger(t, ledger, violations, wishes)
-	if refunds != n || settlements != n {
-		t.Fatalf("executed %d refunds and %d settlements, want %d each", refunds, settlements, n)
+	r := ecpayRun{violations: w.simResults("/_sim/", &ledger)}
+	r.refunds, r.settlements = verifyLedger(t, ledger, r.violations, wishes)
+	if r.refunds != len(wishes) || r.settlements != len(wishes) {
+		t.Fatalf("executed %d refunds and %d settlements, want %d each", r.refunds, r.settlements, len(wishes))
 	}
 	verifyStore(t, st, w.cfg.AppID, ledger, wishes)
-	var stats douyinsim.Stats
-	if err := w.simGet("/_sim/stats", &stats); err != nil {
+	if err := w.simGet("/_sim/stats", &r.stats); err != nil {
 		t.Fatal(err)
 	}
-	fig.log(t, n)
-	t.Logf("crash: ledger: %d refunds and %d settlements executed exactly once, exact amounts; /_sim/check: %d violations", refunds, settlements, len(violations))
-	t.Logf("crash: simulator: %d calls, %d HTTP 500s, %d hangs; answers by api/err_no: %s", stats.Requests, stats.HTTP500s, stats.Hangs, formatCounts(simCalls(stats)))
-	t.Logf("crash: payd attempt log by api/outcome: %s", formatCounts(callsByOutcome(t, st)))
-	w.stop(sandbox)
+	return r
 }
 
 // declareWishes declares a refund under every key of every wish and a
@@ -176,23 +200,36 @@ func (w *binWorld) crashAndConverge(st *state.Store, kills int) crashFigures {
 
 	serve := w.start("serve")
 	converged := time.Now()
-	deadline := converged.Add(convergeWithin)
+	w.awaitConverged(st, serve)
+	fig.converged = time.Since(converged)
+	w.stop(serve)
+	return fig
+}
+
+// awaitConverged waits, at most convergeWithin, until st holds nothing
+// open; it fails the test when one of the serve processes exits meanwhile.
+func (w *binWorld) awaitConverged(st *state.Store, serves ...*exec.Cmd) {
+	t := w.t
+	t.Helper()
+	deadline := time.Now().Add(convergeWithin)
 	for {
-		s := summary()
-		if testworld.OpenIn(s) == 0 {
-			break
+		s, err := st.Summary(context.Background())
+		if err != nil {
+			t.Fatalf("read the database: %v", err)
 		}
-		if exited(serve) {
-			t.Fatalf("payd serve exited by itself:\n%s", tail(w.logs.String(), 4000))
+		if testworld.OpenIn(s) == 0 {
+			return
+		}
+		for i, p := range serves {
+			if exited(p) {
+				t.Fatalf("payd serve %d exited by itself:\n%s", i, tail(w.logs.String(), 4000))
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("not converged after %s: %+v", convergeWithin, s)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	fig.converged = time.Since(converged)
-	w.stop(serve)
-	return fig
 }
 
 // simResults reads the ledger of the simulator whose control API is under
