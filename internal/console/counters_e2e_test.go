@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/pgtest"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
 	"github.com/payd/payd/internal/testworld"
@@ -17,7 +18,7 @@ import (
 // names, dropped at cleanup; it skips the test when the variable is unset.
 func postgresDB(t *testing.T) *state.Options {
 	t.Helper()
-	return &state.Options{Driver: state.DriverPostgres, DSN: testworld.PostgresSchema(t, "payd_test_"), MaxOpenConns: 8}
+	return &state.Options{Driver: state.DriverPostgres, DSN: pgtest.Schema(t, "payd_test_"), MaxOpenConns: 8}
 }
 
 // wantCountersExact fails unless every counter the store keeps equals a

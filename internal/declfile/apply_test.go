@@ -2,20 +2,14 @@ package declfile
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
-
+	"github.com/payd/payd/internal/pgtest"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -74,34 +68,7 @@ func openStore(t *testing.T, backend string) *state.Store {
 	t.Helper()
 	o := state.Options{Driver: state.DriverSQLite, DSN: filepath.Join(t.TempDir(), "payd.db")}
 	if backend == "postgres" {
-		base := os.Getenv("PAYD_TEST_POSTGRES_DSN")
-		if base == "" {
-			t.Skip("PAYD_TEST_POSTGRES_DSN is not set")
-		}
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		schema := "payd_test_" + hex.EncodeToString(b[:])
-		admin, err := gorm.Open(postgres.Open(base), &gorm.Config{Logger: logger.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error
-			if db, err := admin.DB(); err == nil {
-				_ = db.Close()
-			}
-		})
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		o = state.Options{Driver: state.DriverPostgres, DSN: u.String(), MaxOpenConns: 4}
+		o = state.Options{Driver: state.DriverPostgres, DSN: pgtest.Schema(t, "payd_test_"), MaxOpenConns: 4}
 	}
 	st, err := state.Open(context.Background(), o)
 	if err != nil {

@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -18,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/payd/payd/internal/douyin/douyinsim"
+	"github.com/payd/payd/internal/pgtest"
 	"github.com/payd/payd/internal/state"
-	"github.com/payd/payd/internal/testworld"
 )
 
 // replicaRate and replicaSimRate: the three replicas are each configured
@@ -44,7 +42,7 @@ const (
 // /_sim/check), payd's rows agree, and no replica logged a conflict or a
 // deadlock; the calls answered 1001 are reported.
 func TestCrash_ReplicasSIGKILL(t *testing.T) {
-	dsn := testworld.PostgresSchema(t, "payd_replicas_")
+	dsn := pgtest.Schema(t, "payd_replicas_")
 	kills := envInt(t, "PAYD_CRASH_KILLS", 6)
 	n := envInt(t, "PAYD_CRASH_ORDERS", 60)
 	w := newBinWorld(t, binConfig{
@@ -56,31 +54,12 @@ func TestCrash_ReplicasSIGKILL(t *testing.T) {
 	spread := spreadCallbacks(t, w.cfg.Callback, replicas)
 	sandbox := w.startSandbox()
 
-	paid := w.simNow().Add(-8 * 24 * time.Hour)
-	wishes := make(map[string]wish, n)
-	seeds := make([]douyinsim.SeedOrder, 0, n)
-	for i := 0; i < n; i++ {
-		no := fmt.Sprintf("m%05d", i)
-		total, cps := int64(3000+i%500), int64(i%3)*10
-		seeds = append(seeds, douyinsim.SeedOrder{OutOrderNo: no, TotalAmount: total, Status: "SUCCESS", PaidAt: paid, CPSShare: cps})
-		wishes[no] = wish{total: total, cps: cps, refunds: map[string]int64{no + "-r": int64(100 + i%900)}, settle: true}
-	}
-	w.simPost("/_sim/orders", map[string]any{"orders": seeds})
-	st := w.declareWishes(wishes)
+	wishes, st := w.seedEcpayWishes("m", n)
 	start := time.Now()
 	w.killReplicas(replicas, kills, st)
 
-	var ledger douyinsim.Ledger
-	violations := w.simResults("/_sim/", &ledger)
-	refunds, settlements := verifyLedger(t, ledger, violations, wishes)
-	if refunds != n || settlements != n {
-		t.Fatalf("executed %d refunds and %d settlements, want %d each", refunds, settlements, n)
-	}
-	verifyStore(t, st, w.cfg.AppID, ledger, wishes)
-	var stats douyinsim.Stats
-	if err := w.simGet("/_sim/stats", &stats); err != nil {
-		t.Fatal(err)
-	}
+	res := w.verifyEcpayRun(st, wishes)
+	refunds, settlements, violations, stats := res.refunds, res.settlements, res.violations, res.stats
 	bad, leasesLost := conflictLines(w.logs.String())
 	if len(bad) > 0 {
 		t.Fatalf("%d conflict or deadlock lines in the replicas' logs, e.g.:\n%s", len(bad), strings.Join(bad[:min(5, len(bad))], "\n"))
@@ -144,25 +123,7 @@ func (w *binWorld) killReplicas(replicas []*binWorld, kills int, st *state.Store
 		wait(t, procs[i], 10*time.Second)
 		procs[i] = replicas[i].start("serve")
 	}
-	deadline := time.Now().Add(convergeWithin)
-	for {
-		s, err := st.Summary(context.Background())
-		if err != nil {
-			t.Fatalf("read the database: %v", err)
-		}
-		if testworld.OpenIn(s) == 0 {
-			break
-		}
-		for i, p := range procs {
-			if exited(p) {
-				t.Fatalf("replica %d exited by itself:\n%s", i, tail(w.logs.String(), 4000))
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not converged after %s: %+v", convergeWithin, s)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	w.awaitConverged(st, procs...)
 	for _, p := range procs {
 		w.stop(p)
 	}

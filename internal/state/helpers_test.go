@@ -2,28 +2,18 @@ package state
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
-
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/pgtest"
 )
 
 // t0 is the fake clock's start in every test.
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-
-// postgresDSNEnv names the variable that enables the PostgreSQL suite.
-const postgresDSNEnv = "PAYD_TEST_POSTGRES_DSN"
 
 // env is one test's store, its clock and how to open the same database again.
 type env struct {
@@ -63,36 +53,7 @@ func newPostgresEnv(t testing.TB) *env {
 // variable is not set.
 func postgresOptions(t testing.TB) Options {
 	t.Helper()
-	base := os.Getenv(postgresDSNEnv)
-	if base == "" {
-		t.Skip(postgresDSNEnv + " is not set: the PostgreSQL suite needs a server (e.g. postgres://postgres@127.0.0.1:5432/test)")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "payd_test_" + hex.EncodeToString(b[:])
-	admin, err := gorm.Open(postgres.Open(base), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		t.Fatalf("connect to %s: %v", postgresDSNEnv, err)
-	}
-	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		if db, err := admin.DB(); err == nil {
-			_ = db.Close()
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", postgresDSNEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return Options{Driver: DriverPostgres, DSN: u.String(), MaxOpenConns: 4}
+	return Options{Driver: DriverPostgres, DSN: pgtest.Schema(t, "payd_test_"), MaxOpenConns: 4}
 }
 
 func newEnv(t testing.TB, o Options) *env {
