@@ -143,7 +143,7 @@ func Apps(ctx context.Context, o AppsOptions) (*AppsResult, error) {
 	}
 	_, hwm, err := procMemory(serve.Process.Pid)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench apps: %w", err)
 	}
 	r, err := appsFigures(ctx, st, o)
 	if err != nil {
@@ -339,7 +339,7 @@ func procCPU(pid int) (time.Duration, error) {
 func procMemory(pid int) (rss, hwm float64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, fmt.Errorf("bench apps: read memory: %w", err)
+		return 0, 0, fmt.Errorf("read memory: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)

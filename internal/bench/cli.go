@@ -420,22 +420,9 @@ func serveMemory(ctx context.Context, self, cfg string, env []string, d time.Dur
 		_ = c.Wait()
 	}()
 	time.Sleep(d)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Process.Pid))
+	rss, hwm, err = procMemory(c.Process.Pid)
 	if err != nil {
-		return 0, 0, fmt.Errorf("bench scale: read payd serve's memory: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			hwm = kb / 1024
-		}
+		return 0, 0, fmt.Errorf("bench scale: payd serve: %w", err)
 	}
 	return rss, hwm, nil
 }
