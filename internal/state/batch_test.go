@@ -41,6 +41,14 @@ func TestStore_ClaimDueTriaged(t *testing.T) {
 		if o := e.getOrder(t, b.ID); o.LeaseUntil != nil || !timeEq(o.NextActionAt, &later) || o.Version != b.Version {
 			t.Fatalf("scheduled order: lease %v next %v version %d", o.LeaseUntil, o.NextActionAt, o.Version)
 		}
+		// The set-bound reschedule stores the time as a bound time is stored
+		// (SQLite compares the column as text, so the claim's order and
+		// bounds depend on it).
+		var same bool
+		must(t, e.DB().Raw("SELECT next_action_at = ? FROM orders WHERE id = ?", later.UTC(), b.ID).Scan(&same).Error)
+		if !same {
+			t.Fatal("rescheduled next_action_at is not stored as a bound time is")
+		}
 		if o := e.getOrder(t, c.ID); o.LeaseUntil != nil || o.NextActionAt != nil {
 			t.Fatalf("converged order: lease %v next %v", o.LeaseUntil, o.NextActionAt)
 		}

@@ -163,12 +163,13 @@ func (s *Store) insertCallbacksTx(tx *gorm.DB, cbs []*Callback, valid []bool, no
 
 // hintMany is hint for several orders that exist.
 func hintMany(tx *gorm.DB, ids []int64, now time.Time) error {
-	if err := tx.Exec("UPDATE orders SET hint_seq = hint_seq + 1 WHERE id IN ?", ids).Error; err != nil {
+	byID, set := inIDs(tx, "id", ids)
+	if err := tx.Exec("UPDATE orders SET hint_seq = hint_seq + 1 WHERE "+byID, set).Error; err != nil {
 		return fmt.Errorf("hint: %w", err)
 	}
-	err := tx.Exec(`UPDATE orders SET next_action_at = ? WHERE id IN ?
+	err := tx.Exec(`UPDATE orders SET next_action_at = ? WHERE `+byID+`
 		AND (lease_until IS NULL OR lease_until <= ?)
-		AND (next_action_at IS NULL OR next_action_at > ?)`, now, ids, now, now).Error
+		AND (next_action_at IS NULL OR next_action_at > ?)`, now, set, now, now).Error
 	if err != nil {
 		return fmt.Errorf("hint: %w", err)
 	}
@@ -179,13 +180,14 @@ func hintMany(tx *gorm.DB, ids []int64, now time.Time) error {
 // nudge): the subject itself becomes due now.
 func nudgeMany(tx *gorm.DB, table string, ids []int64, now time.Time) error {
 	var q string
-	args := []any{now, ids, now}
+	byID, set := inIDs(tx, "id", ids)
+	args := []any{now, set, now}
 	switch table {
 	case "orders":
-		q = "UPDATE orders SET check_at = ? WHERE id IN ? AND check_at > ? AND status IN ?"
+		q = "UPDATE orders SET check_at = ? WHERE " + byID + " AND check_at > ? AND status IN ?"
 		args = append(args, []OrderStatus{OrderUnknown, OrderProcessing})
 	case "refunds", "settlements":
-		q = "UPDATE " + table + " SET next_action_at = ? WHERE id IN ? AND (next_action_at IS NULL OR next_action_at > ?) AND phase IN ?"
+		q = "UPDATE " + table + " SET next_action_at = ? WHERE " + byID + " AND (next_action_at IS NULL OR next_action_at > ?) AND phase IN ?"
 		args = append(args, []Phase{PhaseSubmitting, PhaseProcessing})
 	default:
 		return nil

@@ -11,7 +11,7 @@ import (
 )
 
 // rescheduleBatch bounds the orders one rescheduling statement names.
-const rescheduleBatch = 200
+const rescheduleBatch = 1000
 
 // Claim is a worker's hold on one order, from ClaimDue until Release.
 type Claim struct {
@@ -84,10 +84,9 @@ type Quota struct {
 // sets and read the versions of the rows they locked. UNION drops a row
 // both ends found.
 func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
-	var b strings.Builder
+	var arms []string
 	var args []any
-	arm := "SELECT * FROM (SELECT id, version, hint_seq, app_id FROM orders WHERE %s next_action_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_action_at%s LIMIT ?" + s.claimLock() + ") AS q%d"
-	n := 0
+	arm := "SELECT id, version, hint_seq, app_id FROM orders WHERE %s next_action_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_action_at%s LIMIT ?" + s.claimLock()
 	add := func(cond string, condArgs []any, limit int, newest bool) {
 		ends := []struct {
 			order string
@@ -100,13 +99,9 @@ func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
 			}{{"", (limit + 1) / 2}, {" DESC", limit / 2}}
 		}
 		for _, end := range ends {
-			if n > 0 {
-				b.WriteString(" UNION ")
-			}
-			fmt.Fprintf(&b, arm, cond, end.order, n)
+			arms = append(arms, fmt.Sprintf(arm, cond, end.order))
 			args = append(args, condArgs...)
 			args = append(args, now, now, end.limit)
-			n++
 		}
 	}
 	ids := make([]string, 0, len(q.Apps))
@@ -125,6 +120,18 @@ func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
 		} else {
 			add("app_id NOT IN ? AND", []any{ids}, max(q.Others, 0), false)
 		}
+	}
+	if len(arms) < 2 {
+		return strings.Join(arms, ""), args
+	}
+	// Each arm is a subquery of its own, so that its ORDER BY and LIMIT
+	// apply to it alone.
+	var b strings.Builder
+	for i, a := range arms {
+		if i > 0 {
+			b.WriteString(" UNION ")
+		}
+		fmt.Fprintf(&b, "SELECT * FROM (%s) AS q%d", a, i)
 	}
 	return b.String(), args
 }
@@ -173,8 +180,9 @@ func (s *Store) ClaimFair(ctx context.Context, now time.Time, q Quota, lease tim
 		}
 		// The rows are ours until commit (SQLite's write lock, PostgreSQL's
 		// row locks), so the versions just read are still current.
-		res := tx.Exec("UPDATE orders SET lease_until = ?, next_action_at = ?, lease_owner = ?, version = version + 1, updated_at = ? WHERE id IN ?",
-			until, until, owner, s.now(), ids)
+		byID, set := inIDs(tx, "id", ids)
+		res := tx.Exec("UPDATE orders SET lease_until = ?, next_action_at = ?, lease_owner = ?, version = version + 1, updated_at = ? WHERE "+byID,
+			until, until, owner, s.now(), set)
 		if res.Error != nil {
 			return fmt.Errorf("lease due orders: %w", res.Error)
 		}
@@ -230,30 +238,14 @@ type idleOrder struct {
 }
 
 // rescheduleIdle sets each order's next action time, a batch per
-// statement. The rows are locked by the claim's transaction, so no hint
-// can slip in between the triage and this update.
+// statement, the pairs bound as parameters (see idTimes). The rows
+// are locked by the claim's transaction, so no hint can slip in between
+// the triage and this update.
 func (s *Store) rescheduleIdle(tx *gorm.DB, rest []idleOrder) error {
-	// PostgreSQL cannot type a bare parameter in a CASE branch.
-	when := " WHEN ? THEN ?"
-	if s.dialect == DriverPostgres {
-		when = " WHEN ? THEN CAST(? AS timestamptz)"
-	}
 	for start := 0; start < len(rest); start += rescheduleBatch {
-		batch := rest[start:min(start+rescheduleBatch, len(rest))]
-		ids := make([]int64, len(batch))
-		var c strings.Builder
-		args := make([]any, 0, 2*len(batch))
-		c.WriteString("CASE id")
-		for i, o := range batch {
-			ids[i] = o.id
-			c.WriteString(when)
-			args = append(args, o.id, utcPtr(o.next))
-		}
-		c.WriteString(" END")
-		res := tx.Model(&Order{}).Where("id IN ?", ids).
-			Updates(map[string]any{"next_action_at": gorm.Expr(c.String(), args...), "updated_at": s.now()})
-		if res.Error != nil {
-			return res.Error
+		q, sets := idTimes(tx, rest[start:min(start+rescheduleBatch, len(rest))])
+		if err := tx.Exec("UPDATE orders SET next_action_at = j.t, updated_at = ? FROM "+q+" WHERE orders.id = j.id", append([]any{s.now()}, sets...)...).Error; err != nil {
+			return err
 		}
 	}
 	return nil

@@ -86,7 +86,7 @@ func TestStore_CountersEqualRecount(t *testing.T) {
 				for i := range 12 {
 					no := fmt.Sprintf("w%d-o%d", w, i)
 					paid := now.Add(-time.Duration(i) * time.Hour)
-					_, _, err := s.UpsertOrder(ctx, OrderInput{AppID: fmt.Sprintf("app%d", i%2), OutOrderNo: no, TotalAmount: 1000 + int64(i), Status: OrderSuccess, PaidAt: &paid}, now)
+					o, _, err := s.UpsertOrder(ctx, OrderInput{AppID: fmt.Sprintf("app%d", i%2), OutOrderNo: no, TotalAmount: 1000 + int64(i), Status: OrderSuccess, PaidAt: &paid}, now)
 					if err != nil {
 						t.Error(err)
 						return
@@ -116,7 +116,7 @@ func TestStore_CountersEqualRecount(t *testing.T) {
 					if _, _, err := s.DeclareSettlement(ctx, SettlementWish{OutOrderNo: no, DueAt: &due}, now); err != nil {
 						t.Error(err)
 					}
-					if err := s.AppendAttempt(ctx, &Attempt{OrderID: 1, Resource: "order", API: "query_order", MerchantNo: no, ErrNo: []int{0, 1001, 12001}[i%3], Outcome: "ok", CreatedAt: now}); err != nil {
+					if err := s.AppendAttempt(ctx, &Attempt{OrderID: o.ID, Resource: "order", API: "query_order", MerchantNo: no, ErrNo: []int{0, 1001, 12001}[i%3], Outcome: "ok", CreatedAt: now}); err != nil {
 						t.Error(err)
 					}
 					if _, err := s.FoldCounters(ctx, now, 1); err != nil {

@@ -224,7 +224,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, endpoint, owner string, lim
 		if len(ids) == 0 {
 			return nil
 		}
-		res := tx.Model(&Delivery{}).Where("id IN ? AND status = ? AND next_attempt_at <= ?", ids, DeliveryPending, now).
+		byID, set := inIDs(tx, "id", ids)
+		res := tx.Model(&Delivery{}).Where(byID+" AND status = ? AND next_attempt_at <= ?", set, DeliveryPending, now).
 			Updates(map[string]any{"next_attempt_at": until, "lease_owner": owner, "lease_until": until, "updated_at": now})
 		if res.Error != nil {
 			return fmt.Errorf("lease deliveries: %w", res.Error)
@@ -233,7 +234,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, endpoint, owner string, lim
 			return fmt.Errorf("lease deliveries: %d of %d rows updated: %w", res.RowsAffected, len(ids), ErrConflict)
 		}
 		var ds []Delivery
-		if err := tx.Where("id IN ?", ids).Order("event_seq").Find(&ds).Error; err != nil {
+		if err := tx.Where(byID, set).Order("event_seq").Find(&ds).Error; err != nil {
 			return fmt.Errorf("read deliveries: %w", err)
 		}
 		seqs := make([]int64, len(ds))
@@ -241,7 +242,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, endpoint, owner string, lim
 			seqs[i] = d.EventSeq
 		}
 		var evs []Event
-		if err := tx.Where("seq IN ?", seqs).Find(&evs).Error; err != nil {
+		if err := tx.Where(inIDs(tx, "seq", seqs)).Find(&evs).Error; err != nil {
 			return fmt.Errorf("read events: %w", err)
 		}
 		bySeq := make(map[int64]Event, len(evs))

@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -126,4 +129,73 @@ func asText(v any) string {
 		return string(b)
 	}
 	return fmt.Sprint(v)
+}
+
+// inIDs is the condition "col is one of ids" with the set bound as one
+// parameter (returned with it): json_each over a JSON array on SQLite,
+// ANY over an array on PostgreSQL. GORM would expand a slice into one
+// placeholder per id, which makes every set size a statement of its own
+// that the database parses again (a thousand placeholders cost ~0.5 ms on
+// SQLite); this text is the same for every set.
+func inIDs(tx *gorm.DB, col string, ids []int64) (string, string) {
+	var b strings.Builder
+	lb, rb := byte('['), byte(']')
+	cond := col + " IN (SELECT value FROM json_each(?))"
+	if tx.Dialector.Name() == "postgres" {
+		lb, rb = '{', '}'
+		cond = col + " = ANY(CAST(? AS bigint[]))"
+	}
+	b.Grow(len(ids)*8 + 2)
+	b.WriteByte(lb)
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	b.WriteByte(rb)
+	return cond, b.String()
+}
+
+// idTimes is a table j(id, t) of the orders and their next times, bound as
+// parameters (returned with it), for an UPDATE … FROM: json_each over
+// [[id, time], …] on SQLite, with the times in the text mattn/go-sqlite3
+// stores (the column compares as text); unnest of two arrays on
+// PostgreSQL. A nil time is NULL.
+func idTimes(tx *gorm.DB, rows []idleOrder) (string, []any) {
+	var b strings.Builder
+	if tx.Dialector.Name() == "postgres" {
+		var ts strings.Builder
+		b.WriteByte('{')
+		ts.WriteByte('{')
+		for i, r := range rows {
+			if i > 0 {
+				b.WriteByte(',')
+				ts.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatInt(r.id, 10))
+			if r.next == nil {
+				ts.WriteString("NULL")
+			} else {
+				ts.WriteString(`"` + r.next.UTC().Format(time.RFC3339Nano) + `"`)
+			}
+		}
+		b.WriteByte('}')
+		ts.WriteByte('}')
+		return "unnest(CAST(? AS bigint[]), CAST(? AS timestamptz[])) AS j(id, t)", []any{b.String(), ts.String()}
+	}
+	b.WriteByte('[')
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("[" + strconv.FormatInt(r.id, 10) + ",")
+		if r.next == nil {
+			b.WriteString("null]")
+		} else {
+			b.WriteString(`"` + r.next.UTC().Format(sqlite3.SQLiteTimestampFormats[0]) + `"]`)
+		}
+	}
+	b.WriteByte(']')
+	return "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS t FROM json_each(?)) AS j", []any{b.String()}
 }

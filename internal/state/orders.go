@@ -325,16 +325,18 @@ func loadView(tx *gorm.DB, id int64) (*OrderView, error) {
 // loadViews reads many orders with their refunds and settlements in three
 // queries, keyed by order id; ids that do not exist are left out.
 func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
+	byID, set := inIDs(tx, "id", ids)
+	byOrder, _ := inIDs(tx, "order_id", ids)
 	var orders []Order
-	if err := tx.Where("id IN ?", ids).Find(&orders).Error; err != nil {
+	if err := tx.Where(byID, set).Find(&orders).Error; err != nil {
 		return nil, fmt.Errorf("read orders: %w", err)
 	}
 	var refunds []Refund
-	if err := tx.Where("order_id IN ?", ids).Order("id").Find(&refunds).Error; err != nil {
+	if err := tx.Where(byOrder, set).Order("id").Find(&refunds).Error; err != nil {
 		return nil, fmt.Errorf("read refunds: %w", err)
 	}
 	var settlements []Settlement
-	if err := tx.Where("order_id IN ?", ids).Order("id").Find(&settlements).Error; err != nil {
+	if err := tx.Where(byOrder, set).Order("id").Find(&settlements).Error; err != nil {
 		return nil, fmt.Errorf("read settlements: %w", err)
 	}
 	views := make(map[int64]*OrderView, len(orders))
@@ -352,7 +354,7 @@ func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
 		}
 	}
 	var fulfilments []Fulfilment
-	if err := tx.Where("order_id IN ?", ids).Order("id").Find(&fulfilments).Error; err != nil {
+	if err := tx.Where(byOrder, set).Order("id").Find(&fulfilments).Error; err != nil {
 		return nil, fmt.Errorf("read fulfilments: %w", err)
 	}
 	for _, f := range fulfilments {
