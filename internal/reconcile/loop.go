@@ -23,7 +23,8 @@ func (r *Reconciler) RunOnce(ctx context.Context) (PassStats, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := time.Now()
-	p := &pass{stats: PassStats{Actions: map[Kind]int{}, Outcomes: map[string]int{}}, held: map[string]int{}, freed: make(chan struct{}, 1)}
+	p := &pass{stats: PassStats{Actions: map[Kind]int{}, Outcomes: map[string]int{}}, held: map[string]int{}, freed: make(chan struct{}, 1),
+		tp: newThroughput(r.lease, r.clock.Now())}
 	work := make(chan claimedOrder, maxChunk)
 	pk := &waitRoom{q: map[budgetKey][]claimedOrder{}}
 	var wg sync.WaitGroup
@@ -52,6 +53,8 @@ type pass struct {
 	// soonest is the earliest next action time a release gave.
 	soonest *time.Time
 	freed   chan struct{} // a worker let an order go
+	// tp is how fast the workers finish orders (see inHandCap).
+	tp throughput
 }
 
 func (p *pass) add(ps PassStats, orders int) {
@@ -65,6 +68,7 @@ func (p *pass) add(ps PassStats, orders int) {
 		p.stats.Outcomes[k] += v
 	}
 	p.stats.Errors += ps.Errors
+	p.stats.LetGo += ps.LetGo
 }
 
 // take counts claimed orders as in hand.
@@ -77,9 +81,13 @@ func (p *pass) take(cs []state.Claim) {
 	p.inHand += len(cs)
 }
 
-// done counts an order as let go, with its next action time.
-func (p *pass) done(c state.Claim, next *time.Time) {
+// done counts an order as let go, with its next action time; worked says
+// a worker finished it (at now), which counts towards the throughput.
+func (p *pass) done(c state.Claim, next *time.Time, worked bool, now time.Time) {
 	p.mu.Lock()
+	if worked {
+		p.tp.finished(now)
+	}
 	p.held[c.AppID]--
 	p.inHand--
 	if next != nil && (p.soonest == nil || next.Before(*p.soonest)) {
@@ -104,7 +112,16 @@ func (r *Reconciler) work(ctx context.Context, work <-chan claimedOrder, pk *wai
 		if ctx.Err() != nil {
 			// Shutting down: hand the claim back untouched.
 			r.release(c, &[]time.Time{r.clock.Now()}[0])
-			p.done(c, nil)
+			p.done(c, nil, false, time.Time{})
+			continue
+		}
+		if now := r.clock.Now(); stale(c, now, r.lease) {
+			// It waited too long in hand: it is due again when its lease
+			// ends, and claimed afresh then.
+			r.log.WithFields(logrus.Fields{logkey.OrderRow: c.OrderID, logkey.App: c.AppID}).Debug("order let go: its lease is running out")
+			lease := c.LeaseUntil
+			p.add(PassStats{LetGo: 1}, 0)
+			p.done(c, &lease, false, now)
 			continue
 		}
 		canWait := func(k budgetKey) bool {
@@ -117,7 +134,7 @@ func (r *Reconciler) work(ctx context.Context, work <-chan claimedOrder, pk *wai
 			continue
 		}
 		p.add(res.stats, 1)
-		p.done(c, res.next)
+		p.done(c, res.next, true, r.clock.Now())
 	}
 }
 
@@ -130,8 +147,9 @@ func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass
 	defer func() { r.scan = scan }()
 	for ctx.Err() == nil {
 		p.mu.Lock()
-		room, inHand := r.max-p.inHand, p.inHand
-		base := r.quota(p.held, min(room, maxChunk))
+		limit := inHandCap(r.max, r.workers, p.tp.rate, r.lease)
+		room, inHand := limit-p.inHand, p.inHand
+		base := r.quota(p.held, min(room, maxChunk), limit)
 		p.mu.Unlock()
 		q := scaleQuota(base, scan)
 		now := r.clock.Now()
@@ -266,12 +284,12 @@ func (r *Reconciler) awaitRefill(ctx context.Context, p *pass) bool {
 }
 
 // quota is the next claim's share per app. Each app of the policy holds at
-// most its part of MaxOrders (at least minHeld), so one app's backlog never
+// most its part of limit, the orders in hand allowed (at least minHeld), so one app's backlog never
 // takes the room another app's due orders need; each claim takes at most a
 // worker's count of any app, so replicas claiming together share a backlog
 // instead of the first taking it all. Without apps in the policy every due
 // order is claimed in due order.
-func (r *Reconciler) quota(held map[string]int, room int) state.Quota {
+func (r *Reconciler) quota(held map[string]int, room, limit int) state.Quota {
 	if room <= 0 {
 		return state.Quota{}
 	}
@@ -280,7 +298,7 @@ func (r *Reconciler) quota(held map[string]int, room int) state.Quota {
 	if n == 0 {
 		return state.Quota{Others: bite}
 	}
-	share := max(minHeld, r.max/n)
+	share := max(minHeld, limit/n)
 	q := state.Quota{Apps: make(map[string]int, n), Others: bite}
 	for id := range r.policy.Apps {
 		q.Apps[id] = max(0, min(bite, share-held[id]))

@@ -94,6 +94,10 @@ type PassStats struct {
 	Actions  map[Kind]int   // actions applied, by kind
 	Outcomes map[string]int // call outcomes by class
 	Errors   int            // orders whose work stopped on an error
+	// LetGo counts the orders a worker let go untouched, their lease
+	// running out while they waited in hand (Douyin slower than the
+	// claims): each is claimed afresh when its lease ends.
+	LetGo    int
 	Duration time.Duration
 }
 
@@ -233,7 +237,7 @@ func (r *Reconciler) logPass(ctx context.Context, ps PassStats) {
 	for _, n := range ps.Actions {
 		acts += n
 	}
-	if acts == 0 && ps.Errors == 0 {
+	if acts == 0 && ps.Errors == 0 && ps.LetGo == 0 {
 		return
 	}
 	calls := 0
@@ -244,7 +248,7 @@ func (r *Reconciler) logPass(ctx context.Context, ps PassStats) {
 	}
 	r.log.WithFields(logrus.Fields{
 		"orders": ps.Orders, "actions": acts, "calls": calls, "retryable": ps.Outcomes["retryable"],
-		"errors": ps.Errors, "took": ps.Duration.Round(time.Millisecond).String(),
+		"errors": ps.Errors, "let_go": ps.LetGo, "took": ps.Duration.Round(time.Millisecond).String(),
 	}).Info("reconcile pass done")
 	r.recordPass(ctx, ps, acts, calls)
 }

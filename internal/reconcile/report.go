@@ -158,5 +158,8 @@ func passDetail(ps PassStats) string {
 		}
 	}
 	sort.Strings(kinds)
+	if ps.LetGo > 0 {
+		kinds = append(kinds, fmt.Sprintf("let go as their lease ran low %d", ps.LetGo))
+	}
 	return strings.Join(kinds, ", ")
 }
