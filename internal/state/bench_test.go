@@ -128,6 +128,36 @@ func BenchmarkClaimDue(b *testing.B) {
 	})
 }
 
+// BenchmarkClaimDueAppIndex prices the fair claim's per-app index
+// (ix_orders_app_next_action, issue 17) in the claim: the lease update
+// moves each claimed order's entry in it as well as in the due index. The
+// same SQLite store is claimed from with the index, then without it, side
+// by side in one run (the index is dropped for the second).
+func BenchmarkClaimDueAppIndex(b *testing.B) {
+	e := newSQLiteEnv(b)
+	seed(b, e.Store, benchOrders(b), benchDue, t0)
+	ctx := context.Background()
+	now := t0
+	claim := func(b *testing.B) {
+		for b.Loop() {
+			claims, err := e.ClaimDue(ctx, now, benchDue, time.Second, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(claims) != benchDue {
+				b.Fatalf("claimed %d, want %d", len(claims), benchDue)
+			}
+			now = now.Add(2 * time.Second)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchDue), "ns/order")
+	}
+	b.Run("app_index=kept", claim)
+	if err := e.DB().Exec("DROP INDEX ix_orders_app_next_action").Error; err != nil {
+		b.Fatal(err)
+	}
+	b.Run("app_index=dropped", claim)
+}
+
 // BenchmarkDueOrders measures the read-only due query (`payd plan`).
 func BenchmarkDueOrders(b *testing.B) {
 	benchStores(b, func(b *testing.B, e *env) {
