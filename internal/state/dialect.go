@@ -21,7 +21,7 @@ func dialector(o Options) gorm.Dialector {
 	if o.Driver == DriverPostgres {
 		return postgres.Open(o.DSN)
 	}
-	return sqlite.Open(sqliteDSN(o))
+	return sqlite.New(sqlite.Config{DriverName: sqliteDriverName, DSN: sqliteDSN(o)})
 }
 
 // sqliteDSN turns a file path into a mattn/go-sqlite3 URI with payd's

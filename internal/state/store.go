@@ -120,7 +120,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// store deadlocks when a statement is prepared outside a
 		// transaction while a transaction holding the connection waits
 		// for the same text (seen in payd demo: the event fan-out and a
-		// read of the outbox). It saved ~2 % of CPU per call (BENCHMARKS).
+		// read of the outbox). SQLite's connections keep their
+		// statements prepared themselves (stmtcache.go); pgx caches on
+		// PostgreSQL.
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)

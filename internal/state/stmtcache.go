@@ -1,0 +1,220 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// sqliteDriverName is mattn/go-sqlite3 with a statement cache per
+// connection (cachingDriver), the driver payd opens SQLite with.
+const sqliteDriverName = "payd_sqlite3"
+
+func init() { sql.Register(sqliteDriverName, &cachingDriver{}) }
+
+// stmtCacheSize bounds the statements one connection keeps prepared; past
+// it the cache is emptied and refills with what is used.
+const stmtCacheSize = 256
+
+// cachingDriver opens mattn/go-sqlite3 connections that keep their
+// statements prepared. mattn prepares, runs and finalizes a statement for
+// every Exec and Query on a connection, and SQLite compiles every trigger
+// a write fires into it: under `payd bench apps` a fifth of payd's CPU went
+// to sqlite3_prepare_v2. GORM's PrepareStmt caches on the pool instead,
+// which deadlocks on SQLite's one connection (see Open); a cache inside
+// the connection cannot, since database/sql hands a connection to one
+// goroutine at a time.
+type cachingDriver struct {
+	sqlite3.SQLiteDriver
+}
+
+func (d *cachingDriver) Open(dsn string) (driver.Conn, error) {
+	c, err := d.SQLiteDriver.Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &cachedConn{SQLiteConn: c.(*sqlite3.SQLiteConn), stmts: map[string]*cachedStmt{}}, nil
+}
+
+// cachedConn is a connection whose single statements are prepared once,
+// by their text. What the cache cannot serve goes to mattn as before:
+// several statements in one text, a statement whose parameters the
+// arguments do not fill, and an Exec that would leave a statement
+// unfinished (a read, RETURNING, a PRAGMA).
+//
+// A statement prepared before the schema changed would report its old
+// columns until it is stepped (mattn reads them first), so the cache is
+// emptied whenever the database's schema cookie moved, by this process or
+// another: each use reads it through a statement of its own (a step and a
+// reset, about a microsecond).
+type cachedConn struct {
+	*sqlite3.SQLiteConn
+	stmts  map[string]*cachedStmt
+	cookie *sqlite3.SQLiteStmt // PRAGMA schema_version
+	schema int64               // the cookie the cached statements were prepared under
+	hits   int                 // statements served from the cache (for tests)
+}
+
+type cachedStmt struct {
+	st      *sqlite3.SQLiteStmt
+	busy    bool // its rows are open
+	evicted bool // flushed while busy: finalized when its rows close
+}
+
+// cacheable reports whether query's text may be kept prepared.
+func cacheable(query string) bool {
+	q := strings.TrimSpace(query)
+	if q == "" || strings.Contains(q, ";") {
+		return false
+	}
+	return !strings.HasPrefix(strings.ToUpper(q[:min(len(q), 6)]), "PRAGMA")
+}
+
+// stmt returns query's cached statement, preparing it on first use; nil
+// when the cache cannot serve it (see cachedConn).
+func (c *cachedConn) stmt(ctx context.Context, query string, args int) (*cachedStmt, error) {
+	if !cacheable(query) {
+		return nil, nil
+	}
+	v, err := c.schemaVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v != c.schema {
+		c.flush()
+		if c.schema != 0 {
+			// Another connection changed it: this one's copy of the
+			// schema is reloaded by the first statement that reads a
+			// table, before anything is prepared against it.
+			if _, err := c.SQLiteConn.ExecContext(ctx, "SELECT count(*) FROM sqlite_master", nil); err != nil {
+				return nil, err
+			}
+		}
+		c.schema = v
+	}
+	if cs, ok := c.stmts[query]; ok {
+		if cs.busy || cs.st.NumInput() != args {
+			return nil, nil
+		}
+		c.hits++
+		return cs, nil
+	}
+	st, err := c.SQLiteConn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.stmts) >= stmtCacheSize {
+		c.flush()
+	}
+	cs := &cachedStmt{st: st.(*sqlite3.SQLiteStmt)}
+	c.stmts[query] = cs
+	if cs.st.NumInput() != args {
+		return nil, nil
+	}
+	return cs, nil
+}
+
+// schemaVersion reads the database's schema cookie.
+func (c *cachedConn) schemaVersion(ctx context.Context) (int64, error) {
+	if c.cookie == nil {
+		st, err := c.SQLiteConn.PrepareContext(ctx, "PRAGMA schema_version")
+		if err != nil {
+			return 0, err
+		}
+		c.cookie = st.(*sqlite3.SQLiteStmt)
+	}
+	rows, err := c.cookie.QueryContext(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	dest := make([]driver.Value, 1)
+	err = rows.Next(dest)
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the schema version: %w", err)
+	}
+	v, ok := dest[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("read the schema version: %T", dest[0])
+	}
+	return v, nil
+}
+
+// flush finalizes the cached statements not in use and forgets them all.
+func (c *cachedConn) flush() {
+	for q, cs := range c.stmts {
+		if cs.busy {
+			cs.evicted = true
+		} else {
+			_ = cs.st.Close()
+		}
+		delete(c.stmts, q)
+	}
+}
+
+// ExecContext runs a write through its cached statement; SQLite finishes
+// it in the one step.
+func (c *cachedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	cs, err := c.stmt(ctx, query, len(args))
+	if err != nil {
+		return nil, err
+	}
+	if cs == nil || cs.st.Readonly() || strings.Contains(strings.ToUpper(query), "RETURNING") {
+		return c.SQLiteConn.ExecContext(ctx, query, args)
+	}
+	return cs.st.ExecContext(ctx, args)
+}
+
+// QueryContext runs a query through its cached statement, held busy until
+// its rows close (a second query of the same text meanwhile is prepared
+// on its own).
+func (c *cachedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	cs, err := c.stmt(ctx, query, len(args))
+	if err != nil {
+		return nil, err
+	}
+	if cs == nil {
+		return c.SQLiteConn.QueryContext(ctx, query, args)
+	}
+	rows, err := cs.st.QueryContext(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	cs.busy = true
+	return &cachedRows{SQLiteRows: rows.(*sqlite3.SQLiteRows), cs: cs}, nil
+}
+
+// Close finalizes the cached statements, then closes the connection
+// (SQLite would keep a connection with live statements open).
+func (c *cachedConn) Close() error {
+	for q, cs := range c.stmts {
+		_ = cs.st.Close()
+		delete(c.stmts, q)
+	}
+	if c.cookie != nil {
+		_ = c.cookie.Close()
+	}
+	return c.SQLiteConn.Close()
+}
+
+// cachedRows are a cached statement's rows: closing them resets the
+// statement (mattn) and frees it for the next use.
+type cachedRows struct {
+	*sqlite3.SQLiteRows
+	cs *cachedStmt
+}
+
+func (r *cachedRows) Close() error {
+	err := r.SQLiteRows.Close()
+	r.cs.busy = false
+	if r.cs.evicted {
+		_ = r.cs.st.Close()
+	}
+	return err
+}
