@@ -58,3 +58,23 @@ func TestStale(t *testing.T) {
 		}
 	}
 }
+
+func TestRefillNow(t *testing.T) {
+	for _, c := range []struct {
+		name                  string
+		room, inHand, workers int
+		since                 time.Duration
+		want                  bool
+	}{
+		{"nothing in hand: claim", 1, 0, 32, 0, true},
+		{"a quarter of the workers free: claim", 8, 100, 32, 0, true},
+		{"one free, just claimed: wait", 1, 100, 32, time.Millisecond, false},
+		{"one free, a while since: claim", 1, 100, 32, refillAfter, true},
+		{"few workers: one is a quarter", 1, 10, 3, 0, true},
+		{"no room: wait", 0, 500, 32, time.Millisecond, false},
+	} {
+		if got := refillNow(c.room, c.inHand, c.workers, c.since); got != c.want {
+			t.Errorf("%s: refillNow(%d, %d, %d, %s) = %v, want %v", c.name, c.room, c.inHand, c.workers, c.since, got, c.want)
+		}
+	}
+}

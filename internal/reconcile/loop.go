@@ -145,13 +145,24 @@ func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass
 	others := time.Time{}  // when the apps not in the policy were last claimed
 	scan := max(r.scan, 1) // the next claim reads scan × its quota (see nextScan)
 	defer func() { r.scan = scan }()
+	var claimed time.Time // when the last claim was made
+	odd := false          // which end of an app's due orders gets an odd share's extra one
 	for ctx.Err() == nil {
 		p.mu.Lock()
 		limit := inHandCap(r.max, r.workers, p.tp.rate, r.lease)
 		room, inHand := limit-p.inHand, p.inHand
 		base := r.quota(p.held, min(room, maxChunk), limit)
 		p.mu.Unlock()
+		if !refillNow(room, inHand, r.workers, time.Since(claimed)) {
+			if !r.awaitRefill(ctx, p) {
+				return nil
+			}
+			continue
+		}
+		claimed = time.Now()
 		q := scaleQuota(base, scan)
+		odd = !odd
+		q.NewestOdd = odd
 		now := r.clock.Now()
 		// The apps outside the policy are looked at once a second, and
 		// always before the pass ends.
@@ -188,6 +199,18 @@ func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass
 	}
 	return nil
 }
+
+// refillNow tells feed whether to claim now, with room for more orders in
+// hand, inHand held, and since the last claim: a claim is a write
+// transaction (a commit on disk), so while the workers are busy it waits
+// until a quarter of their count is free, or refillAfter has passed, rather
+// than claim for every order a worker lets go.
+func refillNow(room, inHand, workers int, since time.Duration) bool {
+	return inHand == 0 || room >= max(1, workers/4) || since >= refillAfter
+}
+
+// refillAfter bounds how long a small refill waits (see refillNow).
+const refillAfter = 50 * time.Millisecond
 
 // passDone tells feed to end the pass after a claim that handed busy of
 // the got orders it read (it asked for want) to workers, with inHand

@@ -72,6 +72,11 @@ func (s *Store) ClaimDueTriaged(ctx context.Context, now time.Time, limit int, l
 type Quota struct {
 	Apps   map[string]int
 	Others int
+	// NewestOdd gives an odd share's extra order to the newest due end
+	// (else to the oldest): a caller that alternates it lets an app's
+	// just-due orders and its backlog take turns even when the app's
+	// share is one order a claim.
+	NewestOdd bool
 }
 
 // fairQuery selects the due orders of q: per app, index-driven subqueries
@@ -93,10 +98,14 @@ func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
 			limit int
 		}{{"", limit}}
 		if newest {
+			oldest := (limit + 1) / 2
+			if q.NewestOdd {
+				oldest = limit / 2
+			}
 			ends = []struct {
 				order string
 				limit int
-			}{{"", (limit + 1) / 2}, {" DESC", limit / 2}}
+			}{{"", oldest}, {" DESC", limit - oldest}}
 		}
 		for _, end := range ends {
 			arms = append(arms, fmt.Sprintf(arm, cond, end.order))

@@ -46,14 +46,31 @@ func TestStore_ClaimFair(t *testing.T) {
 		if len(claims) != 1 || claims[0].OrderID != other || claims[0].AppID != "unlisted" {
 			t.Fatalf("claims %+v; want only the unlisted app's order %d", claims, other)
 		}
+		// A share of one goes to the oldest due, or with NewestOdd to the
+		// newest (big's left: b2..b8).
+		one := func(newest bool) int64 {
+			t.Helper()
+			claims, _, err := e.ClaimFair(ctx, now, Quota{Apps: map[string]int{"big": 1}, NewestOdd: newest}, time.Minute, "w1", nil)
+			must(t, err)
+			if len(claims) != 1 {
+				t.Fatalf("share of one (newest %v): %+v", newest, claims)
+			}
+			return claims[0].OrderID
+		}
+		if id := one(false); id != big[2] {
+			t.Fatalf("share of one: order %d, want the oldest %d", id, big[2])
+		}
+		if id := one(true); id != big[8] {
+			t.Fatalf("share of one, newest odd: order %d, want the newest %d", id, big[8])
+		}
 		// An empty quota claims nothing; Others alone is the plain claim.
 		if claims, _, err := e.ClaimFair(ctx, now, Quota{}, time.Minute, "w1", nil); err != nil || len(claims) != 0 {
 			t.Fatalf("empty quota: %+v, %v", claims, err)
 		}
 		claims, _, err = e.ClaimFair(ctx, now, Quota{Others: 100}, time.Minute, "w1", nil)
 		must(t, err)
-		if len(claims) != 7 {
-			t.Fatalf("%d claimed, want big's 7 left", len(claims))
+		if len(claims) != 5 {
+			t.Fatalf("%d claimed, want big's 5 left", len(claims))
 		}
 	})
 }
