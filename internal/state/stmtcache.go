@@ -56,11 +56,13 @@ type cachedConn struct {
 	stmts  map[string]*cachedStmt
 	cookie *sqlite3.SQLiteStmt // PRAGMA schema_version
 	schema int64               // the cookie the cached statements were prepared under
+	inTx   bool                // a transaction is open (BeginTx until its end)
 	hits   int                 // statements served from the cache (for tests)
 }
 
 type cachedStmt struct {
 	st      *sqlite3.SQLiteStmt
+	uses    int
 	busy    bool // its rows are open
 	evicted bool // flushed while busy: finalized when its rows close
 }
@@ -80,27 +82,17 @@ func (c *cachedConn) stmt(ctx context.Context, query string, args int) (*cachedS
 	if !cacheable(query) {
 		return nil, nil
 	}
-	v, err := c.schemaVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if v != c.schema {
-		c.flush()
-		if c.schema != 0 {
-			// Another connection changed it: this one's copy of the
-			// schema is reloaded by the first statement that reads a
-			// table, before anything is prepared against it.
-			if _, err := c.SQLiteConn.ExecContext(ctx, "SELECT count(*) FROM sqlite_master", nil); err != nil {
-				return nil, err
-			}
+	if !c.inTx { // in a transaction only this connection changes the schema
+		if err := c.checkSchema(ctx); err != nil {
+			return nil, err
 		}
-		c.schema = v
 	}
 	if cs, ok := c.stmts[query]; ok {
 		if cs.busy || cs.st.NumInput() != args {
 			return nil, nil
 		}
 		c.hits++
+		cs.uses++
 		return cs, nil
 	}
 	st, err := c.SQLiteConn.PrepareContext(ctx, query)
@@ -108,14 +100,56 @@ func (c *cachedConn) stmt(ctx context.Context, query string, args int) (*cachedS
 		return nil, err
 	}
 	if len(c.stmts) >= stmtCacheSize {
-		c.flush()
+		c.evict()
 	}
-	cs := &cachedStmt{st: st.(*sqlite3.SQLiteStmt)}
+	cs := &cachedStmt{st: st.(*sqlite3.SQLiteStmt), uses: 1}
 	c.stmts[query] = cs
 	if cs.st.NumInput() != args {
 		return nil, nil
 	}
 	return cs, nil
+}
+
+// checkSchema empties the cache when the schema cookie moved since the
+// statements were prepared.
+func (c *cachedConn) checkSchema(ctx context.Context) error {
+	v, err := c.schemaVersion(ctx)
+	if err != nil || v == c.schema {
+		return err
+	}
+	c.flush()
+	if c.schema != 0 {
+		// Another connection changed it: this one's copy of the schema
+		// is reloaded by the first statement that reads a table, before
+		// anything is prepared against it.
+		if _, err := c.SQLiteConn.ExecContext(ctx, "SELECT count(*) FROM sqlite_master", nil); err != nil {
+			return err
+		}
+	}
+	c.schema = v
+	return nil
+}
+
+// evict makes room: it drops the statements used once (a text built for
+// one set of rows, such as a batch insert), or all when they are few.
+func (c *cachedConn) evict() {
+	n := 0
+	for q, cs := range c.stmts {
+		if cs.uses <= 1 && !cs.busy {
+			_ = cs.st.Close()
+			delete(c.stmts, q)
+			n++
+		}
+	}
+	if n < stmtCacheSize/4 {
+		c.flush()
+	}
+}
+
+// isDDL reports whether query changes the schema.
+func isDDL(query string) bool {
+	q := strings.ToUpper(strings.TrimSpace(query[:min(len(query), 16)]))
+	return strings.HasPrefix(q, "CREATE") || strings.HasPrefix(q, "ALTER") || strings.HasPrefix(q, "DROP")
 }
 
 // schemaVersion reads the database's schema cookie.
@@ -161,6 +195,13 @@ func (c *cachedConn) flush() {
 // ExecContext runs a write through its cached statement; SQLite finishes
 // it in the one step.
 func (c *cachedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if isDDL(query) {
+		// The statements prepared before it describe the old schema;
+		// the next check outside a transaction reads the new cookie.
+		c.flush()
+		c.schema = 0
+		return c.SQLiteConn.ExecContext(ctx, query, args)
+	}
 	cs, err := c.stmt(ctx, query, len(args))
 	if err != nil {
 		return nil, err
@@ -201,6 +242,37 @@ func (c *cachedConn) Close() error {
 		_ = c.cookie.Close()
 	}
 	return c.SQLiteConn.Close()
+}
+
+// BeginTx begins a transaction and checks the schema once for all of its
+// statements: while it is open, no other connection can change it.
+func (c *cachedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.SQLiteConn.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkSchema(ctx); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	c.inTx = true
+	return &cachedTx{Tx: tx, c: c}, nil
+}
+
+// cachedTx ends the connection's transaction.
+type cachedTx struct {
+	driver.Tx
+	c *cachedConn
+}
+
+func (t *cachedTx) Commit() error {
+	t.c.inTx = false
+	return t.Tx.Commit()
+}
+
+func (t *cachedTx) Rollback() error {
+	t.c.inTx = false
+	return t.Tx.Rollback()
 }
 
 // cachedRows are a cached statement's rows: closing them resets the

@@ -138,5 +138,31 @@ func TestCachedConn(t *testing.T) {
 	if cols := columns(t, db, "SELECT * FROM t"); !slices.Equal(cols, []string{"a", "c"}) {
 		t.Fatalf("columns after another connection dropped b: %v", cols)
 	}
+	// Inside a transaction: the cookie is read once, at BEGIN; a change
+	// the transaction makes itself is seen by its next statement.
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := tx.Exec("INSERT INTO t (a, c) VALUES (?, ?)", 9, 90); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.Exec("ALTER TABLE t ADD COLUMN d INTEGER"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query("SELECT * FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ := rows.Columns()
+	rows.Close()
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cols, []string{"a", "c", "d"}) {
+		t.Fatalf("columns after the transaction added d: %v", cols)
+	}
 	mustExec(t, db, "DROP TABLE t")
 }
