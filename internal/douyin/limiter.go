@@ -2,6 +2,7 @@ package douyin
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -122,7 +123,7 @@ func (l *Limiter) Backoff(app string, api API) {
 	if floor := b.base * minFraction; b.current < floor {
 		b.current = floor
 	}
-	b.lim.SetLimit(l.limit(b))
+	l.retime(b)
 }
 
 // recover raises a halved rate by one step per recoverEvery since the last
@@ -141,11 +142,21 @@ func (l *Limiter) recover(b *bucket) {
 		b.current = b.base
 	}
 	b.lastShift = b.lastShift.Add(time.Duration(steps) * recoverEvery)
+	l.retime(b)
+}
+
+// retime puts b's changed rate in force: with a slot, a bucket re-timed
+// onto this replica's slots (a backed-off replica skips some of its slots
+// rather than call between them, where the other replicas' calls fall);
+// without, the same bucket at the new rate. l.mu must be held.
+func (l *Limiter) retime(b *bucket) {
+	if l.slot >= 0 {
+		b.lim = l.aligned(b)
+		return
+	}
 	b.lim.SetLimit(l.limit(b))
 }
 
-// limit is b's rate in force: its current rate, this process's share of
-// it. l.mu must be held.
 // SetSlot is SetShare(n) for the replica at place i (0 ≤ i < n) of the
 // replicas sorted by name: each bucket's tokens then fall at the wall-clock
 // times i/L, (i+n)/L, (i+2n)/L … for its limit L, so the replicas' calls
@@ -172,11 +183,11 @@ func (l *Limiter) SetSlot(i, n int) {
 // slot (SetSlot), its next token falls on this process's next slot.
 func (l *Limiter) aligned(b *bucket) *rate.Limiter {
 	lim := rate.NewLimiter(l.limit(b), l.burst)
-	if l.slot < 0 || b.current <= 0 {
+	if l.slot < 0 || b.base <= 0 {
 		return lim
 	}
-	step := time.Duration(float64(time.Second) / b.current) // the cluster's spacing
-	period := step * time.Duration(l.share)
+	step := time.Duration(float64(time.Second) / b.base) // the cluster's spacing
+	period := step * time.Duration(l.share*slotSkip(b))
 	if period <= 0 {
 		return lim
 	}
@@ -187,8 +198,23 @@ func (l *Limiter) aligned(b *bucket) *rate.Limiter {
 	return lim
 }
 
+// limit is b's rate in force: its current rate, this process's share of
+// it (with a slot, in whole slots: see slotSkip). l.mu must be held.
 func (l *Limiter) limit(b *bucket) rate.Limit {
+	if l.slot >= 0 {
+		return rate.Limit(b.base / float64(l.share*slotSkip(b)))
+	}
 	return rate.Limit(b.current / float64(l.share))
+}
+
+// slotSkip is how many of its slots a slotted bucket uses one of: 1 at its
+// configured rate, k when backed off to between 1/k and 1/(k-1) of it (the
+// rate in force is then base/k, never above the backed-off one).
+func slotSkip(b *bucket) int {
+	if b.current >= b.base || b.current <= 0 {
+		return 1
+	}
+	return int(math.Ceil(b.base/b.current - 1e-9))
 }
 
 // SetShare divides every budget among n processes (1 when n < 1): replicas

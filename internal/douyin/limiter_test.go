@@ -250,3 +250,48 @@ func TestLimiter_Share(t *testing.T) {
 		t.Fatalf("SetShare(0): rate %v (share %d), want the whole 30", got, share)
 	}
 }
+
+// TestLimiter_SlotsSurviveBackoff: a replica at place 1 of 3 sharing 18
+// calls/s has its tokens on its own slots (1/18 s apart, every third),
+// and still after a 1001 and through the recovery, when its rate is no
+// whole fraction of the shared one: a backed-off replica skips its slots
+// instead of calling on the other replicas'.
+func TestLimiter_SlotsSurviveBackoff(t *testing.T) {
+	clock := newFixedClock()
+	l := NewLimiter(map[API]float64{APISettle: 18}, 1, clock.Now)
+	l.SetSlot(1, 3)
+	step := time.Second / 18
+	onOwnSlot := func(name string) {
+		t.Helper()
+		l.mu.Lock()
+		b := l.get("tt1", APISettle)
+		l.recover(b)
+		lim := b.lim
+		l.mu.Unlock()
+		now := time.Now()
+		for i := range 4 {
+			r := lim.ReserveN(now, 1)
+			at := now.Add(r.DelayFrom(now))
+			off := (at.UnixNano() - int64(step)) % int64(3*step)
+			if off > int64(2*time.Millisecond) && off < int64(3*step-2*time.Millisecond) {
+				t.Fatalf("%s: token %d at %s past its slot (slots 1/18 s apart, this replica's every third)", name, i, time.Duration(off))
+			}
+		}
+	}
+	onOwnSlot("at the shared rate")
+	l.Backoff("tt1", APISettle)
+	onOwnSlot("after a 1001")
+	if got := l.Rate("tt1", APISettle); got != 3 {
+		t.Fatalf("rate after a 1001 = %v, want 18/3/2 = 3", got)
+	}
+	clock.Advance(recoverEvery) // 9 + 1.8 = 10.8 calls/s: every second slot
+	onOwnSlot("one recovery step")
+	if got := l.Rate("tt1", APISettle); got != 3 {
+		t.Fatalf("rate one step into the recovery = %v, want 3 (10.8/s is used as 9/s, every second slot)", got)
+	}
+	clock.Advance(time.Hour)
+	onOwnSlot("recovered")
+	if got := l.Rate("tt1", APISettle); got != 6 {
+		t.Fatalf("recovered rate = %v, want 6", got)
+	}
+}
