@@ -150,7 +150,7 @@ func (l *Limiter) recover(b *bucket) {
 // rather than call between them, where the other replicas' calls fall);
 // without, the same bucket at the new rate. l.mu must be held.
 func (l *Limiter) retime(b *bucket) {
-	if l.slot >= 0 {
+	if l.slotted() {
 		b.lim = l.aligned(b)
 		return
 	}
@@ -183,7 +183,7 @@ func (l *Limiter) SetSlot(i, n int) {
 // slot (SetSlot), its next token falls on this process's next slot.
 func (l *Limiter) aligned(b *bucket) *rate.Limiter {
 	lim := rate.NewLimiter(l.limit(b), l.burst)
-	if l.slot < 0 || b.base <= 0 {
+	if !l.slotted() || b.base <= 0 {
 		return lim
 	}
 	step := time.Duration(float64(time.Second) / b.base) // the cluster's spacing
@@ -201,11 +201,16 @@ func (l *Limiter) aligned(b *bucket) *rate.Limiter {
 // limit is b's rate in force: its current rate, this process's share of
 // it (with a slot, in whole slots: see slotSkip). l.mu must be held.
 func (l *Limiter) limit(b *bucket) rate.Limit {
-	if l.slot >= 0 {
+	if l.slotted() {
 		return rate.Limit(b.base / float64(l.share*slotSkip(b)))
 	}
 	return rate.Limit(b.current / float64(l.share))
 }
+
+// slotted reports whether the buckets keep to this replica's slots: there
+// is a slot (SetSlot) and another replica to interleave with. l.mu must be
+// held.
+func (l *Limiter) slotted() bool { return l.slot >= 0 && l.share > 1 }
 
 // slotSkip is how many of its slots a slotted bucket uses one of: 1 at its
 // configured rate, k when backed off to between 1/k and 1/(k-1) of it (the

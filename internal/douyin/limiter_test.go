@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,5 +294,14 @@ func TestLimiter_SlotsSurviveBackoff(t *testing.T) {
 	onOwnSlot("recovered")
 	if got := l.Rate("tt1", APISettle); got != 6 {
 		t.Fatalf("recovered rate = %v, want 6", got)
+	}
+
+	// Alone, a replica has no slots to keep to: its recovery is gradual.
+	solo := NewLimiter(map[API]float64{APISettle: 18}, 1, clock.Now)
+	solo.SetSlot(0, 1)
+	solo.Backoff("tt1", APISettle)
+	clock.Advance(recoverEvery)
+	if got := solo.Rate("tt1", APISettle); math.Abs(got-10.8) > 1e-9 {
+		t.Fatalf("a lone replica one step into the recovery: rate %v, want 9 + 1.8 = 10.8", got)
 	}
 }
