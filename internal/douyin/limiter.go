@@ -157,8 +157,9 @@ func (l *Limiter) retime(b *bucket) {
 	b.lim.SetLimit(l.limit(b))
 }
 
-// SetSlot is SetShare(n) for the replica at place i (0 ≤ i < n) of the
-// replicas sorted by name: each bucket's tokens then fall at the wall-clock
+// SetSlot is SetShare(n) for the replica at place i (0 ≤ i < n; places
+// are kept for a replica's life, see state.Store.HeartbeatPlace): each
+// bucket's tokens then fall at the wall-clock
 // times i/L, (i+n)/L, (i+2n)/L … for its limit L, so the replicas' calls
 // interleave evenly instead of bunching, and their sum keeps the spacing of
 // one process at L. A change of place or count re-times every bucket.

@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 15
+const SchemaVersion = 16
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -74,6 +74,9 @@ var migrations = []migration{
 		}
 		// The console's pending audits, soonest deadline first.
 		return tx.Exec("CREATE INDEX IF NOT EXISTS ix_refunds_audit ON refunds (audit_phase, audit_deadline)").Error
+	}},
+	{version: 16, name: "replicas keep their place (replicas.place): a restart takes its old slot, no other replica's moves", up: func(tx *gorm.DB) error {
+		return tx.Migrator().AutoMigrate(&Replica{})
 	}},
 }
 

@@ -2,7 +2,9 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -15,6 +17,9 @@ import (
 type Replica struct {
 	Owner  string    `gorm:"primaryKey;size:64"`
 	SeenAt time.Time `gorm:"not null;index"`
+	// Place is the replica's slot among the others (see HeartbeatPlace);
+	// nil until its first heartbeat under schema 16.
+	Place *int `gorm:"uniqueIndex:ux_replicas_place"`
 }
 
 // Heartbeat records that owner is alive at now and returns how many
@@ -25,8 +30,15 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, now time.Time, ttl 
 	return n, err
 }
 
-// HeartbeatPlace is Heartbeat that also returns owner's place among the
-// replicas alive, sorted by name (0 for the first).
+// HeartbeatPlace is Heartbeat that also returns owner's place: its slot
+// among the replicas, and n, the slots the budgets are divided into (the
+// highest place + 1, at least the replicas alive). A replica keeps its
+// place for as long as it lives: a new one takes the lowest free place,
+// so a restarted replica (its dead predecessor forgotten) takes the place
+// it had, and no other replica's slot moves. A replica above a free place
+// that the others do not fill moves down into it (the highest first, one
+// a heartbeat), so that a replica left alone is not held to a share of a
+// departed one's slot for long.
 func (s *Store) HeartbeatPlace(ctx context.Context, owner string, now time.Time, ttl time.Duration) (place, n int, err error) {
 	if owner == "" || len(owner) > 64 {
 		return 0, 0, fmt.Errorf("heartbeat: %w", invalidf("owner: %q is not 1..64 bytes", owner))
@@ -35,27 +47,81 @@ func (s *Store) HeartbeatPlace(ctx context.Context, owner string, now time.Time,
 		return 0, 0, fmt.Errorf("heartbeat: %w", invalidf("ttl: %s is not positive", ttl))
 	}
 	now = utc(now)
-	var live, before int64
-	err = s.write(ctx, func(tx *gorm.DB) error {
-		err := tx.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "owner"}},
-			DoUpdates: clause.AssignmentColumns([]string{"seen_at"}),
-		}).Create(&Replica{Owner: owner, SeenAt: now}).Error
-		if err != nil {
-			return fmt.Errorf("record: %w", err)
+	for try := 0; ; try++ {
+		place, n, err = s.heartbeatPlace(ctx, owner, now, ttl)
+		// Two replicas joining at once on PostgreSQL may pick the same
+		// free place: the second insert violates the unique index and
+		// its transaction starts over, seeing the first's.
+		if err == nil || !errors.Is(err, gorm.ErrDuplicatedKey) || try == 3 {
+			break
 		}
-		if err := tx.Where("seen_at < ?", now.Add(-ttl)).Delete(&Replica{}).Error; err != nil {
-			return fmt.Errorf("forget silent replicas: %w", err)
-		}
-		if err := tx.Model(&Replica{}).Where("owner < ?", owner).Count(&before).Error; err != nil {
-			return err
-		}
-		return tx.Model(&Replica{}).Count(&live).Error
-	})
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("heartbeat of %s: %w", owner, err)
 	}
-	return int(before), int(max(live, 1)), nil
+	return place, n, nil
+}
+
+func (s *Store) heartbeatPlace(ctx context.Context, owner string, now time.Time, ttl time.Duration) (place, n int, err error) {
+	err = s.write(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("seen_at < ?", now.Add(-ttl)).Delete(&Replica{}).Error; err != nil {
+			return fmt.Errorf("forget silent replicas: %w", err)
+		}
+		var rows []Replica
+		if err := tx.Order("owner").Find(&rows).Error; err != nil {
+			return fmt.Errorf("read replicas: %w", err)
+		}
+		var taken []int
+		cur := -1
+		for _, r := range rows {
+			if r.Place == nil {
+				continue
+			}
+			if r.Owner == owner {
+				cur = *r.Place
+			} else {
+				taken = append(taken, *r.Place)
+			}
+		}
+		live := len(rows)
+		if cur < 0 {
+			live++ // this one, joining
+		}
+		place = nextPlace(cur, taken, live)
+		err := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "owner"}},
+			DoUpdates: clause.AssignmentColumns([]string{"seen_at", "place"}),
+		}).Create(&Replica{Owner: owner, SeenAt: now, Place: &place}).Error
+		if err != nil {
+			return fmt.Errorf("record: %w", err)
+		}
+		n = live
+		for _, p := range append(taken, place) {
+			n = max(n, p+1)
+		}
+		return nil
+	})
+	return place, n, err
+}
+
+// nextPlace is a replica's place at a heartbeat: cur (-1 when it has none:
+// it is joining) among the places the others hold, live replicas in all.
+// A joining replica takes the lowest free place; one that holds a place
+// keeps it, unless it is at or above live (so a lower place is free) and
+// it is the highest: then it moves to the lowest free place.
+func nextPlace(cur int, taken []int, live int) int {
+	free := 0
+	for slices.Contains(taken, free) {
+		free++
+	}
+	if cur < 0 {
+		return free
+	}
+	highest := !slices.ContainsFunc(taken, func(p int) bool { return p > cur })
+	if cur >= live && highest && free < cur {
+		return free
+	}
+	return cur
 }
 
 // Leave removes owner from the replicas at once (a clean shutdown), so the

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,79 @@ func TestStore_Heartbeat(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), bad.want) {
 				t.Errorf("Heartbeat(%q, %s) = %v, want an error containing %q", bad.owner, bad.ttl, err, bad.want)
 			}
+		}
+	})
+}
+
+func TestNextPlace(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		cur   int
+		taken []int
+		live  int
+		want  int
+	}{
+		{"first to join", -1, nil, 1, 0},
+		{"joins after 0 and 1", -1, []int{0, 1}, 3, 2},
+		{"joins into a freed place", -1, []int{0, 2}, 3, 1},
+		{"keeps its place", 1, []int{0, 2}, 3, 1},
+		{"the highest above a free place moves down", 2, []int{0}, 2, 1},
+		{"not the highest: stays", 1, []int{3}, 2, 1},
+		{"alone at 1: moves to 0", 1, nil, 1, 0},
+		{"at live but nothing lower free: stays", 2, []int{0, 1}, 3, 2},
+	} {
+		if got := nextPlace(c.cur, c.taken, c.live); got != c.want {
+			t.Errorf("%s: nextPlace(%d, %v, %d) = %d, want %d", c.name, c.cur, c.taken, c.live, got, c.want)
+		}
+	}
+}
+
+// TestStore_HeartbeatPlaceStable: places are kept for life; a replica that
+// restarts (its predecessor forgotten) takes the freed place and nobody
+// else moves; when one leaves for good the highest moves down into its
+// place; two joining at once get two places.
+func TestStore_HeartbeatPlaceStable(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		const ttl = 10 * time.Second
+		beat := func(owner string, wantPlace, wantN int) {
+			t.Helper()
+			p, n, err := e.HeartbeatPlace(ctx, owner, e.clock.Now(), ttl)
+			must(t, err)
+			if p != wantPlace || n != wantN {
+				t.Fatalf("%s: place %d of %d, want %d of %d", owner, p, n, wantPlace, wantN)
+			}
+		}
+		// Names that sort in another order than they join.
+		beat("host/300", 0, 1)
+		beat("host/200", 1, 2)
+		beat("host/100", 2, 3)
+		beat("host/300", 0, 3)
+		// host/200 is killed and restarted as host/999.
+		must(t, e.Leave(ctx, "host/200"))
+		beat("host/999", 1, 3)
+		beat("host/300", 0, 3)
+		beat("host/100", 2, 3)
+		// host/300 leaves for good: host/100, the highest, moves into 0.
+		must(t, e.Leave(ctx, "host/300"))
+		beat("host/999", 1, 3)
+		beat("host/100", 0, 2)
+		beat("host/999", 1, 2)
+		// Two join at once.
+		other := e.reopen(t)
+		errs := make(chan error, 2)
+		places := make(chan int, 2)
+		for i, st := range []*Store{e.Store, other} {
+			go func() {
+				p, _, err := st.HeartbeatPlace(ctx, fmt.Sprintf("join/%d", i), e.clock.Now(), ttl)
+				errs <- err
+				places <- p
+			}()
+		}
+		must(t, <-errs)
+		must(t, <-errs)
+		if a, b := <-places, <-places; a == b || min(a, b) != 2 || max(a, b) != 3 {
+			t.Fatalf("two replicas joining at once took places %d and %d, want 2 and 3", a, b)
 		}
 	})
 }
