@@ -49,8 +49,9 @@ func (d *cachingDriver) Open(dsn string) (driver.Conn, error) {
 // A statement prepared before the schema changed would report its old
 // columns until it is stepped (mattn reads them first), so the cache is
 // emptied whenever the database's schema cookie moved, by this process or
-// another: each use reads it through a statement of its own (a step and a
-// reset, about a microsecond).
+// another: it is read through a statement of its own (a step and a reset,
+// about a microsecond) before each use outside a transaction and once at
+// each BEGIN, and this connection's DDL empties the cache at once.
 type cachedConn struct {
 	*sqlite3.SQLiteConn
 	stmts  map[string]*cachedStmt
@@ -61,19 +62,24 @@ type cachedConn struct {
 }
 
 type cachedStmt struct {
-	st      *sqlite3.SQLiteStmt
-	uses    int
-	busy    bool // its rows are open
-	evicted bool // flushed while busy: finalized when its rows close
+	st   *sqlite3.SQLiteStmt
+	uses int
+	// finishes says an Exec of it runs to its end in the one step: not a
+	// read, not RETURNING (decided once, when it is prepared).
+	finishes bool
+	busy     bool // its rows are open
+	evicted  bool // flushed while busy: finalized when its rows close
 }
 
 // cacheable reports whether query's text may be kept prepared.
 func cacheable(query string) bool {
 	q := strings.TrimSpace(query)
-	if q == "" || strings.Contains(q, ";") {
-		return false
-	}
-	return !strings.HasPrefix(strings.ToUpper(q[:min(len(q), 6)]), "PRAGMA")
+	return q != "" && !strings.Contains(q, ";") && !hasPrefixFold(q, "PRAGMA")
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring case, without a copy.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // stmt returns query's cached statement, preparing it on first use; nil
@@ -103,6 +109,7 @@ func (c *cachedConn) stmt(ctx context.Context, query string, args int) (*cachedS
 		c.evict()
 	}
 	cs := &cachedStmt{st: st.(*sqlite3.SQLiteStmt), uses: 1}
+	cs.finishes = !cs.st.Readonly() && !strings.Contains(strings.ToUpper(query), "RETURNING")
 	c.stmts[query] = cs
 	if cs.st.NumInput() != args {
 		return nil, nil
@@ -148,8 +155,8 @@ func (c *cachedConn) evict() {
 
 // isDDL reports whether query changes the schema.
 func isDDL(query string) bool {
-	q := strings.ToUpper(strings.TrimSpace(query[:min(len(query), 16)]))
-	return strings.HasPrefix(q, "CREATE") || strings.HasPrefix(q, "ALTER") || strings.HasPrefix(q, "DROP")
+	q := strings.TrimLeft(query, " \t\r\n")
+	return hasPrefixFold(q, "CREATE") || hasPrefixFold(q, "ALTER") || hasPrefixFold(q, "DROP")
 }
 
 // schemaVersion reads the database's schema cookie.
@@ -206,7 +213,7 @@ func (c *cachedConn) ExecContext(ctx context.Context, query string, args []drive
 	if err != nil {
 		return nil, err
 	}
-	if cs == nil || cs.st.Readonly() || strings.Contains(strings.ToUpper(query), "RETURNING") {
+	if cs == nil || !cs.finishes {
 		return c.SQLiteConn.ExecContext(ctx, query, args)
 	}
 	return cs.st.ExecContext(ctx, args)
