@@ -138,12 +138,23 @@ func asText(v any) string {
 // that the database parses again (a thousand placeholders cost ~0.5 ms on
 // SQLite); this text is the same for every set.
 func inIDs(tx *gorm.DB, col string, ids []int64) (string, string) {
+	return inSet(tx, col), idSet(tx, ids)
+}
+
+// inSet is inIDs' condition alone, for a set already built (idSet).
+func inSet(tx *gorm.DB, col string) string {
+	if isPostgres(tx) {
+		return col + " = ANY(CAST(? AS bigint[]))"
+	}
+	return col + " IN (SELECT value FROM json_each(?))"
+}
+
+// idSet is inIDs' parameter: ids as a PostgreSQL array or a JSON array.
+func idSet(tx *gorm.DB, ids []int64) string {
 	var b strings.Builder
 	lb, rb := byte('['), byte(']')
-	cond := col + " IN (SELECT value FROM json_each(?))"
-	if tx.Dialector.Name() == "postgres" {
+	if isPostgres(tx) {
 		lb, rb = '{', '}'
-		cond = col + " = ANY(CAST(? AS bigint[]))"
 	}
 	b.Grow(len(ids)*8 + 2)
 	b.WriteByte(lb)
@@ -154,8 +165,10 @@ func inIDs(tx *gorm.DB, col string, ids []int64) (string, string) {
 		b.WriteString(strconv.FormatInt(id, 10))
 	}
 	b.WriteByte(rb)
-	return cond, b.String()
+	return b.String()
 }
+
+func isPostgres(tx *gorm.DB) bool { return tx.Dialector.Name() == DriverPostgres }
 
 // idTimes is a table j(id, t) of the orders and their next times, bound as
 // parameters (returned with it), for an UPDATE … FROM: json_each over
@@ -164,25 +177,22 @@ func inIDs(tx *gorm.DB, col string, ids []int64) (string, string) {
 // PostgreSQL. A nil time is NULL.
 func idTimes(tx *gorm.DB, rows []idleOrder) (string, []any) {
 	var b strings.Builder
-	if tx.Dialector.Name() == "postgres" {
-		var ts strings.Builder
+	if isPostgres(tx) {
+		ids := make([]int64, len(rows))
 		b.WriteByte('{')
-		ts.WriteByte('{')
 		for i, r := range rows {
+			ids[i] = r.id
 			if i > 0 {
 				b.WriteByte(',')
-				ts.WriteByte(',')
 			}
-			b.WriteString(strconv.FormatInt(r.id, 10))
 			if r.next == nil {
-				ts.WriteString("NULL")
+				b.WriteString("NULL")
 			} else {
-				ts.WriteString(`"` + r.next.UTC().Format(time.RFC3339Nano) + `"`)
+				b.WriteString(`"` + r.next.UTC().Format(time.RFC3339Nano) + `"`)
 			}
 		}
 		b.WriteByte('}')
-		ts.WriteByte('}')
-		return "unnest(CAST(? AS bigint[]), CAST(? AS timestamptz[])) AS j(id, t)", []any{b.String(), ts.String()}
+		return "unnest(CAST(? AS bigint[]), CAST(? AS timestamptz[])) AS j(id, t)", []any{idSet(tx, ids), b.String()}
 	}
 	b.WriteByte('[')
 	for i, r := range rows {

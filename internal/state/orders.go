@@ -326,7 +326,7 @@ func loadView(tx *gorm.DB, id int64) (*OrderView, error) {
 // queries, keyed by order id; ids that do not exist are left out.
 func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
 	byID, set := inIDs(tx, "id", ids)
-	byOrder, _ := inIDs(tx, "order_id", ids)
+	byOrder := inSet(tx, "order_id") // the same set, by order
 	var orders []Order
 	if err := tx.Where(byID, set).Find(&orders).Error; err != nil {
 		return nil, fmt.Errorf("read orders: %w", err)
