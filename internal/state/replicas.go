@@ -72,8 +72,9 @@ func (s *Store) heartbeatPlace(ctx context.Context, owner string, now time.Time,
 			return fmt.Errorf("read replicas: %w", err)
 		}
 		var taken []int
-		cur := -1
+		cur, known := -1, false
 		for _, r := range rows {
+			known = known || r.Owner == owner
 			if r.Place == nil {
 				continue
 			}
@@ -84,7 +85,7 @@ func (s *Store) heartbeatPlace(ctx context.Context, owner string, now time.Time,
 			}
 		}
 		live := len(rows)
-		if cur < 0 {
+		if !known {
 			live++ // this one, joining
 		}
 		place = nextPlace(cur, taken, live)

@@ -109,6 +109,11 @@ func TestStore_HeartbeatPlaceStable(t *testing.T) {
 		beat("host/999", 1, 3)
 		beat("host/100", 0, 2)
 		beat("host/999", 1, 2)
+		// A replica recorded before places (schema 15) gets one at its
+		// next heartbeat, and is counted once.
+		must(t, e.DB().Create(&Replica{Owner: "host/old", SeenAt: e.clock.Now()}).Error)
+		beat("host/old", 2, 3)
+		must(t, e.Leave(ctx, "host/old"))
 		// Two join at once.
 		other := e.reopen(t)
 		errs := make(chan error, 2)
