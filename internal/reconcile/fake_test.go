@@ -35,6 +35,29 @@ type fakeItem struct {
 	fail    bool
 }
 
+// newFakeProvider is a fakeProvider on clock now, for orders of 1,000 fen
+// paid at paidAt, settled after seven days.
+func newFakeProvider(now func() time.Time, paidAt time.Time) *fakeProvider {
+	return &fakeProvider{now: now, paidAt: paidAt, total: 1000, period: 7 * 24 * time.Hour,
+		refunds: map[string]*fakeItem{}, settles: map[string]*fakeItem{}, calls: map[provider.Call]int{}}
+}
+
+// openFakeStore is a migrated SQLite store in a test directory on clock
+// now (nil: the real one), closed with the test.
+func openFakeStore(t *testing.T, now func() time.Time) *state.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := state.Open(ctx, state.Options{DSN: filepath.Join(t.TempDir(), "payd.db"), Synchronous: "NORMAL", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func (f *fakeProvider) count(c provider.Call) {
 	f.calls[c]++
 }
@@ -113,16 +136,9 @@ func TestReconciler_FakeProvider(t *testing.T) {
 	ctx := context.Background()
 	paidAt := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	fc := clock.NewFake(paidAt.Add(time.Hour))
-	fake := &fakeProvider{now: fc.Now, paidAt: paidAt, total: 1000, period: 7 * 24 * time.Hour, failRefunds: 1,
-		refunds: map[string]*fakeItem{}, settles: map[string]*fakeItem{}, calls: map[provider.Call]int{}}
-	st, err := state.Open(ctx, state.Options{DSN: filepath.Join(t.TempDir(), "payd.db"), Synchronous: "NORMAL", Now: fc.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	fake := newFakeProvider(fc.Now, paidAt)
+	fake.failRefunds = 1
+	st := openFakeStore(t, fc.Now)
 	p := reconcile.DefaultPolicy()
 	p.Jitter = 0
 	p.Apps = map[string]reconcile.AppPolicy{"fake": {SettlePeriod: 7 * 24 * time.Hour, SettleDesc: "fake"}}

@@ -3,7 +3,6 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -39,17 +38,8 @@ func (s *slowOrders) QueryOrder(ctx context.Context, o provider.OrderRef) (*prov
 func TestReconciler_SlowProviderNoOrderTwice(t *testing.T) {
 	ctx := context.Background()
 	paidAt := time.Now().Add(-time.Hour).UTC()
-	fake := &slowOrders{fakeProvider: &fakeProvider{now: time.Now, paidAt: paidAt, total: 1000, period: 7 * 24 * time.Hour,
-		refunds: map[string]*fakeItem{}, settles: map[string]*fakeItem{}, calls: map[provider.Call]int{}},
-		delay: 40 * time.Millisecond, per: map[string]int{}}
-	st, err := state.Open(ctx, state.Options{DSN: filepath.Join(t.TempDir(), "payd.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	fake := &slowOrders{fakeProvider: newFakeProvider(time.Now, paidAt), delay: 40 * time.Millisecond, per: map[string]int{}}
+	st := openFakeStore(t, nil)
 	const n = 120
 	for i := range n {
 		if _, _, err := st.UpsertOrder(ctx, state.OrderInput{AppID: "fake", OutOrderNo: fmt.Sprintf("o%03d", i)}, time.Now()); err != nil {
