@@ -307,8 +307,9 @@ func (r *Reconciler) awaitRefill(ctx context.Context, p *pass) bool {
 }
 
 // quota is the next claim's share per app. Each app of the policy holds at
-// most its part of limit, the orders in hand allowed (at least minHeld), so one app's backlog never
-// takes the room another app's due orders need; each claim takes at most a
+// most its part of limit, the orders in hand allowed (at least minHeld),
+// so one app's backlog never takes the room another app's due orders
+// need; each claim takes at most a
 // worker's count of any app, so replicas claiming together share a backlog
 // instead of the first taking it all. Without apps in the policy every due
 // order is claimed in due order.
