@@ -33,13 +33,6 @@ type Claim struct {
 	ClaimedAt time.Time
 }
 
-// dueQuery selects cols of the orders due at ? (twice: next_action_at and
-// lease), oldest first, at most ? of them. It is driven by the
-// idx_orders_next_action_at index: it reads the due rows and nothing else.
-func dueQuery(cols string) string {
-	return "SELECT " + cols + " FROM orders WHERE next_action_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_action_at LIMIT ?"
-}
-
 // ClaimDue claims up to limit due orders (NextActionAt <= now and no live
 // lease), oldest NextActionAt first, for owner: each gets LeaseUntil =
 // NextActionAt = now+lease (so it is due again by itself if the worker
@@ -79,38 +72,41 @@ type Quota struct {
 	NewestOdd bool
 }
 
-// fairQuery selects the due orders of q: per app, index-driven subqueries
-// (ix_orders_app_next_action) for the oldest due and, from a quota of two
-// up, the newest due (half each), so that what was just hinted or declared
-// (a callback's query, a refund) is not queued behind the app's backlog
-// while the backlog still moves, oldest first; the others' quota takes the
-// oldest only (ClaimDue's order). On PostgreSQL each subquery
-// locks its rows with FOR UPDATE SKIP LOCKED, so replicas claim disjoint
+// dueCols are the columns a claim reads of a due order (dueRow).
+const dueCols = "id, version, hint_seq, app_id"
+
+// dueArm selects cols of the due orders of one app (app_id, then twice
+// now, then the limit), through ix_orders_due in order:
+// oldest first, or newest with desc " DESC".
+func dueArm(cols, desc string) string {
+	return "SELECT " + cols + " FROM orders WHERE app_id = ? AND next_action_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_action_at" + desc + " LIMIT ?"
+}
+
+// fairQuery selects the due orders of q, lock appended to every arm. Each
+// app q names gets the oldest due and, from a quota of two up, the newest
+// due (half each), so that what was just hinted or declared (a callback's
+// query, a refund) is not queued behind the app's backlog while the
+// backlog still moves, oldest first. The others (apps q does not name)
+// share q.Others, oldest first across them (ClaimDue's order). On
+// PostgreSQL lock is FOR UPDATE SKIP LOCKED, so replicas claim disjoint
 // sets and read the versions of the rows they locked. UNION drops a row
 // both ends found.
-func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
+func fairQuery(now time.Time, q Quota, others []string, lock string) (string, []any) {
 	var arms []string
 	var args []any
-	arm := "SELECT id, version, hint_seq, app_id FROM orders WHERE %s next_action_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_action_at%s LIMIT ?" + s.claimLock()
-	add := func(cond string, condArgs []any, limit int, newest bool) {
-		ends := []struct {
-			order string
-			limit int
-		}{{"", limit}}
+	add := func(app string, limit int, newest bool) {
+		oldest := limit
 		if newest {
-			oldest := (limit + 1) / 2
+			oldest = (limit + 1) / 2
 			if q.NewestOdd {
 				oldest = limit / 2
 			}
-			ends = []struct {
-				order string
-				limit int
-			}{{"", oldest}, {" DESC", limit - oldest}}
 		}
-		for _, end := range ends {
-			arms = append(arms, fmt.Sprintf(arm, cond, end.order))
-			args = append(args, condArgs...)
-			args = append(args, now, now, end.limit)
+		arms = append(arms, dueArm(dueCols, "")+lock)
+		args = append(args, app, now, now, oldest)
+		if newest {
+			arms = append(arms, dueArm(dueCols, " DESC")+lock)
+			args = append(args, app, now, now, limit-oldest)
 		}
 	}
 	ids := make([]string, 0, len(q.Apps))
@@ -121,28 +117,53 @@ func (s *Store) fairQuery(now time.Time, q Quota) (string, []any) {
 	// Every arm is written, LIMIT 0 included, so that the statement's text
 	// depends only on the number of apps: it is prepared once.
 	for _, id := range ids {
-		add("app_id = ? AND", []any{id}, max(q.Apps[id], 0), true)
+		add(id, max(q.Apps[id], 0), true)
 	}
-	if q.Others > 0 || len(ids) > 0 {
-		if len(ids) == 0 {
-			add("", nil, q.Others, false)
-		} else {
-			add("app_id NOT IN ? AND", []any{ids}, max(q.Others, 0), false)
-		}
+	if len(others) > 0 && (q.Others > 0 || len(ids) > 0) {
+		group, groupArgs := oldestAcross(others, dueCols, func(cols string) string { return dueArm(cols, "") + lock }, func(app string) []any {
+			return []any{app, now, now, max(q.Others, 0)}
+		}, max(q.Others, 0))
+		arms = append(arms, group)
+		args = append(args, groupArgs...)
 	}
+	return unionOf(arms, " UNION "), args
+}
+
+// oldestAcross selects cols of the limit rows with the lowest
+// next_action_at across apps, from one arm per app (armOf(cols), bound to
+// argsOf(app), each in next_action_at order): the arm itself for one app,
+// else their union in that order. The arms of a union also read
+// next_action_at to be ordered by; a single arm does not (a time is
+// parsed for every row read).
+func oldestAcross(apps []string, cols string, armOf func(cols string) string, argsOf func(app string) []any, limit int) (string, []any) {
+	var args []any
+	for _, app := range apps {
+		args = append(args, argsOf(app)...)
+	}
+	if len(apps) == 1 {
+		return armOf(cols), args
+	}
+	arms := make([]string, len(apps))
+	for i := range apps {
+		arms[i] = armOf(cols + ", next_action_at")
+	}
+	return "SELECT " + cols + " FROM (" + unionOf(arms, " UNION ALL ") + ") AS g ORDER BY next_action_at, id LIMIT ?", append(args, limit)
+}
+
+// unionOf joins arms with op, each a subquery of its own so that its ORDER
+// BY and LIMIT apply to it alone; one arm is returned as it is.
+func unionOf(arms []string, op string) string {
 	if len(arms) < 2 {
-		return strings.Join(arms, ""), args
+		return strings.Join(arms, "")
 	}
-	// Each arm is a subquery of its own, so that its ORDER BY and LIMIT
-	// apply to it alone.
 	var b strings.Builder
 	for i, a := range arms {
 		if i > 0 {
-			b.WriteString(" UNION ")
+			b.WriteString(op)
 		}
 		fmt.Fprintf(&b, "SELECT * FROM (%s) AS q%d", a, i)
 	}
-	return b.String(), args
+	return b.String()
 }
 
 // dueRow is a due order as the claim reads it.
@@ -161,16 +182,12 @@ func (s *Store) ClaimFair(ctx context.Context, now time.Time, q Quota, lease tim
 		return nil, 0, fmt.Errorf("claim due orders: %w", invalidf("owner: %q is not 1..64 bytes", owner))
 	}
 	now = utc(now)
-	query, args := s.fairQuery(now, q)
-	if query == "" {
-		return nil, 0, nil
-	}
 	until := utc(now.Add(lease))
 	err = s.write(ctx, func(tx *gorm.DB) error {
 		claims, idle = nil, 0
-		var due []dueRow
-		if err := tx.Raw(query, args...).Scan(&due).Error; err != nil {
-			return fmt.Errorf("find due orders: %w", err)
+		due, err := s.findDue(tx, now, q, s.claimLock())
+		if err != nil {
+			return err
 		}
 		work, rest, err := triageDue(tx, due, triage)
 		if err != nil {
@@ -208,6 +225,24 @@ func (s *Store) ClaimFair(ctx context.Context, now time.Time, q Quota, lease tim
 		return nil, 0, fmt.Errorf("claim due orders: %w", err)
 	}
 	return claims, idle, nil
+}
+
+// findDue reads the due orders of q (see fairQuery), lock appended to
+// every arm.
+func (s *Store) findDue(tx *gorm.DB, now time.Time, q Quota, lock string) ([]dueRow, error) {
+	others, err := s.othersOf(tx, q)
+	if err != nil {
+		return nil, fmt.Errorf("find the apps with orders: %w", err)
+	}
+	query, args := fairQuery(now, q, others, lock)
+	if query == "" {
+		return nil, nil
+	}
+	var due []dueRow
+	if err := tx.Raw(query, args...).Scan(&due).Error; err != nil {
+		return nil, fmt.Errorf("find due orders: %w", err)
+	}
+	return due, nil
 }
 
 // triageDue splits the due rows into those that need a worker and those
@@ -266,19 +301,36 @@ func (s *Store) DueOrders(ctx context.Context, now time.Time, limit int) ([]int6
 	if limit <= 0 {
 		return nil, nil
 	}
-	now = utc(now)
-	var ids []int64
-	if err := s.session(ctx).Raw(dueQuery("id"), now, now, limit).Scan(&ids).Error; err != nil {
-		return nil, fmt.Errorf("find due orders: %w", err)
+	due, err := s.findDue(s.session(ctx), utc(now), Quota{Others: limit}, "")
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(due))
+	for i, d := range due {
+		ids[i] = d.ID
 	}
 	return ids, nil
 }
 
 // ExplainDue returns the database's plan for ClaimDue's query: the proof
-// that it uses the index on next_action_at.
+// that it reads ix_orders_due in order.
 func (s *Store) ExplainDue(ctx context.Context, now time.Time, limit int) (string, error) {
-	now = utc(now)
-	return s.explain(ctx, dueQuery("id, version, hint_seq")+s.claimLock(), now, now, limit)
+	tx := s.session(ctx)
+	others, err := s.othersOf(tx, Quota{})
+	if err != nil {
+		return "", fmt.Errorf("explain: %w", err)
+	}
+	query, args := fairQuery(utc(now), Quota{Others: limit}, others, s.claimLock())
+	if query == "" {
+		return "", nil
+	}
+	return s.explain(ctx, query, args...)
+}
+
+// scheduledArm selects cols of the orders of one app scheduled after ?
+// (app_id, now, limit), soonest first, through ix_orders_due.
+func scheduledArm(cols string) string {
+	return "SELECT " + cols + " FROM orders WHERE app_id = ? AND next_action_at > ? ORDER BY next_action_at, id LIMIT ?"
 }
 
 // Scheduled returns up to limit orders whose NextActionAt is after now,
@@ -287,9 +339,23 @@ func (s *Store) Scheduled(ctx context.Context, now time.Time, limit int) ([]Orde
 	if limit <= 0 {
 		return nil, nil
 	}
-	var orders []Order
-	err := s.session(ctx).Where("next_action_at > ?", utc(now)).Order("next_action_at, id").Limit(limit).Find(&orders).Error
+	now = utc(now)
+	tx := s.session(ctx)
+	apps, err := s.orderApps(tx)
 	if err != nil {
+		return nil, fmt.Errorf("find scheduled orders: %w", err)
+	}
+	if len(apps) == 0 {
+		return nil, nil
+	}
+	query, args := oldestAcross(apps, "id", scheduledArm, func(app string) []any { return []any{app, now, limit} }, limit)
+	var ids []int64
+	if err := tx.Raw(query, args...).Scan(&ids).Error; err != nil {
+		return nil, fmt.Errorf("find scheduled orders: %w", err)
+	}
+	var orders []Order
+	byID, set := inIDs(tx, "id", ids)
+	if err := tx.Where(byID, set).Order("next_action_at, id").Find(&orders).Error; err != nil {
 		return nil, fmt.Errorf("find scheduled orders: %w", err)
 	}
 	return orders, nil

@@ -44,6 +44,7 @@ func (s *Store) ExpectOrder(ctx context.Context, in OrderInput, checkAt, _ time.
 		if err := tx.Create(o).Error; err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
+		s.noteApp(o.AppID)
 		created = true
 		return nil
 	})

@@ -121,7 +121,7 @@ func (g *Grouped) commit(group []*groupCall) {
 	err := g.Store.InTx(context.WithoutCancel(group[0].ctx), func(tx *Store) error {
 		for i, c := range group {
 			errs[i] = tx.db.Transaction(func(sp *gorm.DB) error {
-				return c.fn(&Store{db: sp, dialect: tx.dialect, now: tx.now, log: tx.log})
+				return c.fn(tx.with(sp))
 			})
 		}
 		return nil

@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the newest schema this binary knows: the number of the
 // last migration step.
-const SchemaVersion = 16
+const SchemaVersion = 17
 
 // migration is one numbered schema change. Steps run in order, each in its
 // own transaction together with the row that records it.
@@ -78,6 +78,28 @@ var migrations = []migration{
 	{version: 16, name: "replicas keep their place (replicas.place): a restart takes its old slot, no other replica's moves", up: func(tx *gorm.DB) error {
 		return tx.Migrator().AutoMigrate(&Replica{})
 	}},
+	{version: 17, name: "one index finds due orders: ix_orders_due, by app, of the orders with a next action only", up: migrateDueIndex},
+}
+
+// migrateDueIndex replaces the two indexes holding next_action_at
+// (idx_orders_next_action_at, and ix_orders_app_next_action of schema 13)
+// with one, ix_orders_due: (app_id, next_action_at) of the orders that
+// have a next action. A lease moves each claimed order's next_action_at,
+// through every index that holds it; and most orders (settled, refunded,
+// waiting for nothing) have none, so the index holds the live orders
+// only. Every due query names a time (next_action_at <= ?, > ?), which
+// implies the index's condition on both databases.
+func migrateDueIndex(tx *gorm.DB) error {
+	for _, q := range []string{
+		"DROP INDEX IF EXISTS idx_orders_next_action_at",
+		"DROP INDEX IF EXISTS ix_orders_app_next_action",
+		"CREATE INDEX IF NOT EXISTS ix_orders_due ON orders (app_id, next_action_at) WHERE next_action_at IS NOT NULL",
+	} {
+		if err := tx.Exec(q).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // migrateOrderAPI adds orders.api, refunds.api and settlements.api and

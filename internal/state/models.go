@@ -116,10 +116,11 @@ type Order struct {
 	AutoSettleAt *time.Time `gorm:"index:ix_orders_app_autosettle,priority:2"`
 	// NextActionAt is when the reconciler must look at the order next; nil
 	// when nothing is to be done. A claimed order carries its lease expiry
-	// here, so a crashed worker's order becomes due again by itself. Its
-	// index (idx_orders_next_action_at) drives ClaimDue.
-	NextActionAt *time.Time `gorm:"index"`
-	LeaseOwner   string     `gorm:"size:64"`
+	// here, so a crashed worker's order becomes due again by itself.
+	// ix_orders_due (app_id, next_action_at, of the orders that have
+	// one) drives the claim (see dueapps.go).
+	NextActionAt *time.Time
+	LeaseOwner   string `gorm:"size:64"`
 	// HintSeq counts hints (declarations, callbacks, sweeps). A worker that
 	// releases an order whose HintSeq moved since its claim makes it due at
 	// once, so no hint is lost while the order is being worked on.

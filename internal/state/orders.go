@@ -127,6 +127,7 @@ func (s *Store) findOrCreateOrder(tx *gorm.DB, in OrderInput, now time.Time) (*O
 		return nil, false, fmt.Errorf("insert order: %w", res.Error)
 	}
 	if res.RowsAffected == 1 {
+		s.noteApp(o.AppID)
 		return o, true, nil
 	}
 	o, err := findOrder(tx, in.AppID, in.OutOrderNo)

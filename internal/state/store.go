@@ -94,6 +94,13 @@ type Store struct {
 	dialect string
 	now     func() time.Time
 	log     *logrus.Entry
+	// apps caches the apps that have orders (see othersOf).
+	apps *appList
+}
+
+// with is s bound to db (a transaction or a savepoint).
+func (s *Store) with(db *gorm.DB) *Store {
+	return &Store{db: db, dialect: s.dialect, now: s.now, log: s.log, apps: s.apps}
 }
 
 // Open connects to the database described by o. It refuses, with
@@ -133,7 +140,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	sqlDB.SetMaxOpenConns(o.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(o.MaxOpenConns)
-	s := &Store{db: db, dialect: o.Driver, now: now, log: o.Logger}
+	s := &Store{db: db, dialect: o.Driver, now: now, log: o.Logger, apps: &appList{}}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open %s database: %w", o.Driver, err)
@@ -276,6 +283,6 @@ func redactDSN(o Options) string {
 // wrote first, which only makes the order looked at again.
 func (s *Store) InOneTx(ctx context.Context, fn func(tx *Store) error) error {
 	return s.session(ctx).Session(&gorm.Session{DisableNestedTransaction: true}).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, now: s.now, log: s.log})
+		return fn(s.with(tx))
 	})
 }

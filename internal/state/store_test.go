@@ -115,12 +115,19 @@ func TestStore_Migrate(t *testing.T) {
 			}
 		}
 		for table, index := range map[string]string{
-			"orders":      "idx_orders_next_action_at",
+			"orders":      "ix_orders_due",
 			"refunds":     "ix_refunds_phase_updated",
 			"settlements": "ix_settlements_phase_updated",
 		} {
 			if !e.DB().Migrator().HasIndex(table, index) {
 				t.Errorf("index %s on %s missing", index, table)
+			}
+		}
+		// Schema 17 dropped them for ix_orders_due: a lease moves
+		// next_action_at through one index only.
+		for _, gone := range []string{"idx_orders_next_action_at", "ix_orders_app_next_action"} {
+			if e.DB().Migrator().HasIndex("orders", gone) {
+				t.Errorf("index %s on orders is still there", gone)
 			}
 		}
 		must(t, e.Migrate(ctx))

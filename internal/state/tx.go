@@ -12,7 +12,7 @@ import (
 // back). The Store's own multi-statement methods nest as savepoints.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	return s.session(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, now: s.now, log: s.log})
+		return fn(s.with(tx))
 	})
 }
 
