@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/state"
 )
 
@@ -36,8 +35,15 @@ type AppsOptions struct {
 	// Timeout bounds the wait for every settlement to be confirmed.
 	Timeout time.Duration
 	// Profile, when set, is where payd serve writes a CPU profile (pprof)
-	// of its run.
+	// of its run (the first replica's).
 	Profile string
+	// Replicas is how many payd serve share the work (default 1); more
+	// than one needs Postgres.
+	Replicas int
+	// Postgres, when set, is a PostgreSQL database URL: the run's database
+	// is a fresh schema of it, dropped at the end unless Keep.
+	Postgres string
+	Keep     bool
 }
 
 // AppsResult is what one Apps run measured, from payd's own database and
@@ -60,6 +66,12 @@ type AppsResult struct {
 	// RSS is payd serve's peak resident memory, in MB.
 	RSS       float64
 	Confirmed int64
+	// ErrorLines and Conflicts count the replicas' log lines at error
+	// level and those naming a conflict or a deadlock.
+	ErrorLines, Conflicts int
+	// Kept is the PostgreSQL schema kept for a look afterwards (Keep; ""
+	// on SQLite).
+	Kept string
 }
 
 func (o *AppsOptions) check() error {
@@ -72,6 +84,13 @@ func (o *AppsOptions) check() error {
 		return fmt.Errorf("bench apps: --per-app %d: want 1..10000", o.PerApp)
 	case o.Limit <= 0 || o.Limit > 1000:
 		return fmt.Errorf("bench apps: --limit %v: want (0, 1000]", o.Limit)
+	case o.Replicas < 0 || o.Replicas > maxReplicas:
+		return fmt.Errorf("bench apps: --replicas %d: want 1..%d", o.Replicas, maxReplicas)
+	case o.Replicas > 1 && o.Postgres == "":
+		return fmt.Errorf("bench apps: --replicas %d needs --postgres URL: replicas share a PostgreSQL database", o.Replicas)
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
 	}
 	if o.Processing <= 0 {
 		o.Processing = 2 * time.Second
@@ -88,62 +107,55 @@ func appID(i int) string { return fmt.Sprintf("ttapps%010d", i) }
 
 // Apps seeds Apps × PerApp due settlements (paid past T+7) in a fresh
 // database and at a simulator in a second process, starts o.Serve's payd
-// serve with a config of every app at Limit calls/s, and waits until every
+// serve (Replicas of them, on one PostgreSQL database when more than one)
+// with a config of every app at Limit calls/s, and waits until every
 // settlement is confirmed (the simulator's settle callback, then
-// query_settle) or Timeout passes (Confirmed tells how many were). Figures come from payd's attempt log and
-// settlements, and from /proc for its process.
+// query_settle) or Timeout passes (Confirmed tells how many were). Figures
+// come from payd's attempt log and settlements, from /proc for its
+// processes and from their logs.
 func Apps(ctx context.Context, o AppsOptions) (*AppsResult, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	db, err := openAppsDB(ctx, o)
 	if err != nil {
 		return nil, err
 	}
+	defer db.close(o.Keep)
 	now := time.Now().UTC()
 	sim, simURL, err := startSim(ctx, o, now)
 	if err != nil {
 		return nil, err
 	}
 	defer sim.stop()
-	db := filepath.Join(o.Dir, "payd.db")
-	cfg := filepath.Join(o.Dir, "config.yaml")
-	if err := os.WriteFile(cfg, []byte(appsConfig(db, simURL, port, o)), 0o600); err != nil {
-		return nil, fmt.Errorf("bench apps: %w", err)
+	cfgs, err := replicaConfigs(o, db, simURL)
+	if err != nil {
+		return nil, err
 	}
 	env := append(os.Environ(), "PAYD_ADMIN_TOKEN=bench-admin-token-0123456789abcdef")
-	if err := runLogged(ctx, o.Serve, env, filepath.Join(o.Dir, "migrate.log"), "migrate", "--config", cfg); err != nil {
+	if err := runLogged(ctx, o.Serve, env, filepath.Join(o.Dir, "migrate.log"), "migrate", "--config", cfgs[0]); err != nil {
 		return nil, fmt.Errorf("bench apps: payd migrate: %w", err)
 	}
-	if err := seedApps(ctx, db, o, now); err != nil {
+	st, err := db.open(ctx)
+	if err != nil {
 		return nil, err
-	}
-	if o.Profile != "" {
-		env = append(env, daemon.ProfileEnv+"="+o.Profile)
-	}
-	serve, ended, err := startLogged(ctx, o.Serve, env, filepath.Join(o.Dir, "serve.log"), "serve", "--config", cfg)
-	if err != nil {
-		return nil, fmt.Errorf("bench apps: payd serve: %w", err)
-	}
-	defer stopServe(serve, ended)
-	cpu0, _ := procCPU(serve.Process.Pid)
-	st, err := state.Open(ctx, state.Options{Driver: state.DriverSQLite, DSN: db, MustExist: true, Logger: quietLog()})
-	if err != nil {
-		return nil, fmt.Errorf("bench apps: %w", err)
 	}
 	defer st.Close()
-	want := int64(o.Apps * o.PerApp)
-	confirmed, err := awaitConfirmed(ctx, st, want, o.Timeout)
+	if err := seedApps(ctx, st, o, now); err != nil {
+		return nil, err
+	}
+	procs, err := startReplicas(ctx, o, env, cfgs)
 	if err != nil {
 		return nil, err
 	}
-	cpu1, err := procCPU(serve.Process.Pid)
+	defer stopReplicas(procs)
+	confirmed, err := awaitConfirmed(ctx, st, int64(o.Apps*o.PerApp), o.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	_, hwm, err := procMemory(serve.Process.Pid)
+	cpu, hwm, err := replicaUsage(procs)
 	if err != nil {
-		return nil, fmt.Errorf("bench apps: %w", err)
+		return nil, err
 	}
 	r, err := appsFigures(ctx, st, o)
 	if err != nil {
@@ -151,10 +163,16 @@ func Apps(ctx context.Context, o AppsOptions) (*AppsResult, error) {
 	}
 	r.Confirmed, r.RSS = confirmed, hwm
 	if r.Calls > 0 {
-		r.CPUPerCall = (cpu1 - cpu0) / time.Duration(r.Calls)
+		r.CPUPerCall = cpu / time.Duration(r.Calls)
+	}
+	if r.ErrorLines, r.Conflicts, err = logTrouble(procs); err != nil {
+		return nil, err
 	}
 	if busy, err := sim.busy(); err == nil && busy > r.Busy {
 		r.Busy = busy
+	}
+	if o.Keep {
+		r.Kept = db.schema
 	}
 	return r, nil
 }
@@ -227,12 +245,7 @@ func appsFigures(ctx context.Context, st *state.Store, o AppsOptions) (*AppsResu
 }
 
 // seedApps writes every app's due settlements into payd's database.
-func seedApps(ctx context.Context, db string, o AppsOptions, now time.Time) error {
-	st, err := state.Open(ctx, state.Options{Driver: state.DriverSQLite, DSN: db, MustExist: true, Logger: quietLog()})
-	if err != nil {
-		return fmt.Errorf("bench apps: %w", err)
-	}
-	defer st.Close()
+func seedApps(ctx context.Context, st *state.Store, o AppsOptions, now time.Time) error {
 	for i := 0; i < o.Apps; i++ {
 		if err := seedApp(ctx, st, appID(i), fmt.Sprintf("a%04d-", i), o.PerApp, Settle, now, 0, nil); err != nil {
 			return fmt.Errorf("bench apps: %w", err)
@@ -241,21 +254,22 @@ func seedApps(ctx context.Context, db string, o AppsOptions, now time.Time) erro
 	return nil
 }
 
-// appsConfig is payd serve's config: every app at o.Limit per API, its
-// notify_url and the callback listener on port, the rest payd's defaults.
-// The simulator calls back only the URL a request names: the seeded orders
-// (paid outside payd) send no payment callbacks.
-func appsConfig(db, simURL string, port int, o AppsOptions) string {
+// appsConfig is replica k's payd serve config: every app at o.Limit per
+// API, app i's notify_url on ports[i mod N], the callback listener on
+// ports[k], the rest payd's defaults. The simulator calls back only the
+// URL a request names: the seeded orders (paid outside payd) send no
+// payment callbacks.
+func appsConfig(db *appsDB, simURL string, ports []int, k int, o AppsOptions) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "database:\n  driver: sqlite\n  dsn: %s\ndouyin:\n  base_url: %s\n  limits:\n", strconv.Quote(db), simURL)
+	fmt.Fprintf(&b, "database:\n  driver: %s\n  dsn: %s\ndouyin:\n  base_url: %s\n  limits:\n", db.driver, strconv.Quote(db.dsn), simURL)
 	for _, api := range []string{"create_order", "query_order", "create_refund", "query_refund", "settle", "query_settle", "unsettle_amount"} {
 		fmt.Fprintf(&b, "    %s: %g\n", api, o.Limit)
 	}
 	b.WriteString("  apps:\n")
 	for i := 0; i < o.Apps; i++ {
-		fmt.Fprintf(&b, "    - app_id: %s\n      salt: %s\n      token: %s\n      notify_url: http://127.0.0.1:%d/douyin/notify\n", appID(i), salt, token, port)
+		fmt.Fprintf(&b, "    - app_id: %s\n      salt: %s\n      token: %s\n      notify_url: http://127.0.0.1:%d/douyin/notify\n", appID(i), salt, token, ports[i%len(ports)])
 	}
-	fmt.Fprintf(&b, "server:\n  callback_listen: 127.0.0.1:%d\n  admin_listen: 127.0.0.1:0\n  admin_token: ${PAYD_ADMIN_TOKEN}\nlog:\n  level: warn\n", port)
+	fmt.Fprintf(&b, "server:\n  callback_listen: 127.0.0.1:%d\n  admin_listen: 127.0.0.1:0\n  admin_token: ${PAYD_ADMIN_TOKEN}\nlog:\n  level: warn\n", ports[k])
 	return b.String()
 }
 

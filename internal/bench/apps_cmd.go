@@ -19,14 +19,18 @@ func newBenchAppsCmd(g *cli, runs *int) *cobra.Command {
 	var o AppsOptions
 	var keep bool
 	cmd := &cobra.Command{
-		Use:   "apps --apps N --per-app K --limit L [--serve BIN]",
-		Short: "Many apps, K due settlements each, on one payd serve: use of the combined budget, CPU per call, RSS",
+		Use:   "apps --apps N --per-app K --limit L [--serve BIN] [--replicas R --postgres URL]",
+		Short: "Many apps, K due settlements each, on one payd serve (or R replicas): use of the combined budget, CPU per call, RSS",
 		Long: `apps runs payd serve (this binary's, or --serve BIN's) with N apps at L calls/s per API, each with K
 due settlements, against the simulator in a second process (so that its CPU is not payd's), and waits
 until every settlement is confirmed. It prints the settle stream's use of the combined budget (first
 to last settle call), the use until the last confirmation, calls/s, payd's CPU per Douyin call
-(callbacks included), its peak RSS and the 1001 answers. Each run's directory keeps the processes'
-logs while it runs.`,
+(callbacks included), its peak RSS, the 1001 answers, and the log lines at error level and those
+naming a conflict or a deadlock. Each run's directory keeps the processes' logs while it runs.
+
+With --postgres URL the database is a fresh schema of that PostgreSQL database (dropped after the
+run unless --keep); --replicas R then runs R payd serve on it, sharing the apps' budgets, app i's
+callbacks going to replica i mod R. CPU per call is the replicas' CPU summed, RSS the highest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			self, err := os.Executable()
@@ -39,16 +43,20 @@ logs while it runs.`,
 			}
 			w := g.stdout
 			benchHeader(w, "apps")
-			var uses, streams, cpus, rss, busy, rates, lags, confirmed []float64
+			var uses, streams, cpus, rss, busy, rates, lags, confirmed, errLines, conflicts []float64
 			for i := 0; i < *runs; i++ {
 				dir, done, err := benchDir()
 				if err != nil {
 					return err
 				}
-				o.Dir = dir
+				o.Dir, o.Keep = dir, keep
 				r, err := Apps(cmd.Context(), o)
 				if keep {
-					fmt.Fprintf(g.stderr, "bench apps: run %d kept in %s\n", i+1, dir)
+					where := dir
+					if r != nil && r.Kept != "" {
+						where += " and PostgreSQL schema " + r.Kept
+					}
+					fmt.Fprintf(g.stderr, "bench apps: run %d kept in %s\n", i+1, where)
 				} else {
 					done()
 				}
@@ -56,16 +64,17 @@ logs while it runs.`,
 					return err
 				}
 				rate := float64(r.Calls) / r.Wall.Seconds()
-				fmt.Fprintf(w, "run %d: apps=%d per-app=%d L=%.0f/s: %d settles, stream %s use %.3f, until confirmed %s use %.3f, %.0f calls/s, confirm p50 %s max %s, payd CPU %s per call, RSS %.1f MB, too-frequent answers (1001) %d, confirmed %d of %d\n",
-					i+1, o.Apps, o.PerApp, o.Limit, r.Settles, r.Stream.Round(time.Millisecond), r.StreamUse, r.Wall.Round(time.Millisecond), r.Use,
-					rate, ms(r.ConfirmP50), ms(r.ConfirmMax), us(r.CPUPerCall), r.RSS, r.Busy, r.Confirmed, o.Apps*o.PerApp)
+				fmt.Fprintf(w, "run %d: apps=%d per-app=%d L=%.0f/s replicas=%d: %d settles, stream %s use %.3f, until confirmed %s use %.3f, %.0f calls/s, confirm p50 %s max %s, payd CPU %s per call, RSS %.1f MB, too-frequent answers (1001) %d, confirmed %d of %d, error lines %d, conflict lines %d\n",
+					i+1, o.Apps, o.PerApp, o.Limit, max(o.Replicas, 1), r.Settles, r.Stream.Round(time.Millisecond), r.StreamUse, r.Wall.Round(time.Millisecond), r.Use,
+					rate, ms(r.ConfirmP50), ms(r.ConfirmMax), us(r.CPUPerCall), r.RSS, r.Busy, r.Confirmed, o.Apps*o.PerApp, r.ErrorLines, r.Conflicts)
 				uses, streams, cpus = append(uses, r.Use), append(streams, r.StreamUse), append(cpus, float64(r.CPUPerCall.Microseconds()))
 				rss, busy, rates = append(rss, r.RSS), append(busy, float64(r.Busy)), append(rates, rate)
 				lags, confirmed = append(lags, float64(r.ConfirmMax.Microseconds())), append(confirmed, float64(r.Confirmed))
+				errLines, conflicts = append(errLines, float64(r.ErrorLines)), append(conflicts, float64(r.Conflicts))
 			}
-			fmt.Fprintf(w, "median stream use %.3f, use until confirmed %.3f, calls/s %.0f, confirm max %s, payd CPU per call %s, RSS %.1f MB, too-frequent answers %.0f, confirmed %.0f\n",
+			fmt.Fprintf(w, "median stream use %.3f, use until confirmed %.3f, calls/s %.0f, confirm max %s, payd CPU per call %s, RSS %.1f MB, too-frequent answers %.0f, confirmed %.0f, error lines %.0f, conflict lines %.0f\n",
 				Median(streams), Median(uses), Median(rates), ms(time.Duration(Median(lags))*time.Microsecond),
-				us(time.Duration(Median(cpus))*time.Microsecond), Median(rss), Median(busy), Median(confirmed))
+				us(time.Duration(Median(cpus))*time.Microsecond), Median(rss), Median(busy), Median(confirmed), Median(errLines), Median(conflicts))
 			return nil
 		},
 	}
@@ -77,6 +86,8 @@ logs while it runs.`,
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep each run's directory (database, config, logs) and print where")
 	cmd.Flags().StringVar(&o.Profile, "profile", "", "write payd serve's CPU profile (pprof) to this file (the last run's)")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "bound on the wait for every confirmation (default 60s + 5 × the ideal time)")
+	cmd.Flags().IntVar(&o.Replicas, "replicas", 1, "payd serve processes sharing the work (more than one needs --postgres)")
+	cmd.Flags().StringVar(&o.Postgres, "postgres", "", "a PostgreSQL database URL: run on a fresh schema of it instead of SQLite")
 	return cmd
 }
 
