@@ -100,10 +100,42 @@ func (l *Limiter) Wait(ctx context.Context, app string, api API) (time.Duration,
 	b := l.get(app, api)
 	l.recover(b)
 	lim := b.lim
+	off, period, step, slotted := l.grid(b)
 	l.mu.Unlock()
 	start := time.Now()
-	err := lim.Wait(ctx)
-	return time.Since(start), err
+	if err := lim.Wait(ctx); err != nil || !slotted {
+		return time.Since(start), err
+	}
+	// A token that came between this replica's slots (the bucket had
+	// filled while idle) waits for the next one: the other replicas' calls
+	// fall between them.
+	if d := slotWait(time.Now(), off, period, step/2); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-t.C:
+		}
+	}
+	return time.Since(start), nil
+}
+
+// slotWait is how long a call at now waits for its slot: 0 within tol
+// after one of the times off, off+period, off+2·period … (a token handed
+// out at its slot, a little late), else until the next.
+func slotWait(now time.Time, off, period, tol time.Duration) time.Duration {
+	if period <= 0 {
+		return 0
+	}
+	phase := time.Duration((now.UnixNano() - int64(off)) % int64(period))
+	if phase < 0 {
+		phase += period
+	}
+	if phase <= tol {
+		return 0
+	}
+	return period - phase
 }
 
 // Backoff halves the rate of api for app after a 1001 answer; 1001s that
@@ -184,19 +216,29 @@ func (l *Limiter) SetSlot(i, n int) {
 // slot (SetSlot), its next token falls on this process's next slot.
 func (l *Limiter) aligned(b *bucket) *rate.Limiter {
 	lim := rate.NewLimiter(l.limit(b), l.burst)
-	if !l.slotted() || b.base <= 0 {
-		return lim
-	}
-	step := time.Duration(float64(time.Second) / b.base) // the cluster's spacing
-	period := step * time.Duration(l.share*slotSkip(b))
-	if period <= 0 {
+	off, period, _, ok := l.grid(b)
+	if !ok {
 		return lim
 	}
 	now := time.Now()
-	off := step * time.Duration(l.slot)
 	last := now.Add(-time.Duration((now.UnixNano() - int64(off)) % int64(period)))
 	lim.ReserveN(last, l.burst) // empty at the last slot: the next token comes at the next
 	return lim
+}
+
+// grid returns this replica's slots for b: the wall-clock times off +
+// k·period (in Unix nanoseconds), step apart from the next replica's;
+// false when b keeps to no slots. l.mu must be held.
+func (l *Limiter) grid(b *bucket) (off, period, step time.Duration, ok bool) {
+	if !l.slotted() || b.base <= 0 {
+		return 0, 0, 0, false
+	}
+	step = time.Duration(float64(time.Second) / b.base) // the cluster's spacing
+	period = step * time.Duration(l.share*slotSkip(b))
+	if period <= 0 {
+		return 0, 0, 0, false
+	}
+	return step * time.Duration(l.slot), period, step, true
 }
 
 // limit is b's rate in force: its current rate, this process's share of

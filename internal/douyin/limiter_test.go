@@ -305,3 +305,50 @@ func TestLimiter_SlotsSurviveBackoff(t *testing.T) {
 		t.Fatalf("a lone replica one step into the recovery: rate %v, want 9 + 1.8 = 10.8", got)
 	}
 }
+
+// TestSlotWait: a call within tol after one of its slots goes at once;
+// any other waits until the next slot.
+func TestSlotWait(t *testing.T) {
+	ms := time.Millisecond
+	at := func(d time.Duration) time.Time { return time.Unix(0, 0).Add(d) }
+	for _, c := range []struct {
+		now              time.Time
+		off, period, tol time.Duration
+		want             time.Duration
+	}{
+		{at(100 * ms), 100 * ms, 300 * ms, 50 * ms, 0},        // on the slot
+		{at(150 * ms), 100 * ms, 300 * ms, 50 * ms, 0},        // late by tol: still its slot
+		{at(151 * ms), 100 * ms, 300 * ms, 50 * ms, 249 * ms}, // past it: the next
+		{at(99 * ms), 100 * ms, 300 * ms, 50 * ms, 1 * ms},    // just before
+		{at(3*time.Second + 10*ms), 100 * ms, 300 * ms, 50 * ms, 90 * ms},
+		{at(5 * ms), 0, 0, 50 * ms, 0}, // no grid
+	} {
+		if got := slotWait(c.now, c.off, c.period, c.tol); got != c.want {
+			t.Errorf("slotWait(%v, off %v, period %v, tol %v) = %v, want %v", c.now.Sub(at(0)), c.off, c.period, c.tol, got, c.want)
+		}
+	}
+}
+
+// TestLimiter_IdleReplicaWaitsForItsSlot: a slotted replica whose bucket
+// filled while it was idle still calls on its own slots (at 10/s shared by
+// two, place 1: 100 ms + k·200 ms), not the moment it has work, where the
+// other replica's calls fall. A limiter without slots would call at once,
+// at any phase.
+func TestLimiter_IdleReplicaWaitsForItsSlot(t *testing.T) {
+	l := NewLimiter(map[API]float64{APISettle: 10}, 1, nil)
+	l.SetSlot(1, 2)
+	step, period := 100*time.Millisecond, 200*time.Millisecond
+	for i := range 5 {
+		// Idle long enough for a token, then a call at a phase of its own.
+		time.Sleep(period + time.Duration(i)*37*time.Millisecond)
+		if _, err := l.Wait(context.Background(), testApp, APISettle); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		phase := time.Duration((now.UnixNano() - int64(step)) % int64(period))
+		// Within half a step after its slot, with room for a late wake-up.
+		if phase > step/2+30*time.Millisecond {
+			t.Fatalf("call %d went %v after its slot (slots every %v from %v), on the other replica's", i, phase, period, step)
+		}
+	}
+}
