@@ -2,6 +2,7 @@ package douyin
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -103,20 +104,29 @@ func (l *Limiter) Wait(ctx context.Context, app string, api API) (time.Duration,
 	off, period, step, slotted := l.grid(b)
 	l.mu.Unlock()
 	start := time.Now()
-	if err := lim.Wait(ctx); err != nil || !slotted {
+	if !slotted {
+		err := lim.Wait(ctx)
 		return time.Since(start), err
 	}
-	// A token that came between this replica's slots (the bucket had
-	// filled while idle) waits for the next one: the other replicas' calls
-	// fall between them.
-	if d := slotWait(time.Now(), off, period, step/2); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return time.Since(start), ctx.Err()
-		case <-t.C:
-		}
+	// A slotted replica's token falls on its slot when the bucket was
+	// empty; one that came between slots (the bucket had filled while the
+	// replica was idle) is held to the next slot, where the other
+	// replicas' calls do not fall. The slot is chosen by the token's time,
+	// not by when this goroutine wakes, so a late wake-up never moves a
+	// call onto the slot of the token after it.
+	r := lim.Reserve()
+	if !r.OK() {
+		return 0, fmt.Errorf("rate limit of %s for app %s: no token can be reserved", api, app)
+	}
+	at := start.Add(r.Delay())
+	at = at.Add(slotWait(at, off, period, step/2))
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		r.Cancel()
+		return time.Since(start), ctx.Err()
+	case <-t.C:
 	}
 	return time.Since(start), nil
 }

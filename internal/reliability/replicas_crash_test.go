@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -56,7 +57,7 @@ func TestCrash_ReplicasSIGKILL(t *testing.T) {
 
 	wishes, st := w.seedEcpayWishes("m", n)
 	start := time.Now()
-	w.killReplicas(replicas, kills, st)
+	starts := w.killReplicas(replicas, kills, st)
 
 	res := w.verifyEcpayRun(st, wishes)
 	refunds, settlements, violations, stats := res.refunds, res.settlements, res.violations, res.stats
@@ -74,6 +75,8 @@ func TestCrash_ReplicasSIGKILL(t *testing.T) {
 	t.Logf("replicas: ledger: %d refunds and %d settlements executed exactly once, exact amounts; /_sim/check: %d violations; %d calls answered 1001", refunds, settlements, len(violations), stats.Busy())
 	t.Logf("replicas: simulator answers by api/err_no: %s", formatCounts(simCalls(stats)))
 	t.Logf("replicas: %d releases found their lease taken over by another replica (fenced, logged at warning)", leasesLost)
+	near, later := busyNearStarts(t, st, starts, joinWindow)
+	t.Logf("replicas: of payd's calls answered 1001, %d came within %s of a replica's start, %d later", near, joinWindow, later)
 	w.stop(sandbox)
 }
 
@@ -99,16 +102,41 @@ func (w *binWorld) replicaConfigs(n int) []*binWorld {
 	return out
 }
 
+// joinWindow is how long after a replica's start a 1001 counts as the
+// join's: the replica's wait for the others to see it, and one heartbeat.
+const joinWindow = 6 * time.Second
+
+// busyNearStarts splits payd's calls answered 1001 (its attempt log) into
+// those within window after one of starts and the others.
+func busyNearStarts(t *testing.T, st *state.Store, starts []time.Time, window time.Duration) (near, later int) {
+	t.Helper()
+	var at []time.Time
+	if err := st.DB().Raw("SELECT created_at FROM attempts WHERE err_no = 1001").Scan(&at).Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range at {
+		if slices.ContainsFunc(starts, func(s time.Time) bool { return !a.Before(s) && a.Sub(s) < window }) {
+			near++
+		} else {
+			later++
+		}
+	}
+	return near, later
+}
+
 // killReplicas starts every replica, SIGKILLs a random one every 0.3–2 s
 // kills times and restarts it at once, then waits (at most convergeWithin)
-// until st holds nothing open, and stops them all.
-func (w *binWorld) killReplicas(replicas []*binWorld, kills int, st *state.Store) {
+// until st holds nothing open, and stops them all. It returns when each
+// replica process was started.
+func (w *binWorld) killReplicas(replicas []*binWorld, kills int, st *state.Store) []time.Time {
 	t := w.t
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("replicas: kill timing seed %d", seed)
 	rng := mrand.New(mrand.NewPCG(seed, 17))
 	procs := make([]*exec.Cmd, len(replicas))
+	var starts []time.Time
 	for i, r := range replicas {
+		starts = append(starts, time.Now())
 		procs[i] = r.start("serve")
 	}
 	for k := 0; k < kills; k++ {
@@ -121,12 +149,14 @@ func (w *binWorld) killReplicas(replicas []*binWorld, kills int, st *state.Store
 			t.Fatalf("kill %d: %v", k+1, err)
 		}
 		wait(t, procs[i], 10*time.Second)
+		starts = append(starts, time.Now())
 		procs[i] = replicas[i].start("serve")
 	}
 	w.awaitConverged(st, procs...)
 	for _, p := range procs {
 		w.stop(p)
 	}
+	return starts
 }
 
 // spreadCallbacks serves addr (the callback URL the sandbox posts to) and
