@@ -2,6 +2,7 @@ package douyin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -55,6 +56,16 @@ type bucket struct {
 	current   float64
 	lastShift time.Time // last 1001 or recovery step
 	lastHalve time.Time // last halving
+	// changed is closed, and replaced, when the bucket is slowed or its
+	// slots move (see Wait).
+	changed chan struct{}
+}
+
+// slowed tells the calls waiting on b that its rate fell or its slots
+// moved. l.mu must be held.
+func (b *bucket) slowed() {
+	close(b.changed)
+	b.changed = make(chan struct{})
 }
 
 // NewLimiter returns a limiter with the given rates (calls per second per app
@@ -87,7 +98,7 @@ func (l *Limiter) get(app string, api API) *bucket {
 		if !ok {
 			r = 30
 		}
-		b = &bucket{base: r, current: r}
+		b = &bucket{base: r, current: r, changed: make(chan struct{})}
 		b.lim = l.aligned(b)
 		l.buckets[k] = b
 	}
@@ -95,40 +106,74 @@ func (l *Limiter) get(app string, api API) *bucket {
 }
 
 // Wait blocks until a call of api for app may go, or ctx is done. It returns
-// how long it waited.
+// how long it waited. A call whose bucket is slowed while it waits (a
+// larger share, a new slot, a back-off) gives its token back and waits
+// again under the new rate: otherwise every worker queued behind the
+// bucket would still call at the old rate, for as long as the queue.
 func (l *Limiter) Wait(ctx context.Context, app string, api API) (time.Duration, error) {
+	start := time.Now()
 	l.mu.Lock()
 	b := l.get(app, api)
+	l.mu.Unlock()
+	for i := 0; ; i++ {
+		again, err := l.waitToken(ctx, b, i < maxRewaits)
+		if err != nil || !again {
+			return time.Since(start), err
+		}
+	}
+}
+
+// maxRewaits bounds how often one call waits again for a bucket slowed
+// meanwhile (a share flapping every heartbeat must not hold it forever).
+const maxRewaits = 4
+
+// waitToken waits for one token of b; again when b was slowed meanwhile
+// (and watch), the token given back. A slotted replica's token falls on
+// its slot when the bucket was empty; one that came between slots (the
+// bucket had filled while the replica was idle) is held to the next slot,
+// where the other replicas' calls do not fall. The slot is chosen by the
+// token's time, not by when this goroutine wakes, so a late wake-up never
+// moves a call onto the slot of the token after it.
+func (l *Limiter) waitToken(ctx context.Context, b *bucket, watch bool) (again bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	l.mu.Lock()
 	l.recover(b)
-	lim := b.lim
+	lim, changed := b.lim, b.changed
 	off, period, step, slotted := l.grid(b)
 	l.mu.Unlock()
-	start := time.Now()
-	if !slotted {
-		err := lim.Wait(ctx)
-		return time.Since(start), err
+	if !watch {
+		changed = nil
 	}
-	// A slotted replica's token falls on its slot when the bucket was
-	// empty; one that came between slots (the bucket had filled while the
-	// replica was idle) is held to the next slot, where the other
-	// replicas' calls do not fall. The slot is chosen by the token's time,
-	// not by when this goroutine wakes, so a late wake-up never moves a
-	// call onto the slot of the token after it.
-	r := lim.Reserve()
+	now := time.Now()
+	r := lim.ReserveN(now, 1)
 	if !r.OK() {
-		return 0, fmt.Errorf("rate limit of %s for app %s: no token can be reserved", api, app)
+		return false, errors.New("rate limit: no token can be reserved")
 	}
-	at := start.Add(r.Delay())
-	at = at.Add(slotWait(at, off, period, step/2))
-	t := time.NewTimer(time.Until(at))
+	at := now.Add(r.DelayFrom(now))
+	if slotted {
+		at = at.Add(slotWait(at, off, period, step/2))
+	}
+	if dl, ok := ctx.Deadline(); ok && at.After(dl) {
+		r.CancelAt(now)
+		return false, fmt.Errorf("rate limit: a wait of %s would pass the call's deadline", at.Sub(now).Round(time.Millisecond))
+	}
+	if !at.After(now) {
+		return false, nil
+	}
+	t := time.NewTimer(at.Sub(now))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		r.Cancel()
-		return time.Since(start), ctx.Err()
+		return false, ctx.Err()
+	case <-changed:
+		r.Cancel()
+		return true, nil
 	case <-t.C:
+		return false, nil
 	}
-	return time.Since(start), nil
 }
 
 // slotWait is how long a call at now waits for its slot: 0 within tol
@@ -165,7 +210,12 @@ func (l *Limiter) Backoff(app string, api API) {
 	if floor := b.base * minFraction; b.current < floor {
 		b.current = floor
 	}
-	l.retime(b)
+	b.slowed()
+	if l.slotted() {
+		b.lim = l.aligned(b)
+	} else {
+		b.lim = l.drained(b)
+	}
 }
 
 // recover raises a halved rate by one step per recoverEvery since the last
@@ -219,6 +269,7 @@ func (l *Limiter) SetSlot(i, n int) {
 	for _, b := range l.buckets {
 		l.recover(b)
 		b.lim = l.aligned(b)
+		b.slowed()
 	}
 }
 
@@ -284,11 +335,28 @@ func (l *Limiter) SetShare(n int) {
 	if n == l.share {
 		return
 	}
+	slower := n > l.share
 	l.share = n
 	for _, b := range l.buckets {
 		l.recover(b)
-		b.lim.SetLimit(l.limit(b))
+		if !slower {
+			b.lim.SetLimit(l.limit(b))
+			continue
+		}
+		b.lim = l.drained(b)
+		b.slowed()
 	}
+}
+
+// drained returns a new token bucket for b at its current limit, empty:
+// the calls that wait on a slowed bucket give their tokens back and start
+// afresh on it, at the new rate from now (on the old bucket they would
+// first repay what the queue had reserved at the old rate). l.mu must be
+// held.
+func (l *Limiter) drained(b *bucket) *rate.Limiter {
+	lim := rate.NewLimiter(l.limit(b), l.burst)
+	lim.ReserveN(time.Now(), l.burst)
+	return lim
 }
 
 // Share returns how many processes the budgets are divided among.

@@ -352,3 +352,51 @@ func TestLimiter_IdleReplicaWaitsForItsSlot(t *testing.T) {
 		}
 	}
 }
+
+// TestLimiter_QueuedCallsTakeANewShare: calls queued at 20/s when a second
+// replica joins (SetShare(2): 10/s each) go at the new rate, not at the
+// rate they queued under: six calls queued behind one just made need at
+// least 0.5 s more at 10/s, against 0.3 s at 20/s.
+func TestLimiter_QueuedCallsTakeANewShare(t *testing.T) {
+	l := NewLimiter(map[API]float64{APISettle: 20}, 1, nil)
+	if took := queuedThrough(t, l, func() { l.SetShare(2) }); took < 500*time.Millisecond {
+		t.Fatalf("the queued calls went within %s of the share change: at the old 20/s, not the new 10/s", took)
+	}
+}
+
+// TestLimiter_BackoffSlowsQueuedCalls: after a 1001 the calls already
+// queued wait under the halved rate, so a back-off takes effect at once.
+func TestLimiter_BackoffSlowsQueuedCalls(t *testing.T) {
+	l := NewLimiter(map[API]float64{APISettle: 20}, 1, nil)
+	if took := queuedThrough(t, l, func() { l.Backoff(testApp, APISettle) }); took < 500*time.Millisecond {
+		t.Fatalf("the queued calls went within %s of the back-off: at the old 20/s, not the halved 10/s", took)
+	}
+}
+
+// queuedThrough makes one call on l, queues six more behind it, runs
+// change once they all hold a reservation, and returns how long after
+// change the last of them went.
+func queuedThrough(t *testing.T, l *Limiter, change func()) time.Duration {
+	t.Helper()
+	if _, err := l.Wait(context.Background(), testApp, APISettle); err != nil {
+		t.Fatal(err)
+	}
+	const queued = 6
+	done := make(chan time.Time, queued)
+	for range queued {
+		go func() {
+			if _, err := l.Wait(context.Background(), testApp, APISettle); err != nil {
+				t.Error(err)
+			}
+			done <- time.Now()
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // every call has its reservation at 20/s
+	changed := time.Now()
+	change()
+	var last time.Time
+	for range queued {
+		last = <-done
+	}
+	return last.Sub(changed)
+}

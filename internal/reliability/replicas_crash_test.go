@@ -68,10 +68,9 @@ func TestCrash_ReplicasSIGKILL(t *testing.T) {
 	t.Logf("replicas: %d orders, 3 replicas, %d SIGKILLs, converged %s after the start; %d callbacks spread over the replicas",
 		n, kills, time.Since(start).Round(time.Millisecond), spread.Load())
 	// The 1001s are counted, not held to zero: on this machine's loaded
-	// cores three processes' calls, each replica under its 1/3 of the
-	// limit, still bunch past the simulator's bucket now and then (issue 17
-	// keeps that target open; RELIABILITY.md has the figures). A 1001 is
-	// resent under the same number, so it costs time, never money.
+	// cores a few still come, near a replica's start (issue 17 keeps that
+	// target open; RELIABILITY.md §1c has the figures and the split). A
+	// 1001 is resent under the same number, so it costs time, never money.
 	t.Logf("replicas: ledger: %d refunds and %d settlements executed exactly once, exact amounts; /_sim/check: %d violations; %d calls answered 1001", refunds, settlements, len(violations), stats.Busy())
 	t.Logf("replicas: simulator answers by api/err_no: %s", formatCounts(simCalls(stats)))
 	t.Logf("replicas: %d releases found their lease taken over by another replica (fenced, logged at warning)", leasesLost)
