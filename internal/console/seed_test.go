@@ -3,13 +3,13 @@ package console
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 )
 
 // The scenario's apps, tokens and endpoint.
@@ -36,14 +36,7 @@ func setup(tb testing.TB, seed func(tb testing.TB, st *state.Store, now time.Tim
 	tb.Helper()
 	ctx := context.Background()
 	clk := clock.NewFake(scenarioNow)
-	st, err := state.Open(ctx, state.Options{DSN: filepath.Join(tb.TempDir(), "payd.db"), Synchronous: "NORMAL", Now: clk.Now})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
+	st := storetest.Open(tb, clk.Now)
 	if seed != nil {
 		seed(tb, st, clk.Now())
 	}

@@ -2,7 +2,6 @@ package reconcile_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 )
 
 // fakeProvider is a minimal in-memory Douyin in payd's own terms: no
@@ -40,22 +40,6 @@ type fakeItem struct {
 func newFakeProvider(now func() time.Time, paidAt time.Time) *fakeProvider {
 	return &fakeProvider{now: now, paidAt: paidAt, total: 1000, period: 7 * 24 * time.Hour,
 		refunds: map[string]*fakeItem{}, settles: map[string]*fakeItem{}, calls: map[provider.Call]int{}}
-}
-
-// openFakeStore is a migrated SQLite store in a test directory on clock
-// now (nil: the real one), closed with the test.
-func openFakeStore(t *testing.T, now func() time.Time) *state.Store {
-	t.Helper()
-	ctx := context.Background()
-	st, err := state.Open(ctx, state.Options{DSN: filepath.Join(t.TempDir(), "payd.db"), Synchronous: "NORMAL", Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
 
 func (f *fakeProvider) count(c provider.Call) {
@@ -138,7 +122,7 @@ func TestReconciler_FakeProvider(t *testing.T) {
 	fc := clock.NewFake(paidAt.Add(time.Hour))
 	fake := newFakeProvider(fc.Now, paidAt)
 	fake.failRefunds = 1
-	st := openFakeStore(t, fc.Now)
+	st := storetest.Open(t, fc.Now)
 	p := reconcile.DefaultPolicy()
 	p.Jitter = 0
 	p.Apps = map[string]reconcile.AppPolicy{"fake": {SettlePeriod: 7 * 24 * time.Hour, SettleDesc: "fake"}}

@@ -11,6 +11,7 @@ import (
 	"github.com/payd/payd/internal/provider"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 )
 
 // slowOrders is fakeProvider answering each order query after delay, and
@@ -39,7 +40,7 @@ func TestReconciler_SlowProviderNoOrderTwice(t *testing.T) {
 	ctx := context.Background()
 	paidAt := time.Now().Add(-time.Hour).UTC()
 	fake := &slowOrders{fakeProvider: newFakeProvider(time.Now, paidAt), delay: 40 * time.Millisecond, per: map[string]int{}}
-	st := openFakeStore(t, nil)
+	st := storetest.Open(t, nil)
 	const n = 120
 	for i := range n {
 		if _, _, err := st.UpsertOrder(ctx, state.OrderInput{AppID: "fake", OutOrderNo: fmt.Sprintf("o%03d", i)}, time.Now()); err != nil {

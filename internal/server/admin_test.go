@@ -16,6 +16,7 @@ import (
 	"github.com/payd/payd/internal/metrics"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 )
 
 type adminBundle struct {
@@ -42,7 +43,7 @@ func newAdminBundle(t *testing.T) *adminBundle {
 		t.Fatal(err)
 	}
 	fc := clock.NewFake(sim.Now())
-	b := &adminBundle{store: newStore(t, fc.Now), sim: sim, wakes: &wakes{}}
+	b := &adminBundle{store: storetest.Open(t, fc.Now), sim: sim, wakes: &wakes{}}
 	p := reconcile.DefaultPolicy()
 	p.Apps = map[string]reconcile.AppPolicy{appID: {SettlePeriod: 7 * 24 * time.Hour, SettleDesc: "test"}}
 	h := NewAdminHandler(AdminOptions{

@@ -17,6 +17,7 @@ import (
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/metrics"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 )
 
 // cbBundle is a callback handler on a real store, served on loopback.
@@ -31,7 +32,7 @@ type cbBundle struct {
 func newCallbackBundle(t *testing.T, rate float64, burst int) *cbBundle {
 	t.Helper()
 	fc := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	b := &cbBundle{store: newStore(t, fc.Now), wakes: &wakes{}, m: metrics.New(), clock: fc}
+	b := &cbBundle{store: storetest.Open(t, fc.Now), wakes: &wakes{}, m: metrics.New(), clock: fc}
 	h := NewCallbackHandler(CallbackOptions{
 		Inbox: b.store, Tokens: map[string]string{appID: token}, Waker: b.wakes, Clock: fc,
 		Metrics: b.m, Rate: rate, Burst: burst,

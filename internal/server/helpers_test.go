@@ -1,15 +1,12 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/payd/payd/internal/state"
 )
@@ -20,21 +17,6 @@ const (
 	token      = "server-token-0123456789"
 	adminToken = "admin-token-0123456789"
 )
-
-// newStore opens a migrated SQLite store in a temp dir.
-func newStore(t *testing.T, now func() time.Time) *state.Store {
-	t.Helper()
-	ctx := context.Background()
-	st, err := state.Open(ctx, state.Options{DSN: filepath.Join(t.TempDir(), "payd.db"), Synchronous: "NORMAL", Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 // wakes counts Wake calls.
 type wakes struct{ n atomic.Int64 }

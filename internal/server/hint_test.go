@@ -17,6 +17,7 @@ import (
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/reconcile"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 )
 
 // TestCallbackHandler_hintRequeries wires the real pieces — simulator,
@@ -53,7 +54,7 @@ func TestCallbackHandler_hintRequeries(t *testing.T) {
 	defer sim.Close()
 
 	clk := clock.Real{}
-	st := newStore(t, clk.Now)
+	st := storetest.Open(t, clk.Now)
 	client, err := douyin.New(douyin.Options{BaseURL: simURL, Timeout: 5 * time.Second, Apps: []douyin.App{{AppID: appID, Salt: salt, Token: token}}, Limits: limits})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 )
 
 // TestCallbackHandler_refusalsCounted: refused callbacks are added up in
@@ -17,7 +18,7 @@ import (
 // an unknown or unverified app_id under "" — and nothing else is written.
 func TestCallbackHandler_refusalsCounted(t *testing.T) {
 	fc := clock.NewFake(time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC))
-	st := newStore(t, fc.Now)
+	st := storetest.Open(t, fc.Now)
 	h := NewCallbackHandler(CallbackOptions{Inbox: st, Tokens: map[string]string{appID: token}, Clock: fc, Rate: 1000, Burst: 1000})
 	b := &cbBundle{store: st}
 	b.srv = httptest.NewServer(h)
@@ -78,7 +79,7 @@ func deltaRows(t *testing.T, st *state.Store) int64 {
 // group-commit batcher) passes the counts to its store.
 func TestCallbackHandler_refusalsThroughBatchInbox(t *testing.T) {
 	fc := clock.NewFake(time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC))
-	st := newStore(t, fc.Now)
+	st := storetest.Open(t, fc.Now)
 	h := NewCallbackHandler(CallbackOptions{Inbox: NewBatchInbox(st, BatchInboxOptions{}), Tokens: map[string]string{appID: token}, Clock: fc})
 	b := &cbBundle{store: st, srv: httptest.NewServer(h)}
 	t.Cleanup(b.srv.Close)

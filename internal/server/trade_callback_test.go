@@ -14,6 +14,7 @@ import (
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/trade"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 )
 
 const tradeApp = "tt-server-trade"
@@ -32,7 +33,7 @@ func newTradeBundle(t *testing.T, pre PreRefunder) *tradeBundle {
 		t.Fatal(err)
 	}
 	fc := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	b := &cbBundle{store: newStore(t, fc.Now), wakes: &wakes{}, clock: fc}
+	b := &cbBundle{store: storetest.Open(t, fc.Now), wakes: &wakes{}, clock: fc}
 	h := NewCallbackHandler(CallbackOptions{
 		Inbox: b.store, Tokens: map[string]string{appID: token, tradeApp: token}, Waker: b.wakes, Clock: fc,
 		PlatformKeys: map[string]*rsa.PublicKey{tradeApp: &key.PublicKey}, PreRefund: pre, Rate: 1000, Burst: 1000,
