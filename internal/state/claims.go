@@ -200,10 +200,7 @@ func (s *Store) ClaimFair(ctx context.Context, now time.Time, q Quota, lease tim
 		if len(work) == 0 {
 			return nil
 		}
-		ids := make([]int64, len(work))
-		for i, d := range work {
-			ids[i] = d.ID
-		}
+		ids := dueIDs(work)
 		// The rows are ours until commit (SQLite's write lock, PostgreSQL's
 		// row locks), so the versions just read are still current.
 		byID, set := inIDs(tx, "id", ids)
@@ -230,13 +227,9 @@ func (s *Store) ClaimFair(ctx context.Context, now time.Time, q Quota, lease tim
 // findDue reads the due orders of q (see fairQuery), lock appended to
 // every arm.
 func (s *Store) findDue(tx *gorm.DB, now time.Time, q Quota, lock string) ([]dueRow, error) {
-	others, err := s.othersOf(tx, q)
-	if err != nil {
-		return nil, fmt.Errorf("find the apps with orders: %w", err)
-	}
-	query, args := fairQuery(now, q, others, lock)
-	if query == "" {
-		return nil, nil
+	query, args, err := s.dueQuery(tx, now, q, lock)
+	if err != nil || query == "" {
+		return nil, err
 	}
 	var due []dueRow
 	if err := tx.Raw(query, args...).Scan(&due).Error; err != nil {
@@ -245,17 +238,32 @@ func (s *Store) findDue(tx *gorm.DB, now time.Time, q Quota, lock string) ([]due
 	return due, nil
 }
 
+// dueQuery is fairQuery over the apps with orders that q does not name.
+func (s *Store) dueQuery(tx *gorm.DB, now time.Time, q Quota, lock string) (string, []any, error) {
+	others, err := s.othersOf(tx, q)
+	if err != nil {
+		return "", nil, fmt.Errorf("find the apps with orders: %w", err)
+	}
+	query, args := fairQuery(now, q, others, lock)
+	return query, args, nil
+}
+
+// dueIDs returns the order ids of due.
+func dueIDs(due []dueRow) []int64 {
+	ids := make([]int64, len(due))
+	for i, d := range due {
+		ids[i] = d.ID
+	}
+	return ids
+}
+
 // triageDue splits the due rows into those that need a worker and those
 // with nothing to do now (with their next time); a nil triage keeps all.
 func triageDue(tx *gorm.DB, due []dueRow, triage Triage) ([]dueRow, []idleOrder, error) {
 	if triage == nil || len(due) == 0 {
 		return due, nil, nil
 	}
-	ids := make([]int64, len(due))
-	for i, d := range due {
-		ids[i] = d.ID
-	}
-	views, err := loadViews(tx, ids)
+	views, err := loadViews(tx, dueIDs(due))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -305,24 +313,15 @@ func (s *Store) DueOrders(ctx context.Context, now time.Time, limit int) ([]int6
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int64, len(due))
-	for i, d := range due {
-		ids[i] = d.ID
-	}
-	return ids, nil
+	return dueIDs(due), nil
 }
 
 // ExplainDue returns the database's plan for ClaimDue's query: the proof
 // that it reads ix_orders_due in order.
 func (s *Store) ExplainDue(ctx context.Context, now time.Time, limit int) (string, error) {
-	tx := s.session(ctx)
-	others, err := s.othersOf(tx, Quota{})
-	if err != nil {
-		return "", fmt.Errorf("explain: %w", err)
-	}
-	query, args := fairQuery(utc(now), Quota{Others: limit}, others, s.claimLock())
-	if query == "" {
-		return "", nil
+	query, args, err := s.dueQuery(s.session(ctx), utc(now), Quota{Others: limit}, s.claimLock())
+	if err != nil || query == "" {
+		return "", err
 	}
 	return s.explain(ctx, query, args...)
 }
