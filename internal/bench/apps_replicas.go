@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/daemon"
 	"github.com/payd/payd/internal/state"
 )
@@ -41,7 +42,7 @@ func openAppsDB(ctx context.Context, o AppsOptions) (*appsDB, error) {
 	}
 	u, err := url.Parse(o.Postgres)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, fmt.Errorf("bench apps: --postgres %q: want a URL such as postgres://user@127.0.0.1:5432/db", redactURL(o.Postgres))
+		return nil, fmt.Errorf("bench apps: --postgres %q: want a URL such as postgres://user@127.0.0.1:5432/db", config.RedactDSN(o.Postgres))
 	}
 	admin, err := state.Open(ctx, state.Options{Driver: state.DriverPostgres, DSN: o.Postgres, Logger: quietLog()})
 	if err != nil {
@@ -58,15 +59,6 @@ func openAppsDB(ctx context.Context, o AppsOptions) (*appsDB, error) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return &appsDB{driver: state.DriverPostgres, dsn: u.String(), schema: schema, admin: admin}, nil
-}
-
-// redactURL drops a URL's password, for an error message.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable)"
-	}
-	return u.Redacted()
 }
 
 // open opens payd's store in the run's database.

@@ -119,3 +119,15 @@ func TestLogTrouble(t *testing.T) {
 		t.Fatal("a missing log was read without an error")
 	}
 }
+
+// TestOpenAppsDB_RefusesAURLOtherThanPostgres: --postgres must be a
+// postgres:// URL, and the refusal does not print its password.
+func TestOpenAppsDB_RefusesAURLOtherThanPostgres(t *testing.T) {
+	_, err := openAppsDB(t.Context(), AppsOptions{Postgres: "mysql://bench:s3cret@127.0.0.1/db"})
+	if err == nil || !strings.Contains(err.Error(), "want a URL such as postgres://") {
+		t.Fatalf("err = %v, want the postgres:// hint", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("err = %v: shows the password", err)
+	}
+}

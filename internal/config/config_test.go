@@ -266,8 +266,8 @@ func TestRedactDSN(t *testing.T) {
 		`host=h password='a b\' c' dbname=d`:             "host=h password=*** dbname=d",
 		"host=h PASSWORD = x":                            "host=h PASSWORD = ***",
 	} {
-		if got := redactDSN(in); got != want {
-			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
+		if got := RedactDSN(in); got != want {
+			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -15,7 +15,7 @@ const Mask = "***"
 // that is not set stays empty, so the printout shows that it is missing.
 func (c *Config) Redacted() Config {
 	r := c.clone()
-	r.Database.DSN = redactDSN(r.Database.DSN)
+	r.Database.DSN = RedactDSN(r.Database.DSN)
 	r.Douyin.BaseURL = redactURL(r.Douyin.BaseURL)
 	r.Douyin.Trade.BaseURL = redactURL(r.Douyin.Trade.BaseURL)
 	for api, a := range r.Douyin.AppDefaults {
@@ -71,8 +71,8 @@ func redactURL(s string) string {
 // ("host=db password='x y' dbname=payd") or a URL query ("?password=x").
 var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)`)
 
-// redactDSN masks the password of a PostgreSQL DSN, in URL or key=value
+// RedactDSN masks the password of a PostgreSQL DSN, in URL or key=value
 // form.
-func redactDSN(s string) string {
+func RedactDSN(s string) string {
 	return dsnPassword.ReplaceAllString(redactURL(s), "${1}"+Mask)
 }
