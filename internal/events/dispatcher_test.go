@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/payd/payd/internal/clock"
 	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 	"github.com/payd/payd/webhook"
 )
 
@@ -33,14 +33,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	clk := clock.NewFake(t0)
-	st, err := state.Open(context.Background(), state.Options{DSN: filepath.Join(t.TempDir(), "payd.db"), Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, clk.Now)
 	rcv := &receiver{v: &webhook.Verifier{Secret: secret, Tolerance: 5 * time.Minute, Now: clk.Now}, status: http.StatusOK}
 	srv := httptest.NewServer(rcv)
 	t.Cleanup(srv.Close)
