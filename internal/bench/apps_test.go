@@ -121,13 +121,15 @@ func TestLogTrouble(t *testing.T) {
 }
 
 // TestOpenAppsDB_RefusesAURLOtherThanPostgres: --postgres must be a
-// postgres:// URL, and the refusal does not print its password.
+// postgres:// URL that parses, and the refusal does not print its password.
 func TestOpenAppsDB_RefusesAURLOtherThanPostgres(t *testing.T) {
-	_, err := openAppsDB(t.Context(), AppsOptions{Postgres: "mysql://bench:s3cret@127.0.0.1/db"})
-	if err == nil || !strings.Contains(err.Error(), "want a URL such as postgres://") {
-		t.Fatalf("err = %v, want the postgres:// hint", err)
-	}
-	if strings.Contains(err.Error(), "s3cret") {
-		t.Fatalf("err = %v: shows the password", err)
+	for _, bad := range []string{"mysql://bench:s3cret@127.0.0.1/db", "postgres://bench:s3cret@127.0.0.1:bad/db"} {
+		_, err := openAppsDB(t.Context(), AppsOptions{Postgres: bad})
+		if err == nil || !strings.Contains(err.Error(), "want a URL such as postgres://") {
+			t.Fatalf("%s: err = %v, want the postgres:// hint", bad, err)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("%s: err = %v: shows the password", bad, err)
+		}
 	}
 }

@@ -265,6 +265,9 @@ func TestRedactDSN(t *testing.T) {
 		"host=h user=u password=secret dbname=d":         "host=h user=u password=*** dbname=d",
 		`host=h password='a b\' c' dbname=d`:             "host=h password=*** dbname=d",
 		"host=h PASSWORD = x":                            "host=h PASSWORD = ***",
+		// URLs url.Parse refuses still hide their password.
+		"postgres://u:s3cret@host:bad/db": "postgres://u:***@host:bad/db",
+		"postgres://u:s3%zz@h/db":         "postgres://u:***@h/db",
 	} {
 		if got := RedactDSN(in); got != want {
 			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)

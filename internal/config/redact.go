@@ -54,10 +54,15 @@ func mask(s string) string {
 }
 
 // redactURL masks the password of a URL's user info; other text is
-// returned as it is.
+// returned as it is. A URL that does not parse (a bad port or escape) is
+// masked from the colon after its user to its last "@": hiding too much
+// of a broken URL is better than printing its password.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return brokenUserInfo.ReplaceAllString(s, "${1}"+Mask+"@")
+	}
+	if u.User == nil {
 		return s
 	}
 	if _, has := u.User.Password(); !has {
@@ -66,6 +71,9 @@ func redactURL(s string) string {
 	// url.UserPassword would percent-encode the mask; Redacted does not.
 	return strings.Replace(u.Redacted(), ":xxxxx@", ":"+Mask+"@", 1)
 }
+
+// brokenUserInfo matches the user and password of a URL url.Parse refused.
+var brokenUserInfo = regexp.MustCompile(`(://[^/:@\s]*:)\S*@`)
 
 // dsnPassword matches a password in a key=value DSN
 // ("host=db password='x y' dbname=payd") or a URL query ("?password=x").
