@@ -76,12 +76,15 @@ type Quota struct {
 // dueCols are the columns a claim reads of a due order (dueRow), but its
 // app: each arm of the claim serves one app, so it names the app by its
 // index in the claim's list (appIx) rather than read app_id, a string per
-// row (a quarter of the claim's time at a thousand due orders).
+// row (a fifth of finding a thousand due orders).
 const dueCols = "id, version, hint_seq"
+
+// appIxCol is the column that carries a due row's app index.
+const appIxCol = "app_ix"
 
 // appIx is the column naming the app of arm i's rows, a literal: the
 // statement's text still depends only on the number of apps.
-func appIx(i int) string { return ", " + strconv.Itoa(i) + " AS app_ix" }
+func appIx(i int) string { return ", " + strconv.Itoa(i) + " AS " + appIxCol }
 
 // dueArm selects cols of the due orders of one app (app_id, then twice
 // now, then the limit), through ix_orders_due in order:
@@ -98,7 +101,7 @@ func dueArm(cols, desc string) string {
 // share q.Others, oldest first across them (ClaimDue's order). On
 // PostgreSQL lock is FOR UPDATE SKIP LOCKED, so replicas claim disjoint
 // sets and read the versions of the rows they locked. UNION drops a row
-// both ends found.
+// both ends found. apps lists the apps by the index each row carries.
 func fairQuery(now time.Time, q Quota, others []string, lock string) (query string, args []any, apps []string) {
 	var arms []string
 	add := func(app string, limit int, newest bool) {
@@ -130,7 +133,7 @@ func fairQuery(now time.Time, q Quota, others []string, lock string) (query stri
 	}
 	if len(others) > 0 && (q.Others > 0 || len(ids) > 0) {
 		base := len(apps)
-		group, groupArgs := oldestAcross(others, dueCols+", app_ix", func(i int, extra string) string {
+		group, groupArgs := oldestAcross(others, dueCols+", "+appIxCol, func(i int, extra string) string {
 			return dueArm(dueCols+appIx(base+i)+extra, "") + lock
 		}, func(app string) []any {
 			return []any{app, now, now, max(q.Others, 0)}
