@@ -329,15 +329,15 @@ func loadViews(tx *gorm.DB, ids []int64) (map[int64]*OrderView, error) {
 	byID, set := inIDs(tx, "id", ids)
 	byOrder := inSet(tx, "order_id") // the same set, by order
 	var orders []Order
-	if err := tx.Where(byID, set).Find(&orders).Error; err != nil {
+	if err := findRows(tx.Where(byID, set), &orders); err != nil {
 		return nil, fmt.Errorf("read orders: %w", err)
 	}
 	var refunds []Refund
-	if err := tx.Where(byOrder, set).Order("id").Find(&refunds).Error; err != nil {
+	if err := findRows(tx.Where(byOrder, set).Order("id"), &refunds); err != nil {
 		return nil, fmt.Errorf("read refunds: %w", err)
 	}
 	var settlements []Settlement
-	if err := tx.Where(byOrder, set).Order("id").Find(&settlements).Error; err != nil {
+	if err := findRows(tx.Where(byOrder, set).Order("id"), &settlements); err != nil {
 		return nil, fmt.Errorf("read settlements: %w", err)
 	}
 	views := make(map[int64]*OrderView, len(orders))

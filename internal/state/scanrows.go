@@ -1,0 +1,79 @@
+package state
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// findRows is tx.Find(out) for one of payd's flat models (every column a
+// top-level field of a plain or database/sql-scannable type), scanning
+// each row straight into its struct's fields. GORM scans through value
+// pools and a setter per field; for the thousand orders and settlements a
+// claim reads to triage, that reflection was 30 % of a no-op pass's CPU
+// (BENCHMARKS.md §4). The columns map to fields by GORM's schema, so the
+// model's tags stay the one definition. Hooks run as with Find: payd's
+// models have none after a find.
+func findRows[T any](tx *gorm.DB, out *[]T) error {
+	rows, err := tx.Model(new(T)).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	fields, err := columnFields(tx, reflect.TypeFor[T](), cols)
+	if err != nil {
+		return err
+	}
+	dest := make([]any, len(cols))
+	for rows.Next() {
+		var row T
+		v := reflect.ValueOf(&row).Elem()
+		for i, f := range fields {
+			dest[i] = v.Field(f).Addr().Interface()
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		*out = append(*out, row)
+	}
+	return rows.Err()
+}
+
+// columnPlans caches columnFields by model and column list.
+var columnPlans sync.Map // columnPlanKey → []int
+
+type columnPlanKey struct {
+	t    reflect.Type
+	cols string
+}
+
+// columnFields returns, for each column, the index of t's top-level field
+// that GORM's schema maps it to; a column without one is an error (a
+// schema ahead of the binary, or a model findRows cannot serve).
+func columnFields(tx *gorm.DB, t reflect.Type, cols []string) ([]int, error) {
+	key := columnPlanKey{t, strings.Join(cols, ",")}
+	if p, ok := columnPlans.Load(key); ok {
+		return p.([]int), nil
+	}
+	stmt := &gorm.Statement{DB: tx}
+	if err := stmt.Parse(reflect.New(t).Interface()); err != nil {
+		return nil, err
+	}
+	fields := make([]int, len(cols))
+	for i, c := range cols {
+		f := stmt.Schema.LookUpField(c)
+		if f == nil || len(f.StructField.Index) != 1 {
+			return nil, fmt.Errorf("read %s: column %q has no field of %s to scan into", stmt.Schema.Table, c, t)
+		}
+		fields[i] = f.StructField.Index[0]
+	}
+	columnPlans.Store(key, fields)
+	return fields, nil
+}
