@@ -88,7 +88,7 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, from Phase, events 
 	updated := s.now()
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		var cur Refund
-		if err := first(tx.Where("id = ?", r.ID), &cur); err != nil {
+		if err := firstRow(tx.Where("id = ?", r.ID), &cur); err != nil {
 			return err
 		}
 		if cur.Version != r.Version || cur.Phase != from {
@@ -129,14 +129,14 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 	updated := s.now()
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		var cur Settlement
-		if err := first(tx.Where("id = ?", st.ID), &cur); err != nil {
+		if err := firstRow(tx.Where("id = ?", st.ID), &cur); err != nil {
 			return err
 		}
 		if cur.Version != st.Version || cur.Phase != from {
 			return ErrConflict
 		}
 		var o Order
-		if err := first(tx.Select("app_id, out_order_no").Where("id = ?", cur.OrderID), &o); err != nil {
+		if err := firstRow(tx.Select("app_id, out_order_no").Where("id = ?", cur.OrderID), &o); err != nil {
 			return fmt.Errorf("read order %d: %w", cur.OrderID, err)
 		}
 		what := "settlement of order " + o.OutOrderNo

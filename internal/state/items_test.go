@@ -507,6 +507,8 @@ func TestStore_UpdateSettlement(t *testing.T) {
 		if types := e.eventTypes(t); types != "settlement.attempt_failed" {
 			t.Fatalf("events %s", types)
 		}
+		wantErr(t, e.UpdateSettlement(ctx, &Settlement{ID: 999, OutSettleNo: "st-none", Phase: PhasePending}, PhasePending), ErrNotFound,
+			"update settlement st-none: not found")
 
 		t.Run("lost race", func(t *testing.T) {
 			stale := *st // the copy from before the new attempt

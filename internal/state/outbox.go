@@ -55,7 +55,7 @@ func (s *Store) insertOrderEvents(tx *gorm.DB, orderID int64, events []NewEvent)
 		return nil
 	}
 	var o Order
-	if err := first(tx.Select("app_id, out_order_no").Where("id = ?", orderID), &o); err != nil {
+	if err := firstRow(tx.Select("app_id, out_order_no").Where("id = ?", orderID), &o); err != nil {
 		return fmt.Errorf("read order %d: %w", orderID, err)
 	}
 	return s.insertEvents(tx, events, o.AppID, o.OutOrderNo)

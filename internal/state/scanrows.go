@@ -77,3 +77,18 @@ func columnFields(tx *gorm.DB, t reflect.Type, cols []string) ([]int, error) {
 	columnPlans.Store(key, fields)
 	return fields, nil
 }
+
+// firstRow is first for a flat model (see findRows): the row q finds into
+// dest, or ErrNotFound. The answer of every call re-reads its item and its
+// order's numbers with it.
+func firstRow[T any](q *gorm.DB, dest *T) error {
+	var rows []T
+	if err := findRows(q.Limit(1), &rows); err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return ErrNotFound
+	}
+	*dest = rows[0]
+	return nil
+}
