@@ -15,8 +15,9 @@ import (
 // pools and a setter per field; for the thousand orders and settlements a
 // claim reads to triage, that reflection was 30 % of a no-op pass's CPU
 // (BENCHMARKS.md §4). The columns map to fields by GORM's schema, so the
-// model's tags stay the one definition. Hooks run as with Find: payd's
-// models have none after a find.
+// model's tags stay the one definition; a column the model does not know
+// is dropped, as Find drops it. Hooks run as with Find: payd's models have
+// none after a find.
 func findRows[T any](tx *gorm.DB, out *[]T) error {
 	rows, err := tx.Model(new(T)).Rows()
 	if err != nil {
@@ -32,10 +33,15 @@ func findRows[T any](tx *gorm.DB, out *[]T) error {
 		return err
 	}
 	dest := make([]any, len(cols))
+	var ignored any // a column the model has no field for (see columnFields)
 	for rows.Next() {
 		var row T
 		v := reflect.ValueOf(&row).Elem()
 		for i, f := range fields {
+			if f < 0 {
+				dest[i] = &ignored
+				continue
+			}
 			dest[i] = v.Field(f).Addr().Interface()
 		}
 		if err := rows.Scan(dest...); err != nil {
@@ -55,8 +61,11 @@ type columnPlanKey struct {
 }
 
 // columnFields returns, for each column, the index of t's top-level field
-// that GORM's schema maps it to; a column without one is an error (a
-// schema ahead of the binary, or a model findRows cannot serve).
+// that GORM's schema maps it to, or -1 for a column the model has no field
+// for: it is read and dropped, as Find drops it, so that a replica still
+// running the last binary goes on while a newer one has added a column.
+// A column mapped to a nested field is an error: findRows serves flat
+// models only.
 func columnFields(tx *gorm.DB, t reflect.Type, cols []string) ([]int, error) {
 	key := columnPlanKey{t, strings.Join(cols, ",")}
 	if p, ok := columnPlans.Load(key); ok {
@@ -69,10 +78,14 @@ func columnFields(tx *gorm.DB, t reflect.Type, cols []string) ([]int, error) {
 	fields := make([]int, len(cols))
 	for i, c := range cols {
 		f := stmt.Schema.LookUpField(c)
-		if f == nil || len(f.StructField.Index) != 1 {
-			return nil, fmt.Errorf("read %s: column %q has no field of %s to scan into", stmt.Schema.Table, c, t)
+		switch {
+		case f == nil || f.DBName == "":
+			fields[i] = -1
+		case len(f.StructField.Index) != 1:
+			return nil, fmt.Errorf("read %s: column %q is the nested field %s of %s; findRows reads flat models only, use Find", stmt.Schema.Table, c, f.Name, t)
+		default:
+			fields[i] = f.StructField.Index[0]
 		}
-		fields[i] = f.StructField.Index[0]
 	}
 	columnPlans.Store(key, fields)
 	return fields, nil
