@@ -16,8 +16,8 @@ import (
 // claim reads to triage, that reflection was 30 % of a no-op pass's CPU
 // (BENCHMARKS.md §4). The columns map to fields by GORM's schema, so the
 // model's tags stay the one definition; a column the model does not know
-// is dropped, as Find drops it. Hooks run as with Find: payd's models have
-// none after a find.
+// is dropped, as Find drops it. It runs no AfterFind hook: the models it
+// reads have none (the test that compares it with Find checks).
 func findRows[T any](tx *gorm.DB, out *[]T) error {
 	rows, err := tx.Model(new(T)).Rows()
 	if err != nil {
