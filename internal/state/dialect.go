@@ -87,7 +87,7 @@ func (s *Store) read(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if s.dialect == DriverPostgres {
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
-	return s.session(ctx).Transaction(fn, opts)
+	return transaction(s.session(ctx), fn, opts)
 }
 
 // explain returns the database's plan for query, one step per line.

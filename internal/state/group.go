@@ -120,7 +120,7 @@ func (g *Grouped) commit(group []*groupCall) {
 	errs := make([]error, len(group))
 	err := g.Store.InTx(context.WithoutCancel(group[0].ctx), func(tx *Store) error {
 		for i, c := range group {
-			errs[i] = tx.db.Transaction(func(sp *gorm.DB) error {
+			errs[i] = transaction(tx.db, func(sp *gorm.DB) error {
 				return c.fn(tx.with(sp))
 			})
 		}

@@ -233,7 +233,7 @@ func (s *Store) Dialect() string { return s.dialect }
 // takes the write lock at BEGIN, so a transaction never fails half-way on
 // a lock upgrade.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.session(ctx).Transaction(fn)
+	return transaction(s.session(ctx), fn)
 }
 
 // changed returns the outcome of a conditional update: the database's
@@ -282,7 +282,7 @@ func redactDSN(o Options) string {
 // it back; a method that ends finding nothing to do keeps the hint it
 // wrote first, which only makes the order looked at again.
 func (s *Store) InOneTx(ctx context.Context, fn func(tx *Store) error) error {
-	return s.session(ctx).Session(&gorm.Session{DisableNestedTransaction: true}).Transaction(func(tx *gorm.DB) error {
+	return transaction(s.session(ctx).Session(&gorm.Session{DisableNestedTransaction: true}), func(tx *gorm.DB) error {
 		return fn(s.with(tx))
 	})
 }

@@ -11,7 +11,7 @@ import (
 // through it commits together, or nothing does (fn's error rolls it all
 // back). The Store's own multi-statement methods nest as savepoints.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
-	return s.session(ctx).Transaction(func(tx *gorm.DB) error {
+	return transaction(s.session(ctx), func(tx *gorm.DB) error {
 		return fn(s.with(tx))
 	})
 }
