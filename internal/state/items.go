@@ -1,11 +1,7 @@
 package state
 
 import (
-	"context"
-	"fmt"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // transitions lists, for each phase, the phases an update may move an item
@@ -64,104 +60,6 @@ func checkStep(what string, from, to Phase, oldAttempt, attempt int, wantNo, got
 	if gotNo != wantNo {
 		return invalidf("%s: merchant number of attempt %d is %s, not %s", what, attempt, wantNo, gotNo)
 	}
-	return nil
-}
-
-// UpdateRefund saves r's mutable columns (Phase, Attempt, OutRefundNo,
-// RefundNo, AllSettle, NextActionAt, Checks, ErrNo, ErrTips, ParkReason,
-// DoneAt) and inserts events, in one transaction, conditional on r.Version
-// and on the stored phase being from; on success r.Version is the new
-// version. ErrInvalid unless from→r.Phase is allowed:
-//
-//	pending    → pending, submitting, parked
-//	submitting → submitting, pending, processing, succeeded, parked
-//	processing → processing, pending (next attempt after FAIL), succeeded, parked
-//	parked     → pending (manual retry)
-//	succeeded  → nothing
-//
-// and unless OutRefundNo is RefundNo(Key, Attempt), with Attempt raised by
-// one when processing or parked goes back to pending, kept or raised by one
-// when submitting does, and kept otherwise. ErrConflict
-// when the row's version or phase is no longer what was read.
-func (s *Store) UpdateRefund(ctx context.Context, r *Refund, from Phase, events ...NewEvent) error {
-	_ = r.BeforeSave(nil)
-	updated := s.now()
-	err := s.write(ctx, func(tx *gorm.DB) error {
-		var cur Refund
-		if err := firstRow(tx.Where("id = ?", r.ID), &cur); err != nil {
-			return err
-		}
-		if cur.Version != r.Version || cur.Phase != from {
-			return ErrConflict
-		}
-		if err := checkStep("refund "+cur.Key, from, r.Phase, cur.Attempt, r.Attempt, RefundNo(cur.Key, r.Attempt), r.OutRefundNo); err != nil {
-			return err
-		}
-		res := tx.Model(&Refund{}).Where("id = ? AND version = ? AND phase = ?", r.ID, r.Version, from).Updates(map[string]any{
-			"phase": r.Phase, "attempt": r.Attempt, "out_refund_no": r.OutRefundNo, "refund_no": r.RefundNo, "api": r.API,
-			"all_settle": r.AllSettle, "next_action_at": r.NextActionAt, "checks": r.Checks,
-			"err_no": r.ErrNo, "err_tips": r.ErrTips, "park_reason": r.ParkReason, "done_at": r.DoneAt,
-			"audit_phase": r.AuditPhase, "audit_deadline": r.AuditDeadline, "audit_decision": r.AuditDecision,
-			"audit_message": r.AuditMessage, "audit_by": r.AuditBy,
-			"version": r.Version + 1, "updated_at": updated,
-		})
-		if err := changed(res); err != nil {
-			return err
-		}
-		return s.insertOrderEvents(tx, cur.OrderID, events)
-	})
-	if err != nil {
-		return fmt.Errorf("update refund %s: %w", r.OutRefundNo, err)
-	}
-	r.Version++
-	r.UpdatedAt = updated
-	return nil
-}
-
-// UpdateSettlement saves st's mutable columns (Phase, Attempt, OutSettleNo,
-// SettleNo, Amount, NextActionAt, Checks, ErrNo, ErrTips, ParkReason,
-// DoneAt) and inserts events, like UpdateRefund and with its transitions;
-// OutSettleNo must be SettleNo of the order and Attempt. One more move is
-// allowed: pending → succeeded with Amount 0 and no SettleNo, for a
-// settlement the reconciler finds nothing left to settle of (no call made).
-func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase, events ...NewEvent) error {
-	_ = st.BeforeSave(nil)
-	updated := s.now()
-	err := s.write(ctx, func(tx *gorm.DB) error {
-		var cur Settlement
-		if err := firstRow(tx.Where("id = ?", st.ID), &cur); err != nil {
-			return err
-		}
-		if cur.Version != st.Version || cur.Phase != from {
-			return ErrConflict
-		}
-		var o Order
-		if err := firstRow(tx.Select("app_id, out_order_no").Where("id = ?", cur.OrderID), &o); err != nil {
-			return fmt.Errorf("read order %d: %w", cur.OrderID, err)
-		}
-		what := "settlement of order " + o.OutOrderNo
-		nothingLeft := from == PhasePending && st.Phase == PhaseSucceeded && st.Amount == 0 && st.SettleNo == "" && st.Attempt == cur.Attempt
-		if !nothingLeft {
-			if err := checkStep(what, from, st.Phase, cur.Attempt, st.Attempt, cur.NumberOf(o.AppID, o.OutOrderNo, st.Attempt), st.OutSettleNo); err != nil {
-				return err
-			}
-		}
-		res := tx.Model(&Settlement{}).Where("id = ? AND version = ? AND phase = ?", st.ID, st.Version, from).Updates(map[string]any{
-			"phase": st.Phase, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": st.SettleNo, "source": st.Source, "api": st.API,
-			"amount": st.Amount, "next_action_at": st.NextActionAt, "checks": st.Checks,
-			"err_no": st.ErrNo, "err_tips": st.ErrTips, "park_reason": st.ParkReason, "done_at": st.DoneAt,
-			"version": st.Version + 1, "updated_at": updated,
-		})
-		if err := changed(res); err != nil {
-			return err
-		}
-		return s.insertEvents(tx, events, o.AppID, o.OutOrderNo)
-	})
-	if err != nil {
-		return fmt.Errorf("update settlement %s: %w", st.OutSettleNo, err)
-	}
-	st.Version++
-	st.UpdatedAt = updated
 	return nil
 }
 

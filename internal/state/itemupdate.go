@@ -1,0 +1,202 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// UpdateRefund saves r's mutable columns (Phase, Attempt, OutRefundNo,
+// RefundNo, AllSettle, NextActionAt, Checks, ErrNo, ErrTips, ParkReason,
+// DoneAt) and inserts events, in one transaction, conditional on r.Version
+// and on the stored phase being from; on success r.Version is the new
+// version. ErrInvalid unless from→r.Phase is allowed:
+//
+//	pending    → pending, submitting, parked
+//	submitting → submitting, pending, processing, succeeded, parked
+//	processing → processing, pending (next attempt after FAIL), succeeded, parked
+//	parked     → pending (manual retry)
+//	succeeded  → nothing
+//
+// and unless OutRefundNo is RefundNo(Key, Attempt), with Attempt raised by
+// one when processing or parked goes back to pending, kept or raised by one
+// when submitting does, and kept otherwise. ErrConflict
+// when the row's version or phase is no longer what was read. The row is
+// read only when the update without reading it first (see stepUnread)
+// changes nothing.
+func (s *Store) UpdateRefund(ctx context.Context, r *Refund, from Phase, events ...NewEvent) error {
+	_ = r.BeforeSave(nil)
+	updated := s.now()
+	cols := refundCols(r, updated)
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		checked := allowed(from, r.Phase) && r.OutRefundNo == RefundNo(r.Key, r.Attempt)
+		q := tx.Model(&Refund{}).Where("id = ? AND version = ? AND order_id = ? AND idem_key = ?", r.ID, r.Version, r.OrderID, r.Key)
+		switch done, err := stepUnread(q, checked, from, priorAttempts(from, r.Phase, r.Attempt), cols); {
+		case err != nil:
+			return err
+		case done:
+			return s.insertOrderEvents(tx, r.OrderID, events)
+		}
+		return s.updateRefundRead(tx, r, from, cols, events)
+	})
+	if err != nil {
+		return fmt.Errorf("update refund %s: %w", r.OutRefundNo, err)
+	}
+	r.Version++
+	r.UpdatedAt = updated
+	return nil
+}
+
+// UpdateSettlement saves st's mutable columns (Phase, Attempt, OutSettleNo,
+// SettleNo, Amount, NextActionAt, Checks, ErrNo, ErrTips, ParkReason,
+// DoneAt) and inserts events, like UpdateRefund and with its transitions;
+// OutSettleNo must be SettleNo of the order and Attempt. One more move is
+// allowed: pending → succeeded with Amount 0 and no SettleNo, for a
+// settlement the reconciler finds nothing left to settle of (no call made).
+func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase, events ...NewEvent) error {
+	_ = st.BeforeSave(nil)
+	updated := s.now()
+	cols := settlementCols(st, updated)
+	nothingLeft := from == PhasePending && st.Phase == PhaseSucceeded && st.Amount == 0 && st.SettleNo == ""
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		var o Order
+		err := firstRow(tx.Select("app_id, out_order_no").Where("id = ?", st.OrderID), &o)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("read order %d: %w", st.OrderID, err)
+		}
+		checked := err == nil && allowed(from, st.Phase) && st.OutSettleNo == st.NumberOf(o.AppID, o.OutOrderNo, st.Attempt)
+		prior := priorAttempts(from, st.Phase, st.Attempt)
+		if nothingLeft {
+			checked, prior = err == nil, []int{st.Attempt}
+		}
+		q := tx.Model(&Settlement{}).Where("id = ? AND version = ? AND order_id = ? AND item_order_id = ?", st.ID, st.Version, st.OrderID, st.ItemOrderID)
+		switch done, err := stepUnread(q, checked, from, prior, cols); {
+		case err != nil:
+			return err
+		case done:
+			return s.insertEvents(tx, events, o.AppID, o.OutOrderNo)
+		}
+		return s.updateSettlementRead(tx, st, from, cols, events)
+	})
+	if err != nil {
+		return fmt.Errorf("update settlement %s: %w", st.OutSettleNo, err)
+	}
+	st.Version++
+	st.UpdatedAt = updated
+	return nil
+}
+
+// updateRefundRead is UpdateRefund's step after reading the row (see
+// updateSettlementRead).
+func (s *Store) updateRefundRead(tx *gorm.DB, r *Refund, from Phase, cols map[string]any, events []NewEvent) error {
+	var cur Refund
+	if err := firstRow(tx.Where("id = ?", r.ID), &cur); err != nil {
+		return err
+	}
+	if cur.Version != r.Version || cur.Phase != from {
+		return ErrConflict
+	}
+	if err := checkStep("refund "+cur.Key, from, r.Phase, cur.Attempt, r.Attempt, RefundNo(cur.Key, r.Attempt), r.OutRefundNo); err != nil {
+		return err
+	}
+	res := tx.Model(&Refund{}).Where("id = ? AND version = ? AND phase = ?", r.ID, r.Version, from).Updates(cols)
+	if err := changed(res); err != nil {
+		return err
+	}
+	return s.insertOrderEvents(tx, cur.OrderID, events)
+}
+
+// updateSettlementRead is UpdateSettlement's step after reading the row:
+// it says why the update without reading it (stepUnread) changed nothing,
+// or makes the step when the caller's copy differed only in what the
+// checks do not need.
+func (s *Store) updateSettlementRead(tx *gorm.DB, st *Settlement, from Phase, cols map[string]any, events []NewEvent) error {
+	var cur Settlement
+	if err := firstRow(tx.Where("id = ?", st.ID), &cur); err != nil {
+		return err
+	}
+	if cur.Version != st.Version || cur.Phase != from {
+		return ErrConflict
+	}
+	var o Order
+	if err := firstRow(tx.Select("app_id, out_order_no").Where("id = ?", cur.OrderID), &o); err != nil {
+		return fmt.Errorf("read order %d: %w", cur.OrderID, err)
+	}
+	what := "settlement of order " + o.OutOrderNo
+	nothingLeft := from == PhasePending && st.Phase == PhaseSucceeded && st.Amount == 0 && st.SettleNo == "" && st.Attempt == cur.Attempt
+	if !nothingLeft {
+		if err := checkStep(what, from, st.Phase, cur.Attempt, st.Attempt, cur.NumberOf(o.AppID, o.OutOrderNo, st.Attempt), st.OutSettleNo); err != nil {
+			return err
+		}
+	}
+	res := tx.Model(&Settlement{}).Where("id = ? AND version = ? AND phase = ?", st.ID, st.Version, from).Updates(cols)
+	if err := changed(res); err != nil {
+		return err
+	}
+	return s.insertEvents(tx, events, o.AppID, o.OutOrderNo)
+}
+
+// stepUnread makes an item's step without reading its row first, when the
+// step's own checks passed on the caller's copy (checked: the transition
+// is allowed, and the merchant number is the one of the item's key and
+// the new attempt): q names the row by id, version and what the number
+// is derived from, and stepUnread adds the phase it moves from and the
+// attempts it may come from (priorAttempts), so the update matches only a
+// row on which the checks, made after reading it, would pass. done is
+// false when it changed nothing: the caller then reads the row, to say
+// why or (the copy differing in what the checks do not read) to step it.
+// A step a caller makes on the row it read at that version, the
+// reconciler's every step, costs one statement instead of two.
+func stepUnread(q *gorm.DB, checked bool, from Phase, prior []int, cols map[string]any) (done bool, err error) {
+	if !checked {
+		return false, nil
+	}
+	res := q.Where("phase = ? AND attempt IN ?", from, prior).Updates(cols)
+	done = res.Error == nil && res.RowsAffected == 1
+	if done {
+		stepsUnread.Add(1)
+	}
+	return done, res.Error
+}
+
+// stepsUnread counts the steps stepUnread made (for tests).
+var stepsUnread atomic.Int64
+
+// priorAttempts is what the stored attempt may be for a step from→to to
+// attempt (see checkStep): one less when the step must start an attempt,
+// the same or one less when it may, else the same.
+func priorAttempts(from, to Phase, attempt int) []int {
+	switch {
+	case newAttempt(from, to):
+		return []int{attempt - 1}
+	case mayStartAttempt(from, to):
+		return []int{attempt, attempt - 1}
+	}
+	return []int{attempt}
+}
+
+// refundCols is the columns an update of r writes, at version + 1.
+func refundCols(r *Refund, updated time.Time) map[string]any {
+	return map[string]any{
+		"phase": r.Phase, "attempt": r.Attempt, "out_refund_no": r.OutRefundNo, "refund_no": r.RefundNo, "api": r.API,
+		"all_settle": r.AllSettle, "next_action_at": r.NextActionAt, "checks": r.Checks,
+		"err_no": r.ErrNo, "err_tips": r.ErrTips, "park_reason": r.ParkReason, "done_at": r.DoneAt,
+		"audit_phase": r.AuditPhase, "audit_deadline": r.AuditDeadline, "audit_decision": r.AuditDecision,
+		"audit_message": r.AuditMessage, "audit_by": r.AuditBy,
+		"version": r.Version + 1, "updated_at": updated,
+	}
+}
+
+// settlementCols is the columns an update of st writes, at version + 1.
+func settlementCols(st *Settlement, updated time.Time) map[string]any {
+	return map[string]any{
+		"phase": st.Phase, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": st.SettleNo, "source": st.Source, "api": st.API,
+		"amount": st.Amount, "next_action_at": st.NextActionAt, "checks": st.Checks,
+		"err_no": st.ErrNo, "err_tips": st.ErrTips, "park_reason": st.ParkReason, "done_at": st.DoneAt,
+		"version": st.Version + 1, "updated_at": updated,
+	}
+}
