@@ -84,17 +84,44 @@ func (g *Grouped) InTx(ctx context.Context, fn func(tx *Store) error) error {
 // GroupStats reports how many transactions the grouped calls took.
 func (g *Grouped) GroupStats() (groups, calls int64) { return g.groups.Load(), g.calls.Load() }
 
-// commitNext commits the calls queued now, at most max, then hands the lead
-// to the first call left queued, if any.
+// commitNext opens a transaction, then commits in it the calls queued by
+// then, at most max, and hands the lead to the first call left queued, if
+// any. The group is taken once the transaction holds the connection: on
+// SQLite the claim and the callback inbox take it too, and the calls
+// queued while the leader waited for it join its group instead of the
+// next one.
 func (g *Grouped) commitNext() {
 	g.mu.Lock()
-	n := min(len(g.queue), g.max)
-	group := make([]*groupCall, n)
-	copy(group, g.queue)
-	g.queue = append(g.queue[:0], g.queue[n:]...)
+	ctx := context.WithoutCancel(g.queue[0].ctx) // the leader's own call
 	g.mu.Unlock()
-
-	g.commit(group)
+	var group []*groupCall
+	var errs []error
+	err := g.Store.InTx(ctx, func(tx *Store) error {
+		group = g.take()
+		errs = make([]error, len(group))
+		if len(group) == 1 { // alone: as Store.InTx would run it
+			errs[0] = group[0].fn(tx)
+			return errs[0]
+		}
+		for i, c := range group {
+			errs[i] = transaction(tx.db, func(sp *gorm.DB) error {
+				return c.fn(tx.with(sp))
+			})
+		}
+		return nil
+	})
+	if group == nil { // the transaction did not begin
+		group = g.take()
+	}
+	g.groups.Add(1)
+	g.calls.Add(int64(len(group)))
+	for i, c := range group {
+		if err != nil {
+			c.done <- err // the commit failed: nothing of the group is stored
+		} else {
+			c.done <- errs[i]
+		}
+	}
 
 	g.mu.Lock()
 	if len(g.queue) == 0 {
@@ -107,30 +134,14 @@ func (g *Grouped) commitNext() {
 	next.lead <- struct{}{}
 }
 
-// commit runs group in one transaction, each call in a savepoint, and tells
-// every call its outcome once the transaction ended.
-func (g *Grouped) commit(group []*groupCall) {
-	g.groups.Add(1)
-	g.calls.Add(int64(len(group)))
-	if len(group) == 1 {
-		c := group[0]
-		c.done <- g.Store.InTx(c.ctx, c.fn)
-		return
-	}
-	errs := make([]error, len(group))
-	err := g.Store.InTx(context.WithoutCancel(group[0].ctx), func(tx *Store) error {
-		for i, c := range group {
-			errs[i] = transaction(tx.db, func(sp *gorm.DB) error {
-				return c.fn(tx.with(sp))
-			})
-		}
-		return nil
-	})
-	for i, c := range group {
-		if err != nil {
-			c.done <- err // the commit failed: nothing of the group is stored
-		} else {
-			c.done <- errs[i]
-		}
-	}
+// take removes the next group from the queue: the calls queued now, at
+// most max, the leader's first.
+func (g *Grouped) take() []*groupCall {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := min(len(g.queue), g.max)
+	group := make([]*groupCall, n)
+	copy(group, g.queue)
+	g.queue = append(g.queue[:0], g.queue[n:]...)
+	return group
 }

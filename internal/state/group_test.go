@@ -28,15 +28,18 @@ func TestGrouped_CommitsTogetherAndFailsAlone(t *testing.T) {
 
 		// The first call holds its group open until the other n-1 calls
 		// are queued behind it, so they must share the next group.
-		release := make(chan struct{})
+		// Its group is taken once its transaction began, so the others
+		// start once its fn runs.
+		release, running := make(chan struct{}), make(chan struct{})
 		first := make(chan error, 1)
 		go func() {
 			first <- g.InTx(ctx, func(tx *Store) error {
+				close(running)
 				<-release
 				return setErrTips(ctx, tx, refunds[0], "first")
 			})
 		}()
-		waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.leading })
+		<-running
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		boom := errors.New("boom")
@@ -144,4 +147,47 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("condition not met within 10 s")
+}
+
+// TestGrouped_JoinsWhileTheConnectionIsBusy: on SQLite's one connection,
+// the calls made while another transaction (a claim, the callback inbox)
+// holds it all wait in one group: the leader takes its group once its own
+// transaction began, not before it waited for the connection.
+func TestGrouped_JoinsWhileTheConnectionIsBusy(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	const n = 6
+	var refunds []*Refund
+	for i := range n {
+		no := fmt.Sprintf("j%02d", i)
+		e.order(t, no, 1000)
+		refunds = append(refunds, e.refund(t, no, no+"-r", 100))
+	}
+	g := e.Grouped(64)
+	release, holding := make(chan struct{}), make(chan struct{})
+	other := make(chan error, 1)
+	go func() {
+		other <- e.InTx(ctx, func(tx *Store) error { close(holding); <-release; return nil })
+	}()
+	<-holding
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = g.InTx(ctx, func(tx *Store) error { return setErrTips(ctx, tx, refunds[i], "joined") })
+		})
+	}
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.queue) == n })
+	close(release)
+	wg.Wait()
+	must(t, <-other)
+	for i := range n {
+		must(t, errs[i])
+		if got := e.getRefund(t, refunds[i].ID).ErrTips; got != "joined" {
+			t.Fatalf("refund %d: err_tips %q", i, got)
+		}
+	}
+	if groups, calls := g.GroupStats(); groups != 1 || calls != n {
+		t.Fatalf("%d calls in %d groups, want %d in 1", calls, groups, n)
+	}
 }
