@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -79,6 +80,21 @@ func (g *Grouped) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		g.commitNext()
 		return <-c.done
 	}
+}
+
+// ClaimFair is Store.ClaimFair as one call of a group: the claim's leases
+// and reschedules commit with the intents and answers queued beside it,
+// one commit (an fsync on SQLite) instead of two.
+func (g *Grouped) ClaimFair(ctx context.Context, now time.Time, q Quota, lease time.Duration, owner string, triage Triage) (claims []Claim, idle int, err error) {
+	err = g.InTx(ctx, func(tx *Store) error {
+		var err error
+		claims, idle, err = tx.ClaimFair(ctx, now, q, lease, owner, triage)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return claims, idle, nil
 }
 
 // GroupStats reports how many transactions the grouped calls took.

@@ -191,3 +191,50 @@ func TestGrouped_JoinsWhileTheConnectionIsBusy(t *testing.T) {
 		t.Fatalf("%d calls in %d groups, want %d in 1", calls, groups, n)
 	}
 }
+
+// TestGrouped_ClaimCommitsWithTheGroup: a claim made through Grouped while
+// a write is queued shares that write's transaction, takes its orders
+// (leased to its owner, as Store.ClaimFair would) and reports an invalid
+// request as Store.ClaimFair does.
+func TestGrouped_ClaimCommitsWithTheGroup(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	now := e.clock.Now()
+	ids := []int64{orderAt(t, e, "app1", "c0", now.Add(-time.Minute)), orderAt(t, e, "app1", "c1", now.Add(-time.Second))}
+	w0 := e.order(t, "w0", 1000)
+	rf := e.refund(t, "w0", "w0-r", 100) // its declaration makes w0 due too
+	ids = append(ids, w0.ID)
+	g := e.Grouped(64)
+	release, holding := make(chan struct{}), make(chan struct{})
+	other := make(chan error, 1)
+	go func() {
+		other <- e.InTx(ctx, func(tx *Store) error { close(holding); <-release; return nil })
+	}()
+	<-holding
+	var claims []Claim
+	var claimErr, writeErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		claims, _, claimErr = g.ClaimFair(ctx, now, Quota{Apps: map[string]int{"app1": 5}}, time.Minute, "w1", nil)
+	})
+	wg.Go(func() { writeErr = g.InTx(ctx, func(tx *Store) error { return setErrTips(ctx, tx, rf, "beside") }) })
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.queue) == 2 })
+	close(release)
+	wg.Wait()
+	must(t, <-other)
+	must(t, claimErr)
+	must(t, writeErr)
+	if len(claims) != len(ids) {
+		t.Fatalf("claimed %+v, want orders %v", claims, ids)
+	}
+	for _, c := range claims {
+		if o := e.getOrder(t, c.OrderID); o.LeaseOwner != "w1" || o.LeaseUntil == nil {
+			t.Fatalf("order %d after the claim: owner %q, lease %v", c.OrderID, o.LeaseOwner, o.LeaseUntil)
+		}
+	}
+	if groups, calls := g.GroupStats(); groups != 1 || calls != 2 {
+		t.Fatalf("%d calls in %d groups, want the claim and the write in 1", calls, groups)
+	}
+	_, _, err := g.ClaimFair(ctx, now, Quota{Others: 1}, 0, "w1", nil)
+	wantErr(t, err, ErrInvalid, "claim due orders: lease: 0s is not positive")
+}
