@@ -41,9 +41,12 @@ type Options struct {
 
 // Daemon is a running `payd serve`.
 type Daemon struct {
-	cfg       *config.Config
-	log       *logrus.Entry
-	store     *state.Store
+	cfg   *config.Config
+	log   *logrus.Entry
+	store *state.Store
+	// inbox is where the callback inbox writes: on SQLite the group commit
+	// the reconciler writes through, so both share transactions.
+	inbox     server.BatchStore
 	rec       *reconcile.Reconciler
 	metrics   *metrics.Metrics
 	sched     *jobs.Scheduler
@@ -76,8 +79,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Daemon, err e
 	}
 	release = withProfile(release, log)
 	var st *state.Store
-	joined := false
-	started := false
+	joined, started := false, false
 	defer func() {
 		// A failed start leaves nothing behind: no replica record, no lock.
 		if started {
@@ -103,7 +105,8 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Daemon, err e
 		return nil, fmt.Errorf("join the replicas: %w", err)
 	}
 	joined = true
-	rec := NewReconciler(cfg, st, client, o.Clock, log, m, o.Observe)
+	writes := reconcile.GroupCommit(st, cfg.Reconcile.Workers) // shared with the callback inbox
+	rec := NewReconciler(cfg, writes, client, o.Clock, log, m, o.Observe)
 	m.RegisterItems(func(ctx context.Context) (metrics.Counts, error) { return itemCounts(ctx, st) }, 5*time.Second)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -112,7 +115,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Daemon, err e
 			cancel()
 		}
 	}()
-	d := &Daemon{cfg: cfg, log: log, store: st, rec: rec, metrics: m, cancel: cancel, release: release}
+	d := &Daemon{cfg: cfg, log: log, store: st, inbox: inboxStore(writes, st), rec: rec, metrics: m, cancel: cancel, release: release}
 	d.events = NewDispatcher(cfg, st, o.Clock, log, m)
 
 	batch := &jobs.SettleBatch{Store: st, Clock: o.Clock, Policy: Policy(cfg), Limit: cfg.SettleBatch.Limit, Wake: rec.Wake, Log: log, Owner: ProcessOwner()}
@@ -158,6 +161,16 @@ func (d *Daemon) CallbackAddr() string { return d.callbacks }
 // AdminAddr is the admin listener's address.
 func (d *Daemon) AdminAddr() string { return d.admin }
 
+// inboxStore is where the callback inbox writes: writes, the reconciler's
+// store, when it stores callback batches (the group commit on SQLite),
+// else st.
+func inboxStore(writes reconcile.Store, st *state.Store) server.BatchStore {
+	if b, ok := writes.(server.BatchStore); ok {
+		return b
+	}
+	return st
+}
+
 // handlers builds the callback and admin handlers; the callback inbox runs
 // until runCtx ends.
 func (d *Daemon) handlers(runCtx context.Context, o Options, client *douyin.Client) (http.Handler, http.Handler) {
@@ -167,7 +180,7 @@ func (d *Daemon) handlers(runCtx context.Context, o Options, client *douyin.Clie
 		tokens[a.AppID] = a.Token
 	}
 	ready := func() error { return st.Ping(context.Background()) }
-	inbox := server.NewBatchInbox(st, server.BatchInboxOptions{}) // group commit: one fsync for many callbacks
+	inbox := server.NewBatchInbox(d.inbox, server.BatchInboxOptions{}) // group commit: one fsync for many callbacks
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); inbox.Run(runCtx) }()
 	cbHandler := server.NewCallbackHandler(server.CallbackOptions{

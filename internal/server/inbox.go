@@ -15,7 +15,10 @@ type BatchStore interface {
 	InsertCallbacks(ctx context.Context, cbs []*state.Callback, now time.Time) []state.CallbackResult
 }
 
-var _ BatchStore = (*state.Store)(nil)
+var (
+	_ BatchStore = (*state.Store)(nil)
+	_ BatchStore = (*state.Grouped)(nil)
+)
 
 // DefaultBatchMax is BatchInbox's largest batch when BatchInboxOptions.Max
 // is zero.

@@ -32,6 +32,21 @@ type CallbackResult struct {
 // InsertCallback, so one bad callback never costs the others their
 // outcome.
 func (s *Store) InsertCallbacks(ctx context.Context, cbs []*Callback, now time.Time) []CallbackResult {
+	return s.insertCallbacks(ctx, cbs, now, func(fn func(tx *gorm.DB) error) error { return s.write(ctx, fn) })
+}
+
+// InsertCallbacks is Store.InsertCallbacks with the batch as one call of a
+// group commit: the callbacks' rows, hints and nudges commit with the
+// reconciler's intents, answers and claims queued beside them.
+func (g *Grouped) InsertCallbacks(ctx context.Context, cbs []*Callback, now time.Time) []CallbackResult {
+	return g.Store.insertCallbacks(ctx, cbs, now, func(fn func(tx *gorm.DB) error) error {
+		return g.InTx(ctx, func(tx *Store) error { return fn(tx.db) })
+	})
+}
+
+// insertCallbacks is InsertCallbacks with the batch's transaction made by
+// write.
+func (s *Store) insertCallbacks(ctx context.Context, cbs []*Callback, now time.Time, write func(fn func(tx *gorm.DB) error) error) []CallbackResult {
 	res := make([]CallbackResult, len(cbs))
 	if len(cbs) == 0 {
 		return res
@@ -49,7 +64,7 @@ func (s *Store) InsertCallbacks(ctx context.Context, cbs []*Callback, now time.T
 		valid[i] = true
 	}
 	inserted := make([]bool, len(cbs))
-	err := s.write(ctx, func(tx *gorm.DB) error {
+	err := write(func(tx *gorm.DB) error {
 		var err error
 		inserted, err = s.insertCallbacksTx(tx, cbs, valid, now)
 		return err

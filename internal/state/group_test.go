@@ -238,3 +238,48 @@ func TestGrouped_ClaimCommitsWithTheGroup(t *testing.T) {
 	_, _, err := g.ClaimFair(ctx, now, Quota{Others: 1}, 0, "w1", nil)
 	wantErr(t, err, ErrInvalid, "claim due orders: lease: 0s is not positive")
 }
+
+// TestGrouped_CallbacksCommitWithTheGroup: a callback batch stored through
+// Grouped while a write is queued shares that write's transaction, and
+// its callbacks come out as Store.InsertCallbacks gives them: stored,
+// duplicate (a twin in the batch) or refused, the paid order hinted.
+func TestGrouped_CallbacksCommitWithTheGroup(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	o := e.order(t, "cb0", 1000)
+	o.NextActionAt = nil
+	must(t, e.UpdateOrder(ctx, o))
+	e.order(t, "w1", 1000)
+	rf := e.refund(t, "w1", "w1-r", 100)
+	g := e.Grouped(64)
+	release, holding := make(chan struct{}), make(chan struct{})
+	other := make(chan error, 1)
+	go func() {
+		other <- e.InTx(ctx, func(tx *Store) error { close(holding); <-release; return nil })
+	}()
+	<-holding
+	cbs := []*Callback{
+		{AppID: "app1", Type: "payment", Signature: "g1", SubjectNo: "cb0", Raw: "{}"},
+		{AppID: "app1", Type: "payment", Signature: "g1", SubjectNo: "cb0", Raw: "{}"}, // twin
+		{AppID: "app1", Type: "", Signature: "g2", SubjectNo: "cb0", Raw: "{}"},        // invalid
+	}
+	var res []CallbackResult
+	var writeErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { res = g.InsertCallbacks(ctx, cbs, e.clock.Now()) })
+	wg.Go(func() { writeErr = g.InTx(ctx, func(tx *Store) error { return setErrTips(ctx, tx, rf, "beside") }) })
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.queue) == 2 })
+	close(release)
+	wg.Wait()
+	must(t, <-other)
+	must(t, writeErr)
+	if !res[0].Inserted || res[0].Err != nil || res[1].Inserted || res[1].Err != nil || res[2].Inserted || !errors.Is(res[2].Err, ErrInvalid) {
+		t.Fatalf("results %+v; want stored, duplicate, invalid", res)
+	}
+	if got := e.getOrder(t, o.ID); got.NextActionAt == nil || got.HintSeq != o.HintSeq+1 {
+		t.Fatalf("order after its payment callback: next %v, hint %d (was %d)", got.NextActionAt, got.HintSeq, o.HintSeq)
+	}
+	if groups, calls := g.GroupStats(); groups != 1 || calls != 2 {
+		t.Fatalf("%d calls in %d groups, want the batch and the write in 1", calls, groups)
+	}
+}
