@@ -164,12 +164,7 @@ func TestGrouped_JoinsWhileTheConnectionIsBusy(t *testing.T) {
 		refunds = append(refunds, e.refund(t, no, no+"-r", 100))
 	}
 	g := e.Grouped(64)
-	release, holding := make(chan struct{}), make(chan struct{})
-	other := make(chan error, 1)
-	go func() {
-		other <- e.InTx(ctx, func(tx *Store) error { close(holding); <-release; return nil })
-	}()
-	<-holding
+	release := holdConnection(t, e)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -178,9 +173,8 @@ func TestGrouped_JoinsWhileTheConnectionIsBusy(t *testing.T) {
 		})
 	}
 	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.queue) == n })
-	close(release)
+	release()
 	wg.Wait()
-	must(t, <-other)
 	for i := range n {
 		must(t, errs[i])
 		if got := e.getRefund(t, refunds[i].ID).ErrTips; got != "joined" {
@@ -205,12 +199,7 @@ func TestGrouped_ClaimCommitsWithTheGroup(t *testing.T) {
 	rf := e.refund(t, "w0", "w0-r", 100) // its declaration makes w0 due too
 	ids = append(ids, w0.ID)
 	g := e.Grouped(64)
-	release, holding := make(chan struct{}), make(chan struct{})
-	other := make(chan error, 1)
-	go func() {
-		other <- e.InTx(ctx, func(tx *Store) error { close(holding); <-release; return nil })
-	}()
-	<-holding
+	release := holdConnection(t, e)
 	var claims []Claim
 	var claimErr, writeErr error
 	var wg sync.WaitGroup
@@ -219,9 +208,8 @@ func TestGrouped_ClaimCommitsWithTheGroup(t *testing.T) {
 	})
 	wg.Go(func() { writeErr = g.InTx(ctx, func(tx *Store) error { return setErrTips(ctx, tx, rf, "beside") }) })
 	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.queue) == 2 })
-	close(release)
+	release()
 	wg.Wait()
-	must(t, <-other)
 	must(t, claimErr)
 	must(t, writeErr)
 	if len(claims) != len(ids) {
@@ -252,12 +240,7 @@ func TestGrouped_CallbacksCommitWithTheGroup(t *testing.T) {
 	e.order(t, "w1", 1000)
 	rf := e.refund(t, "w1", "w1-r", 100)
 	g := e.Grouped(64)
-	release, holding := make(chan struct{}), make(chan struct{})
-	other := make(chan error, 1)
-	go func() {
-		other <- e.InTx(ctx, func(tx *Store) error { close(holding); <-release; return nil })
-	}()
-	<-holding
+	release := holdConnection(t, e)
 	cbs := []*Callback{
 		{AppID: "app1", Type: "payment", Signature: "g1", SubjectNo: "cb0", Raw: "{}"},
 		{AppID: "app1", Type: "payment", Signature: "g1", SubjectNo: "cb0", Raw: "{}"}, // twin
@@ -269,9 +252,8 @@ func TestGrouped_CallbacksCommitWithTheGroup(t *testing.T) {
 	wg.Go(func() { res = g.InsertCallbacks(ctx, cbs, e.clock.Now()) })
 	wg.Go(func() { writeErr = g.InTx(ctx, func(tx *Store) error { return setErrTips(ctx, tx, rf, "beside") }) })
 	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.queue) == 2 })
-	close(release)
+	release()
 	wg.Wait()
-	must(t, <-other)
 	must(t, writeErr)
 	if !res[0].Inserted || res[0].Err != nil || res[1].Inserted || res[1].Err != nil || res[2].Inserted || !errors.Is(res[2].Err, ErrInvalid) {
 		t.Fatalf("results %+v; want stored, duplicate, invalid", res)
@@ -282,4 +264,17 @@ func TestGrouped_CallbacksCommitWithTheGroup(t *testing.T) {
 	if groups, calls := g.GroupStats(); groups != 1 || calls != 2 {
 		t.Fatalf("%d calls in %d groups, want the batch and the write in 1", calls, groups)
 	}
+}
+
+// holdConnection holds SQLite's one connection in a transaction of its
+// own until the returned func is called, which waits for it to end.
+func holdConnection(t *testing.T, e *env) func() {
+	t.Helper()
+	release, holding := make(chan struct{}), make(chan struct{})
+	other := make(chan error, 1)
+	go func() {
+		other <- e.InTx(context.Background(), func(tx *Store) error { close(holding); <-release; return nil })
+	}()
+	<-holding
+	return func() { close(release); must(t, <-other) }
 }
