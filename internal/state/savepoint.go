@@ -39,23 +39,25 @@ func savepoint(db *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
 	if err := db.Exec(spBegin).Error; err != nil {
 		return err
 	}
-	done := false
+	ok := false
 	defer func() {
-		if done && err == nil {
+		if ok {
 			return
 		}
-		// Undo fn's writes, then drop the savepoint itself, so that an
-		// enclosing one of the same name is the newest again. On
-		// PostgreSQL the rollback also ends the failed statement's abort.
+		// Undo fn's writes (on an error or a panic), then drop the
+		// savepoint itself, so that an enclosing one of the same name is
+		// the newest again. On PostgreSQL the rollback also ends the
+		// failed statement's abort.
 		if rerr := db.Exec(spRollback).Error; rerr == nil {
 			db.Exec(spRelease)
 		}
 	}()
 	if err = fn(db.Session(&gorm.Session{NewDB: true})); err != nil {
-		done = true
 		return err
 	}
-	err = db.Exec(spRelease).Error
-	done = true
-	return err
+	if err = db.Exec(spRelease).Error; err != nil {
+		return err
+	}
+	ok = true
+	return nil
 }
