@@ -61,7 +61,7 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 	_ = st.BeforeSave(nil)
 	updated := s.now()
 	cols := settlementCols(st, updated)
-	nothingLeft := from == PhasePending && st.Phase == PhaseSucceeded && st.Amount == 0 && st.SettleNo == ""
+	nothingLeft := settlesNothing(from, st)
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		var o Order
 		err := firstRow(tx.Select("app_id, out_order_no").Where("id = ?", st.OrderID), &o)
@@ -127,7 +127,7 @@ func (s *Store) updateSettlementRead(tx *gorm.DB, st *Settlement, from Phase, co
 		return fmt.Errorf("read order %d: %w", cur.OrderID, err)
 	}
 	what := "settlement of order " + o.OutOrderNo
-	nothingLeft := from == PhasePending && st.Phase == PhaseSucceeded && st.Amount == 0 && st.SettleNo == "" && st.Attempt == cur.Attempt
+	nothingLeft := settlesNothing(from, st) && st.Attempt == cur.Attempt
 	if !nothingLeft {
 		if err := checkStep(what, from, st.Phase, cur.Attempt, st.Attempt, cur.NumberOf(o.AppID, o.OutOrderNo, st.Attempt), st.OutSettleNo); err != nil {
 			return err
@@ -138,6 +138,14 @@ func (s *Store) updateSettlementRead(tx *gorm.DB, st *Settlement, from Phase, co
 		return err
 	}
 	return s.insertEvents(tx, events, o.AppID, o.OutOrderNo)
+}
+
+// settlesNothing reports whether from→st is the one move beyond the
+// transitions: a pending settlement found to have nothing left to settle
+// (succeeded, amount 0, no Douyin number). Its attempt must stay the same:
+// the unread step requires it of the row, the read one compares.
+func settlesNothing(from Phase, st *Settlement) bool {
+	return from == PhasePending && st.Phase == PhaseSucceeded && st.Amount == 0 && st.SettleNo == ""
 }
 
 // stepUnread makes an item's step without reading its row first, when the
