@@ -18,12 +18,7 @@ func TestGrouped_CommitsTogetherAndFailsAlone(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		const n = 12
-		var refunds []*Refund
-		for i := range n {
-			no := fmt.Sprintf("g%02d", i)
-			e.order(t, no, 1000)
-			refunds = append(refunds, e.refund(t, no, no+"-r", 100))
-		}
+		refunds := orderRefunds(t, e, "g", n, 1000)
 		g := e.Grouped(64)
 
 		// The first call holds its group open until the other n-1 calls
@@ -100,12 +95,7 @@ func TestGrouped_ManyCallers(t *testing.T) {
 	e := newSQLiteEnv(t)
 	ctx := context.Background()
 	const workers, each = 16, 25
-	var refunds []*Refund
-	for i := range workers {
-		no := fmt.Sprintf("m%02d", i)
-		e.order(t, no, 100000)
-		refunds = append(refunds, e.refund(t, no, no+"-r", 100))
-	}
+	refunds := orderRefunds(t, e, "m", workers, 100000)
 	g := e.Grouped(8)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -157,12 +147,7 @@ func TestGrouped_JoinsWhileTheConnectionIsBusy(t *testing.T) {
 	e := newSQLiteEnv(t)
 	ctx := context.Background()
 	const n = 6
-	var refunds []*Refund
-	for i := range n {
-		no := fmt.Sprintf("j%02d", i)
-		e.order(t, no, 1000)
-		refunds = append(refunds, e.refund(t, no, no+"-r", 100))
-	}
+	refunds := orderRefunds(t, e, "j", n, 1000)
 	g := e.Grouped(64)
 	release := holdConnection(t, e)
 	errs := make([]error, n)
@@ -277,4 +262,17 @@ func holdConnection(t *testing.T, e *env) func() {
 	}()
 	<-holding
 	return func() { close(release); must(t, <-other) }
+}
+
+// orderRefunds records n orders of total fen, prefix and a number each,
+// and a refund of 100 fen on each; it returns the refunds.
+func orderRefunds(t *testing.T, e *env, prefix string, n int, total int64) []*Refund {
+	t.Helper()
+	var refunds []*Refund
+	for i := range n {
+		no := fmt.Sprintf("%s%02d", prefix, i)
+		e.order(t, no, total)
+		refunds = append(refunds, e.refund(t, no, no+"-r", 100))
+	}
+	return refunds
 }
