@@ -109,17 +109,7 @@ func New(opts Options) (*Client, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	hc := &http.Client{}
-	if opts.HTTPClient != nil {
-		c := *opts.HTTPClient
-		hc = &c
-	}
-	hc.Timeout = timeout
-	if hc.CheckRedirect == nil {
-		// A redirect would turn the POST into a GET elsewhere; report the
-		// 3xx as it is instead.
-		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
+	hc := HTTPClient(opts.HTTPClient, timeout)
 	c := &Client{
 		base:    strings.TrimRight(opts.BaseURL, "/"),
 		http:    hc,

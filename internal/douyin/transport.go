@@ -2,10 +2,50 @@ package douyin
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptrace"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
+
+// IdleConnsPerHost is how many idle keep-alive connections the clients
+// keep to one Douyin host: as many as calls may be in flight at once
+// (reconcile.workers goes up to a few hundred). net/http's default keeps
+// two, so that of 32 workers calling at once 30 closed their connection
+// after each answer and dialled (over TLS, handshook) a new one for the
+// next call.
+const IdleConnsPerHost = 256
+
+// sharedTransport is the transport of every client built without one of
+// its own: one pool of connections per host for all apps and both APIs.
+var sharedTransport = sync.OnceValue(func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 2 * IdleConnsPerHost
+	t.MaxIdleConnsPerHost = IdleConnsPerHost
+	return t
+})
+
+// HTTPClient is the client both APIs' clients send with: a copy of base
+// (a new one when nil) with timeout, sending through the shared transport
+// unless base has a transport of its own, and reporting a redirect as the
+// 3xx it is (following it would turn the POST into a GET elsewhere).
+func HTTPClient(base *http.Client, timeout time.Duration) *http.Client {
+	hc := &http.Client{}
+	if base != nil {
+		c := *base
+		hc = &c
+	}
+	hc.Timeout = timeout
+	if hc.Transport == nil {
+		hc.Transport = sharedTransport()
+	}
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return hc
+}
 
 // Snippet returns the start of a body for an error message.
 func Snippet(b []byte) string {

@@ -133,15 +133,7 @@ func New(opts Options) (*Client, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	hc := &http.Client{}
-	if opts.HTTPClient != nil {
-		c := *opts.HTTPClient
-		hc = &c
-	}
-	hc.Timeout = timeout
-	if hc.CheckRedirect == nil {
-		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
+	hc := douyin.HTTPClient(opts.HTTPClient, timeout)
 	lim := opts.Limiter
 	if lim == nil {
 		lim = douyin.NewLimiter(opts.Limits, opts.Burst, opts.Now)

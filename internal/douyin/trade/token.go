@@ -147,7 +147,7 @@ func NewTokens(opts TokensOptions) (*Tokens, error) {
 		t.apps[c.AppID] = &appToken{cred: c}
 	}
 	if t.http == nil {
-		t.http = &http.Client{Timeout: DefaultTimeout}
+		t.http = douyin.HTTPClient(nil, DefaultTimeout)
 	}
 	if t.opts.Holder == "" {
 		var b [8]byte
