@@ -118,12 +118,6 @@ func New(o Options) *Dispatcher {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	if o.Client == nil {
-		o.Client = &http.Client{
-			Timeout:       o.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-	}
 	if len(o.Retry) == 0 {
 		o.Retry = DefaultRetry
 	}
@@ -132,6 +126,17 @@ func New(o Options) *Dispatcher {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.Client == nil {
+		// Keep a connection per delivery in flight (net/http keeps two
+		// per host, so the others dialled for every event).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = o.Concurrency
+		o.Client = &http.Client{
+			Transport:     tr,
+			Timeout:       o.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if o.Batch <= 0 {
 		o.Batch = 100

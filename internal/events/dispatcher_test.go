@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,5 +378,44 @@ func TestEncode(t *testing.T) {
 	}
 	if _, err := Encode(state.Event{ID: "evt_2", Payload: "not json"}); err != nil {
 		t.Fatalf("invalid payload: %v, want data null", err)
+	}
+}
+
+// TestDispatcher_KeepsItsConnections: deliveries in flight at once each
+// keep their connection to the endpoint between passes (net/http keeps
+// two per host, so with three in flight one dialled anew for every event).
+func TestDispatcher_KeepsItsConnections(t *testing.T) {
+	clk := clock.NewFake(t0)
+	rcv := &receiver{v: &webhook.Verifier{Secret: secret, Tolerance: 5 * time.Minute, Now: clk.Now}, status: http.StatusOK}
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(rcv)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	b := &bundle{st: storetest.Open(t, clk.Now), clock: clk, rcv: rcv, srv: srv}
+	d := New(Options{
+		Store: b.st, Clock: b.clock, SignClock: b.clock, Jitter: -1, Timeout: 5 * time.Second, Concurrency: 3,
+		Endpoints: []Endpoint{{Name: "backend", URL: srv.URL + "/payd", Secret: secret}},
+	})
+	b.runOnce(t, d)
+	const events = 60
+	for i := range events {
+		b.emit(t, fmt.Sprintf("conn-%02d", i), state.EventOrderPaid)
+	}
+	for pass := 0; pass < 100; pass++ {
+		if _, accepted, _ := rcv.snapshot(); len(accepted) == events {
+			break
+		}
+		b.runOnce(t, d)
+	}
+	if _, accepted, rejected := rcv.snapshot(); len(accepted) != events || len(rejected) != 0 {
+		t.Fatalf("accepted %d of %d events, rejected %v", len(accepted), events, rejected)
+	}
+	if got := opened.Load(); got > 4 {
+		t.Errorf("%d events, 3 in flight at once, opened %d connections; want at most 4 (one per delivery in flight, kept)", events, got)
 	}
 }
