@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"gorm.io/gorm"
 )
@@ -48,6 +47,7 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, from Phase, events 
 	}
 	r.Version++
 	r.UpdatedAt = updated
+	r.stored = r.storedNow()
 	return nil
 }
 
@@ -87,6 +87,7 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 	}
 	st.Version++
 	st.UpdatedAt = updated
+	st.stored = st.storedNow()
 	return nil
 }
 
@@ -185,26 +186,4 @@ func priorAttempts(from, to Phase, attempt int) []int {
 		return []int{attempt, attempt - 1}
 	}
 	return []int{attempt}
-}
-
-// refundCols is the columns an update of r writes, at version + 1.
-func refundCols(r *Refund, updated time.Time) map[string]any {
-	return map[string]any{
-		"phase": r.Phase, "attempt": r.Attempt, "out_refund_no": r.OutRefundNo, "refund_no": r.RefundNo, "api": r.API,
-		"all_settle": r.AllSettle, "next_action_at": r.NextActionAt, "checks": r.Checks,
-		"err_no": r.ErrNo, "err_tips": r.ErrTips, "park_reason": r.ParkReason, "done_at": r.DoneAt,
-		"audit_phase": r.AuditPhase, "audit_deadline": r.AuditDeadline, "audit_decision": r.AuditDecision,
-		"audit_message": r.AuditMessage, "audit_by": r.AuditBy,
-		"version": r.Version + 1, "updated_at": updated,
-	}
-}
-
-// settlementCols is the columns an update of st writes, at version + 1.
-func settlementCols(st *Settlement, updated time.Time) map[string]any {
-	return map[string]any{
-		"phase": st.Phase, "attempt": st.Attempt, "out_settle_no": st.OutSettleNo, "settle_no": st.SettleNo, "source": st.Source, "api": st.API,
-		"amount": st.Amount, "next_action_at": st.NextActionAt, "checks": st.Checks,
-		"err_no": st.ErrNo, "err_tips": st.ErrTips, "park_reason": st.ParkReason, "done_at": st.DoneAt,
-		"version": st.Version + 1, "updated_at": updated,
-	}
 }

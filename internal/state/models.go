@@ -182,6 +182,8 @@ type Refund struct {
 	Version      int64 `gorm:"not null;default:1"`
 	CreatedAt    time.Time
 	UpdatedAt    time.Time `gorm:"index:ix_refunds_phase_updated,priority:2"`
+	// stored is the row as read or last saved (see refundCols).
+	stored storedRefund
 }
 
 // Receiver is one third-party receiver of a settlement.
@@ -231,6 +233,8 @@ type Settlement struct {
 	Version      int64 `gorm:"not null;default:1"`
 	CreatedAt    time.Time
 	UpdatedAt    time.Time `gorm:"index:ix_settlements_phase_updated,priority:2"`
+	// stored is the row as read or last saved (see settlementCols).
+	stored storedSettlement
 }
 
 // Attempt is one Douyin call, appended and never changed: the audit trail and

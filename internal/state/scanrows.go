@@ -16,8 +16,8 @@ import (
 // claim reads to triage, that reflection was 30 % of a no-op pass's CPU
 // (BENCHMARKS.md §4). The columns map to fields by GORM's schema, so the
 // model's tags stay the one definition; a column the model does not know
-// is dropped, as Find drops it. It runs no AfterFind hook: the models it
-// reads have none (the test that compares it with Find checks).
+// is dropped, as Find drops it. Of the hooks it runs AfterFind, as Find
+// does (the test that compares it with Find checks).
 func findRows[T any](tx *gorm.DB, out *[]T) error {
 	rows, err := tx.Model(new(T)).Rows()
 	if err != nil {
@@ -47,10 +47,18 @@ func findRows[T any](tx *gorm.DB, out *[]T) error {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
+		if h, ok := any(&row).(afterFinder); ok {
+			if err := h.AfterFind(tx); err != nil {
+				return err
+			}
+		}
 		*out = append(*out, row)
 	}
 	return rows.Err()
 }
+
+// afterFinder is a model with an AfterFind hook (Settlement, Refund).
+type afterFinder interface{ AfterFind(*gorm.DB) error }
 
 // columnPlans caches columnFields by model and column list.
 var columnPlans sync.Map // columnPlanKey → []int
