@@ -173,12 +173,33 @@ func (a App) String() string { return fmt.Sprintf("app %s", a.AppID) }
 // GoString renders the app without its secrets, for %#v.
 func (a App) GoString() string { return a.String() }
 
+// Workers per app, and the fewest, when reconcile.workers is left to
+// payd: each of an app's calls holds a worker while its intent and its
+// answer commit and Douyin answers (tens of milliseconds under load), and
+// an app's settle and query_settle budgets of 30/s each keep several of
+// its orders in hand at once. Measured with payd bench apps at 20 apps,
+// 32 workers used half of the settle budget and 256 nearly all of it.
+const (
+	workersPerApp = 8
+	minWorkers    = 32
+)
+
+// Workers is reconcile.workers, or when it is 0, 8 per app configured, at
+// least 32 and at most 256.
+func (c *Config) Workers() int {
+	if c.Reconcile.Workers > 0 {
+		return c.Reconcile.Workers
+	}
+	return min(max(workersPerApp*len(c.Douyin.Apps), minWorkers), maxWorkers)
+}
+
 // Reconcile configures the reconcile job.
 type Reconcile struct {
 	// Schedule is a cron spec (5 fields or a descriptor such as "@every 5s");
 	// default "@every 5s". A callback also wakes the job at once.
 	Schedule string `yaml:"schedule"`
-	// Workers is how many orders are reconciled at once; default 8, 1..256.
+	// Workers is how many orders are reconciled at once, 1..256; when 0
+	// or absent, as many as the apps' budgets need (see Config.Workers).
 	Workers int `yaml:"workers"`
 	// Batch is how many due rows one pass claims at most; default 500.
 	Batch int `yaml:"batch"`
@@ -411,7 +432,6 @@ func Default() *Config {
 		},
 		Reconcile: Reconcile{
 			Schedule:       "@every 5s",
-			Workers:        32,
 			Batch:          500,
 			Lease:          D(2 * time.Minute),
 			RefundAttempts: 5,

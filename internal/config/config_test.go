@@ -399,3 +399,18 @@ func yamlDiff(t *testing.T, got, want *Config) string {
 	}
 	return b.String()
 }
+
+// TestConfig_Workers: reconcile.workers when given; else 8 per app, at
+// least 32 and at most 256.
+func TestConfig_Workers(t *testing.T) {
+	for _, tc := range []struct{ workers, apps, want int }{
+		{0, 1, 32}, {0, 4, 32}, {0, 5, 40}, {0, 20, 160}, {0, 32, 256}, {0, 100, 256}, {12, 100, 12}, {256, 1, 256},
+	} {
+		c := Default()
+		c.Reconcile.Workers = tc.workers
+		c.Douyin.Apps = make([]App, tc.apps)
+		if got := c.Workers(); got != tc.want {
+			t.Errorf("workers %d with %d apps: %d, want %d", tc.workers, tc.apps, got, tc.want)
+		}
+	}
+}

@@ -129,7 +129,7 @@ func (d *Douyin) validate(p *problems, path string) {
 
 func (r *Reconcile) validate(p *problems, path string, callTimeout Duration) {
 	p.cron(path+".schedule", r.Schedule)
-	p.between(path+".workers", r.Workers, 1, maxWorkers)
+	p.between(path+".workers", r.Workers, 0, maxWorkers) // 0: as the apps need (Config.Workers)
 	p.atLeast(path+".batch", r.Batch, 1)
 	if p.positiveDuration(path+".lease", r.Lease) && callTimeout.Duration > 0 && r.Lease.Duration <= callTimeout.Duration {
 		// A lease that ends while its call is in flight lets a second

@@ -164,11 +164,11 @@ func Providers(cfg *config.Config, client *douyin.Client, trade map[string]provi
 // NewReconciler wires a reconciler.
 func NewReconciler(cfg *config.Config, st reconcile.Store, client *douyin.Client, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(reconcile.ActionResult)) *reconcile.Reconciler {
 	if s, ok := st.(*state.Store); ok {
-		st = reconcile.GroupCommit(s, cfg.Reconcile.Workers)
+		st = reconcile.GroupCommit(s, cfg.Workers())
 	}
 	o := reconcile.Options{
 		Store: st, Provider: Providers(cfg, client, tradeProviders(cfg, st, client, log, m)), Clock: clk, Policy: Policy(cfg),
-		Workers: cfg.Reconcile.Workers, Lease: cfg.Reconcile.Lease.Duration, MaxOrders: cfg.Reconcile.Batch,
+		Workers: cfg.Workers(), Lease: cfg.Reconcile.Lease.Duration, MaxOrders: cfg.Reconcile.Batch,
 		Owner: ProcessOwner(), Log: log.WithField("component", "reconcile"),
 	}
 	o.Observe = observe
