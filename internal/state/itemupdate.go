@@ -63,8 +63,7 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 	cols := settlementCols(st, updated)
 	nothingLeft := settlesNothing(from, st)
 	err := s.write(ctx, func(tx *gorm.DB) error {
-		var o Order
-		err := firstRow(tx.Select("app_id, out_order_no").Where("id = ?", st.OrderID), &o)
+		o, err := orderOf(tx, st)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("read order %d: %w", st.OrderID, err)
 		}

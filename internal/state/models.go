@@ -235,6 +235,8 @@ type Settlement struct {
 	UpdatedAt    time.Time `gorm:"index:ix_settlements_phase_updated,priority:2"`
 	// stored is the row as read or last saved (see settlementCols).
 	stored storedSettlement
+	// order is its order's identity, when it was read with the order.
+	order orderIdentity
 }
 
 // Attempt is one Douyin call, appended and never changed: the audit trail and

@@ -224,6 +224,7 @@ type OrderView struct {
 }
 
 func (v *OrderView) addSettlement(st *Settlement) {
+	st.order = orderIdentity{id: v.Order.ID, appID: v.Order.AppID, outOrderNo: v.Order.OutOrderNo}
 	if st.ItemOrderID == "" {
 		v.Settlement = st
 		return

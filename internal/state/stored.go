@@ -155,3 +155,22 @@ func refundCols(r *Refund, updated time.Time) map[string]any {
 	c.put("audit_by", r.AuditBy, was.auditBy == r.AuditBy)
 	return c.cols
 }
+
+// orderIdentity is an order's app and number, which never change: a
+// settlement read in its order's view carries them, so that its update
+// need not read the order again for them.
+type orderIdentity struct {
+	id                int64
+	appID, outOrderNo string
+}
+
+// orderOf returns st's order's app and number, read from the order unless
+// st carries them.
+func orderOf(tx *gorm.DB, st *Settlement) (Order, error) {
+	if o := st.order; o.id != 0 && o.id == st.OrderID {
+		return Order{ID: o.id, AppID: o.appID, OutOrderNo: o.outOrderNo}, nil
+	}
+	var o Order
+	err := firstRow(tx.Select("app_id, out_order_no").Where("id = ?", st.OrderID), &o)
+	return o, err
+}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // always are the columns every item update writes.
@@ -136,6 +138,44 @@ func TestUpdateRefund_WritesWhatChanged(t *testing.T) {
 		stale.Version--
 		if got, all := colsOf(refundCols(&stale, e.now())), colsOf(refundCols(&Refund{}, e.now())); !slices.Equal(got, all) {
 			t.Errorf("a copy of an older version writes %v, want every column %v", got, all)
+		}
+	})
+}
+
+// TestUpdateSettlement_OrderFromItsView: a settlement read in its order's
+// view (LoadOrder, LoadOrders) carries the order's app and number, so its
+// update does not read the order for them; a copy moved to another order
+// reads them. A session that refuses every read (DryRun) tells which it
+// did.
+func TestUpdateSettlement_OrderFromItsView(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		o := e.order(t, "v1", 1000)
+		_, _, err := e.DeclareSettlement(ctx, SettlementWish{OutOrderNo: "v1"}, e.clock.Now())
+		must(t, err)
+		one, err := e.LoadOrder(ctx, o.ID)
+		must(t, err)
+		many, err := e.LoadOrders(ctx, []int64{o.ID})
+		must(t, err)
+		blind := e.DB().Session(&gorm.Session{DryRun: true})
+		for name, st := range map[string]*Settlement{"LoadOrder": one.Settlement, "LoadOrders": many[o.ID].Settlement} {
+			got, err := orderOf(blind, st)
+			if err != nil || got.AppID != "app1" || got.OutOrderNo != "v1" || got.ID != o.ID {
+				t.Errorf("%s: order %+v, %v; want app1/v1 without reading it", name, got, err)
+			}
+			moved := *st
+			moved.OrderID++
+			if _, err := orderOf(blind, &moved); err == nil {
+				t.Errorf("%s: a copy of another order took the view's order, want it read (refused by the blind session)", name)
+			}
+		}
+		st := *one.Settlement
+		st.Phase, st.API = PhaseSubmitting, "ecpay"
+		must(t, e.UpdateSettlement(ctx, &st, PhasePending, NewEvent{Type: EventSettlementAttemptFailed}))
+		var ev Event
+		must(t, e.DB().Where("out_order_no = ?", "v1").Last(&ev).Error)
+		if ev.AppID != "app1" || ev.Type != EventSettlementAttemptFailed {
+			t.Errorf("event %+v, want one of app1's order v1", ev)
 		}
 	})
 }
