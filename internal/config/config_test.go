@@ -400,17 +400,23 @@ func yamlDiff(t *testing.T, got, want *Config) string {
 	return b.String()
 }
 
-// TestConfig_Workers: reconcile.workers when given; else 8 per app, at
-// least 32 and at most 256.
+// TestConfig_Workers: reconcile.workers when given; else on SQLite 8 per
+// app, at least 32 and at most 256, and on PostgreSQL 32.
 func TestConfig_Workers(t *testing.T) {
-	for _, tc := range []struct{ workers, apps, want int }{
-		{0, 1, 32}, {0, 4, 32}, {0, 5, 40}, {0, 20, 160}, {0, 32, 256}, {0, 100, 256}, {12, 100, 12}, {256, 1, 256},
+	for _, tc := range []struct {
+		driver              string
+		workers, apps, want int
+	}{
+		{"sqlite", 0, 1, 32}, {"sqlite", 0, 4, 32}, {"sqlite", 0, 5, 40}, {"sqlite", 0, 20, 160}, {"sqlite", 0, 32, 256},
+		{"sqlite", 0, 100, 256}, {"sqlite", 12, 100, 12}, {"sqlite", 256, 1, 256},
+		{"postgres", 0, 1, 32}, {"postgres", 0, 100, 32}, {"postgres", 64, 100, 64},
 	} {
 		c := Default()
+		c.Database.Driver = tc.driver
 		c.Reconcile.Workers = tc.workers
 		c.Douyin.Apps = make([]App, tc.apps)
 		if got := c.Workers(); got != tc.want {
-			t.Errorf("workers %d with %d apps: %d, want %d", tc.workers, tc.apps, got, tc.want)
+			t.Errorf("%s, workers %d with %d apps: %d, want %d", tc.driver, tc.workers, tc.apps, got, tc.want)
 		}
 	}
 }
