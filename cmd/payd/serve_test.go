@@ -370,3 +370,19 @@ func TestServe_secondOnSQLite(t *testing.T) {
 		}
 	})
 }
+
+// TestGCPercent: serve collects at serveGCPercent unless GOGC says
+// otherwise (the operator's value, applied by the runtime, stands).
+func TestGCPercent(t *testing.T) {
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	if p, ok := gcPercent(getenv); !ok || p != serveGCPercent {
+		t.Errorf("without GOGC: %d, %t; want %d", p, ok, serveGCPercent)
+	}
+	for _, v := range []string{"100", "off", "50"} {
+		env["GOGC"] = v
+		if _, ok := gcPercent(getenv); ok {
+			t.Errorf("GOGC=%s: serve sets its own percent, want the operator's kept", v)
+		}
+	}
+}
