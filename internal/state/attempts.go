@@ -8,6 +8,11 @@ import (
 	"gorm.io/gorm"
 )
 
+// insertAttempt is the row GORM's Create would insert, by hand (Create's
+// reflection over the model was a fifth of the insert's CPU).
+const insertAttempt = "INSERT INTO attempts (order_id, resource, resource_id, api, merchant_no, err_no, err_tips, outcome, latency_ms, created_at)" +
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+
 // AppendAttempt appends a to the attempt log (CreatedAt from the clock when
 // zero). The order must exist (ErrNotFound otherwise).
 func (s *Store) AppendAttempt(ctx context.Context, a *Attempt) error {
@@ -20,7 +25,16 @@ func (s *Store) AppendAttempt(ctx context.Context, a *Attempt) error {
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = s.now()
 	}
-	if err := s.session(ctx).Create(a).Error; err != nil {
+	_ = a.BeforeSave(nil)
+	err := s.session(ctx).Raw(insertAttempt, a.OrderID, a.Resource, a.ResourceID, a.API, a.MerchantNo, a.ErrNo, a.ErrTips,
+		a.Outcome, a.LatencyMS, a.CreatedAt).Scan(&a.ID).Error
+	if err == nil && a.ID == 0 {
+		err = errors.New("no id returned")
+	}
+	if t, ok := s.db.Dialector.(gorm.ErrorTranslator); ok && err != nil {
+		err = t.Translate(err) // a raw statement's errors are not translated (TranslateError)
+	}
+	if err != nil {
 		a.ID = 0
 		if errors.Is(err, gorm.ErrForeignKeyViolated) {
 			err = fmt.Errorf("order %d: %w", a.OrderID, ErrNotFound)

@@ -422,16 +422,13 @@ func (s *Store) Release(ctx context.Context, c Claim, next *time.Time, now time.
 func (s *Store) release(tx *gorm.DB, c Claim, next *time.Time, now time.Time) error {
 	now = utc(now)
 	next = utcPtr(next)
-	q := tx.Model(&Order{}).Where("id = ?", c.OrderID)
+	// By hand rather than through Updates (see itemRow.update).
+	held, by := "lease_until = ?", any(utc(c.LeaseUntil))
 	if c.LeaseUntil.IsZero() {
-		q = q.Where("version = ?", c.Version)
-	} else {
-		q = q.Where("lease_until = ?", utc(c.LeaseUntil))
+		held, by = "version = ?", c.Version
 	}
-	res := q.Updates(map[string]any{
-		"lease_until": nil, "lease_owner": "", "next_action_at": next,
-		"version": gorm.Expr("version + 1"), "updated_at": s.now(),
-	})
+	res := tx.Exec("UPDATE orders SET lease_until = NULL, lease_owner = '', next_action_at = ?, version = version + 1, updated_at = ? WHERE id = ? AND "+held,
+		next, s.now(), c.OrderID, by)
 	if res.Error != nil {
 		return res.Error
 	}

@@ -628,6 +628,14 @@ func TestStore_AppendAttempt(t *testing.T) {
 		if a.ID == 0 || !a.CreatedAt.Equal(t0) {
 			t.Fatalf("attempt %+v", a)
 		}
+		full := &Attempt{OrderID: o.ID, Resource: "refund", ResourceID: 7, API: "create_refund", MerchantNo: "o1-r-2", ErrNo: 2000,
+			ErrTips: "退款失败", Outcome: "permanent", LatencyMS: 345, CreatedAt: t0.Add(1500 * time.Microsecond)}
+		must(t, e.AppendAttempt(ctx, full))
+		var got Attempt
+		must(t, e.DB().First(&got, full.ID).Error)
+		if got.ID != a.ID+1 || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", *full) {
+			t.Fatalf("stored %+v, want %+v", got, *full)
+		}
 		wantErr(t, e.AppendAttempt(ctx, a), ErrInvalid, "append attempt query_order o1: id: attempts are only appended, 1 given")
 		wantErr(t, e.AppendAttempt(ctx, &Attempt{OrderID: o.ID, API: "query_order", MerchantNo: "o1"}), ErrInvalid,
 			"append attempt query_order o1: resource, api, merchant_no and outcome are required")

@@ -35,7 +35,10 @@ func (s *Store) insertEvents(tx *gorm.DB, evs []NewEvent, appID, outOrderNo stri
 		if row.OutOrderNo == "" {
 			row.OutOrderNo = outOrderNo
 		}
-		if err := tx.Create(&row).Error; err != nil {
+		// By hand rather than through Create (see insertAttempt); the
+		// sequence number is not needed here.
+		if err := tx.Exec("INSERT INTO events (id, type, app_id, out_order_no, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+			row.ID, row.Type, row.AppID, row.OutOrderNo, row.Payload, row.CreatedAt).Error; err != nil {
 			return fmt.Errorf("insert event %s: %w", e.Type, err)
 		}
 	}
