@@ -26,13 +26,10 @@ func (s *Store) AppendAttempt(ctx context.Context, a *Attempt) error {
 		a.CreatedAt = s.now()
 	}
 	_ = a.BeforeSave(nil)
-	err := s.session(ctx).Raw(insertAttempt, a.OrderID, a.Resource, a.ResourceID, a.API, a.MerchantNo, a.ErrNo, a.ErrTips,
-		a.Outcome, a.LatencyMS, a.CreatedAt).Scan(&a.ID).Error
+	err := queryRow(s.session(ctx), insertAttempt, []any{a.OrderID, a.Resource, a.ResourceID, a.API, a.MerchantNo, a.ErrNo, a.ErrTips,
+		a.Outcome, a.LatencyMS, a.CreatedAt}, &a.ID)
 	if err == nil && a.ID == 0 {
 		err = errors.New("no id returned")
-	}
-	if t, ok := s.db.Dialector.(gorm.ErrorTranslator); ok && err != nil {
-		err = t.Translate(err) // a raw statement's errors are not translated (TranslateError)
 	}
 	if err != nil {
 		a.ID = 0

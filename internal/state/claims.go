@@ -410,36 +410,53 @@ func (s *Store) Scheduled(ctx context.Context, now time.Time, limit int) ([]Orde
 // c.LeaseUntil, which every later claim changes and the holder's own
 // UpdateOrder does not; a Claim made without LeaseUntil falls back to
 // c.Version. ErrConflict when the lease was lost.
+//
+// The common release, of a claim no hint came to, is one statement (on
+// the claim's HintSeq too) and needs no savepoint; only when it matches
+// nothing does the release run as several, in one.
 func (s *Store) Release(ctx context.Context, c Claim, next *time.Time, now time.Time) error {
-	err := s.write(ctx, func(tx *gorm.DB) error { return s.release(tx, c, next, now) })
+	db := s.session(ctx)
+	held, by := releaseHeld(c)
+	n, err := exec(db, releaseOrder+held+" AND hint_seq = ?", utcPtr(next), s.now(), c.OrderID, by, c.HintSeq)
+	if err == nil && n == 0 {
+		err = s.write(ctx, func(tx *gorm.DB) error { return s.release(tx, c, next, now) })
+	}
 	if err != nil {
 		return fmt.Errorf("release order %d: %w", c.OrderID, err)
 	}
 	return nil
 }
 
-// release is Release inside tx.
+// releaseOrder is a release's update of the order, its condition on the
+// claim (releaseHeld) appended.
+const releaseOrder = "UPDATE orders SET lease_until = NULL, lease_owner = '', next_action_at = ?, version = version + 1, updated_at = ? WHERE id = ? AND "
+
+// releaseHeld is the condition that c is still held, with its argument:
+// its LeaseUntil, or its Version for a claim made without one.
+func releaseHeld(c Claim) (string, any) {
+	if c.LeaseUntil.IsZero() {
+		return "version = ?", c.Version
+	}
+	return "lease_until = ?", utc(c.LeaseUntil)
+}
+
+// release is Release inside tx, whether or not a hint came.
 func (s *Store) release(tx *gorm.DB, c Claim, next *time.Time, now time.Time) error {
 	now = utc(now)
 	next = utcPtr(next)
 	// By hand rather than through Updates (see itemRow.update).
-	held, by := "lease_until = ?", any(utc(c.LeaseUntil))
-	if c.LeaseUntil.IsZero() {
-		held, by = "version = ?", c.Version
+	held, by := releaseHeld(c)
+	n, err := exec(tx, releaseOrder+held, next, s.now(), c.OrderID, by)
+	if err != nil {
+		return err
 	}
-	res := tx.Exec("UPDATE orders SET lease_until = NULL, lease_owner = '', next_action_at = ?, version = version + 1, updated_at = ? WHERE id = ? AND "+held,
-		next, s.now(), c.OrderID, by)
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return missingOr(tx, &Order{}, c.OrderID, ErrConflict)
 	}
 	// The row is locked by the update above until commit: a hint either
 	// came before (HintSeq moved) or will see no lease and act itself.
-	res = tx.Exec("UPDATE orders SET next_action_at = ? WHERE id = ? AND hint_seq <> ?", now, c.OrderID, c.HintSeq)
-	if res.Error != nil || res.RowsAffected == 0 {
-		return res.Error
+	if n, err = exec(tx, "UPDATE orders SET next_action_at = ? WHERE id = ? AND hint_seq <> ?", now, c.OrderID, c.HintSeq); err != nil || n == 0 {
+		return err
 	}
 	// A hint came during the claim. If it was a callback of a refund or
 	// settlement in flight, the worker may have recorded that item's answer

@@ -34,7 +34,7 @@ func (s *Store) UpdateRefund(ctx context.Context, r *Refund, from Phase, events 
 	_ = r.BeforeSave(nil)
 	updated := s.now()
 	cols := refundCols(r, updated)
-	err := s.write(ctx, func(tx *gorm.DB) error {
+	err := s.itemWrite(ctx, events, func(tx *gorm.DB) error {
 		checked := allowed(from, r.Phase) && r.OutRefundNo == RefundNo(r.Key, r.Attempt)
 		row := itemRow{"refunds", "id = ? AND version = ? AND order_id = ? AND idem_key = ?", []any{r.ID, r.Version, r.OrderID, r.Key}}
 		switch done, err := stepUnread(tx, row, checked, from, priorAttempts(from, r.Phase, r.Attempt), cols); {
@@ -65,7 +65,7 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 	updated := s.now()
 	cols := settlementCols(st, updated)
 	nothingLeft := settlesNothing(from, st)
-	err := s.write(ctx, func(tx *gorm.DB) error {
+	err := s.itemWrite(ctx, events, func(tx *gorm.DB) error {
 		o, err := orderOf(tx, st)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("read order %d: %w", st.OrderID, err)
@@ -93,6 +93,16 @@ func (s *Store) UpdateSettlement(ctx context.Context, st *Settlement, from Phase
 	return nil
 }
 
+// itemWrite is how an item's step writes: without events the step is one
+// statement, the unread update or the read one (writeOne); with events it
+// is several (write).
+func (s *Store) itemWrite(ctx context.Context, events []NewEvent, fn func(tx *gorm.DB) error) error {
+	if len(events) == 0 {
+		return s.writeOne(ctx, fn)
+	}
+	return s.write(ctx, fn)
+}
+
 // updateRefundRead is UpdateRefund's step after reading the row (see
 // updateSettlementRead).
 func (s *Store) updateRefundRead(tx *gorm.DB, r *Refund, from Phase, cols map[string]any, events []NewEvent) error {
@@ -106,8 +116,7 @@ func (s *Store) updateRefundRead(tx *gorm.DB, r *Refund, from Phase, cols map[st
 	if err := checkStep("refund "+cur.Key, from, r.Phase, cur.Attempt, r.Attempt, RefundNo(cur.Key, r.Attempt), r.OutRefundNo); err != nil {
 		return err
 	}
-	res := itemRow{"refunds", "id = ? AND version = ? AND phase = ?", []any{r.ID, r.Version, from}}.update(tx, cols)
-	if err := changed(res); err != nil {
+	if err := changedRows(itemRow{"refunds", "id = ? AND version = ? AND phase = ?", []any{r.ID, r.Version, from}}.update(tx, cols)); err != nil {
 		return err
 	}
 	return s.insertOrderEvents(tx, cur.OrderID, events)
@@ -136,8 +145,7 @@ func (s *Store) updateSettlementRead(tx *gorm.DB, st *Settlement, from Phase, co
 			return err
 		}
 	}
-	res := itemRow{"settlements", "id = ? AND version = ? AND phase = ?", []any{st.ID, st.Version, from}}.update(tx, cols)
-	if err := changed(res); err != nil {
+	if err := changedRows(itemRow{"settlements", "id = ? AND version = ? AND phase = ?", []any{st.ID, st.Version, from}}.update(tx, cols)); err != nil {
 		return err
 	}
 	return s.insertEvents(tx, events, o.AppID, o.OutOrderNo)
@@ -166,14 +174,17 @@ func stepUnread(tx *gorm.DB, row itemRow, checked bool, from Phase, prior []int,
 	if !checked {
 		return false, nil
 	}
-	row.where += " AND phase = ? AND attempt IN ?"
-	row.args = append(row.args[:len(row.args):len(row.args)], from, prior)
-	res := row.update(tx, cols)
-	done = res.Error == nil && res.RowsAffected == 1
+	row.where += " AND phase = ? AND attempt IN " + inPlaceholders(len(prior))
+	row.args = append(row.args[:len(row.args):len(row.args)], from)
+	for _, a := range prior {
+		row.args = append(row.args, a)
+	}
+	n, err := row.update(tx, cols)
+	done = err == nil && n == 1
 	if done {
 		stepsUnread.Add(1)
 	}
-	return done, res.Error
+	return done, err
 }
 
 // itemRow names an item's row for an update: its table, and the
@@ -187,7 +198,7 @@ type itemRow struct {
 // Updates builds from the map, built here without its per-call walk of
 // the model's schema (ConvertToAssignments and Statement.Build were a
 // fifth of an item update's CPU under bench apps).
-func (r itemRow) update(tx *gorm.DB, cols map[string]any) *gorm.DB {
+func (r itemRow) update(tx *gorm.DB, cols map[string]any) (int64, error) {
 	names := slices.Sorted(maps.Keys(cols))
 	var b strings.Builder
 	b.WriteString("UPDATE " + r.table + " SET ")
@@ -200,7 +211,7 @@ func (r itemRow) update(tx *gorm.DB, cols map[string]any) *gorm.DB {
 		vals = append(vals, cols[n])
 	}
 	b.WriteString(" WHERE " + r.where)
-	return tx.Exec(b.String(), append(vals, r.args...)...)
+	return exec(tx, b.String(), append(vals, r.args...)...)
 }
 
 // stepsUnread counts the steps stepUnread made (for tests).

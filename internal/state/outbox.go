@@ -37,8 +37,8 @@ func (s *Store) insertEvents(tx *gorm.DB, evs []NewEvent, appID, outOrderNo stri
 		}
 		// By hand rather than through Create (see insertAttempt); the
 		// sequence number is not needed here.
-		if err := tx.Exec("INSERT INTO events (id, type, app_id, out_order_no, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-			row.ID, row.Type, row.AppID, row.OutOrderNo, row.Payload, row.CreatedAt).Error; err != nil {
+		if _, err := exec(tx, "INSERT INTO events (id, type, app_id, out_order_no, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+			row.ID, row.Type, row.AppID, row.OutOrderNo, row.Payload, row.CreatedAt); err != nil {
 			return fmt.Errorf("insert event %s: %w", e.Type, err)
 		}
 	}

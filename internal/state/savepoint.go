@@ -18,7 +18,7 @@ import (
 // ones stay apart, and the three statements stay prepared. Under a
 // session that disables nested transactions (InOneTx), fn runs flat.
 func transaction(db *gorm.DB, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) error {
-	if c, ok := db.Statement.ConnPool.(gorm.TxCommitter); !ok || c == nil {
+	if !inTx(db) {
 		return db.Transaction(fn, opts...)
 	}
 	if db.DisableNestedTransaction {
@@ -36,7 +36,7 @@ const (
 
 // savepoint runs fn in a savepoint of db's transaction (see transaction).
 func savepoint(db *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
-	if err := db.Exec(spBegin).Error; err != nil {
+	if _, err := exec(db, spBegin); err != nil {
 		return err
 	}
 	ok := false
@@ -48,14 +48,14 @@ func savepoint(db *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
 		// savepoint itself, so that an enclosing one of the same name is
 		// the newest again. On PostgreSQL the rollback also ends the
 		// failed statement's abort.
-		if rerr := db.Exec(spRollback).Error; rerr == nil {
-			db.Exec(spRelease)
+		if _, rerr := exec(db, spRollback); rerr == nil {
+			_, _ = exec(db, spRelease)
 		}
 	}()
 	if err = fn(db.Session(&gorm.Session{NewDB: true})); err != nil {
 		return err
 	}
-	if err = db.Exec(spRelease).Error; err != nil {
+	if _, err = exec(db, spRelease); err != nil {
 		return err
 	}
 	ok = true

@@ -236,6 +236,27 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return transaction(s.session(ctx), fn)
 }
 
+// writeOne is write for an fn that changes the database in at most one
+// statement (whatever it reads before): inside a transaction it runs
+// without a savepoint of its own, because one statement is atomic by itself
+// (it changes everything it names or nothing), so there is nothing of fn's
+// to roll back when it fails. Outside one it is write. The reconciler's
+// steps without events are such writes: two of an item's three steps, each
+// in the savepoint of its group commit already.
+func (s *Store) writeOne(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	db := s.session(ctx)
+	if inTx(db) {
+		return fn(db)
+	}
+	return transaction(db, fn)
+}
+
+// inTx reports whether db runs in a transaction.
+func inTx(db *gorm.DB) bool {
+	c, ok := db.Statement.ConnPool.(gorm.TxCommitter)
+	return ok && c != nil
+}
+
 // changed returns the outcome of a conditional update: the database's
 // error, or ErrConflict when no row matched its condition.
 func changed(res *gorm.DB) error {
@@ -243,6 +264,18 @@ func changed(res *gorm.DB) error {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// changedRows is changed for a statement run by exec: its error, or
+// ErrConflict when it changed no row.
+func changedRows(n int64, err error) error {
+	if err != nil {
+		return err
+	}
+	if n == 0 {
 		return ErrConflict
 	}
 	return nil

@@ -1,0 +1,85 @@
+package state
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// savepointsBegun is how many savepoints the SQLite store's connection
+// has begun.
+func savepointsBegun(t *testing.T, e *env) int {
+	t.Helper()
+	sqlDB, err := e.DB().DB()
+	must(t, err)
+	c, err := sqlDB.Conn(context.Background())
+	must(t, err)
+	defer c.Close()
+	n := -1
+	must(t, c.Raw(func(dc any) error { n = dc.(*cachedConn).saves; return nil }))
+	return n
+}
+
+// TestOneStatement_NoSavepoint checks which of the reconciler's writes
+// inside a transaction take a savepoint of their own: a step without
+// events and a release no hint came to are one statement and take none;
+// a step with events and a hinted release take one. Each still does what
+// it did, and a step that fails inside the transaction changes nothing
+// while the rest commits.
+func TestOneStatement_NoSavepoint(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	e.order(t, "o1", 1000)
+	e.order(t, "o2", 1000)
+	decl, _, err := e.DeclareSettlement(ctx, SettlementWish{OutOrderNo: "o1"}, e.clock.Now())
+	must(t, err)
+	claims, err := e.ClaimDue(ctx, e.clock.Now(), 10, time.Minute, "w1")
+	must(t, err)
+	if len(claims) != 2 {
+		t.Fatalf("%d claims, want 2", len(claims))
+	}
+	st := e.getSettlement(t, decl.ID)
+
+	inTx := func(name string, want int, fn func(tx *Store) error) {
+		t.Helper()
+		before := savepointsBegun(t, e)
+		must(t, e.InTx(ctx, fn))
+		if got := savepointsBegun(t, e) - before; got != want {
+			t.Errorf("%s: %d savepoints, want %d", name, got, want)
+		}
+	}
+	inTx("a step without events, and a stale one", 0, func(tx *Store) error {
+		stale := st
+		st.Phase = PhaseSubmitting
+		must(t, tx.UpdateSettlement(ctx, &st, PhasePending))
+		stale.Phase = PhaseSubmitting
+		wantErr(t, tx.UpdateSettlement(ctx, &stale, PhasePending), ErrConflict, "") // a stale copy
+		return nil
+	})
+	if got := e.getSettlement(t, st.ID); got.Phase != PhaseSubmitting || got.Version != st.Version {
+		t.Fatalf("settlement %s v%d after the step, want submitting v%d", got.Phase, got.Version, st.Version)
+	}
+	inTx("a step with an event", 1, func(tx *Store) error {
+		st.Phase, st.SettleNo = PhaseProcessing, "S1"
+		return tx.UpdateSettlement(ctx, &st, PhaseSubmitting, NewEvent{Type: "settlement.processing", Payload: map[string]string{"n": "1"}})
+	})
+	if got := e.eventTypes(t); got != "settlement.processing" {
+		t.Fatalf("events %q, want the step's", got)
+	}
+	next := e.clock.Now().Add(time.Hour)
+	inTx("a release no hint came to", 0, func(tx *Store) error { return tx.Release(ctx, claims[0], &next, e.clock.Now()) })
+	if got := e.getOrder(t, claims[0].OrderID); got.LeaseUntil != nil || !timeEq(got.NextActionAt, &next) {
+		t.Fatalf("released order: lease %s, next %s; want none and %s", fmtTime(got.LeaseUntil), fmtTime(got.NextActionAt), next)
+	}
+	e.clock.Advance(time.Second)
+	now := e.clock.Now()
+	must(t, e.Hint(ctx, claims[1].OrderID, now))
+	inTx("a hinted release", 1, func(tx *Store) error { return tx.Release(ctx, claims[1], &next, now) })
+	if got := e.getOrder(t, claims[1].OrderID); got.LeaseUntil != nil || !timeEq(got.NextActionAt, &now) {
+		t.Fatalf("hinted order: lease %s, next %s; want none and now %s", fmtTime(got.LeaseUntil), fmtTime(got.NextActionAt), now)
+	}
+	inTx("a release of a lost lease", 1, func(tx *Store) error {
+		wantErr(t, tx.Release(ctx, claims[0], &next, now), ErrConflict, "") // released already
+		return nil
+	})
+}
