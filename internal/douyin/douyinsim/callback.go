@@ -92,6 +92,7 @@ func (s *Server) notifySettleLocked(st *settlement, now time.Time) {
 // delivery is one callback on its way, retried until acknowledged.
 type delivery struct {
 	typ     douyin.CallbackType
+	app     string
 	no      string // the merchant number it is about, for logs
 	url     string
 	body    []byte
@@ -154,18 +155,28 @@ func (s *Server) enqueueCallbackLocked(typ douyin.CallbackType, appID, no, notif
 	}
 	for i := range copies {
 		s.seq++
-		heap.Push(&s.deliveries, &delivery{typ: typ, no: no, url: target, body: body,
+		heap.Push(&s.deliveries, &delivery{typ: typ, app: appID, no: no, url: target, body: body,
 			next: first.Add(time.Duration(i) * time.Millisecond), seq: s.seq})
 	}
 }
 
-// dueDeliveriesLocked pops the deliveries due by wall time now, as many as
-// there are free sending slots.
+// dueDeliveriesLocked pops the deliveries due by wall time now, as many of
+// each app's as it has free sending slots (maxInFlightCallbacks); the
+// others stay queued, in order.
 func (s *Server) dueDeliveriesLocked(now time.Time) []*delivery {
-	var due []*delivery
-	for len(s.deliveries) > 0 && s.inFlight < maxInFlightCallbacks && !s.deliveries[0].next.After(now) {
-		due = append(due, heap.Pop(&s.deliveries).(*delivery))
+	var due, held []*delivery
+	for len(s.deliveries) > 0 && !s.deliveries[0].next.After(now) {
+		d := heap.Pop(&s.deliveries).(*delivery)
+		if s.appInFlight[d.app] >= maxInFlightCallbacks {
+			held = append(held, d)
+			continue
+		}
+		due = append(due, d)
 		s.inFlight++
+		s.appInFlight[d.app]++
+	}
+	for _, d := range held {
+		heap.Push(&s.deliveries, d)
 	}
 	return due
 }
@@ -196,6 +207,9 @@ func (s *Server) settleDelivery(d *delivery, acked bool) (outcome string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
+	if s.appInFlight[d.app]--; s.appInFlight[d.app] == 0 {
+		delete(s.appInFlight, d.app)
+	}
 	d.attempt++
 	s.stats.CallbacksSent++
 	switch wait, ok := retryWait(d.attempt, s.cfg.CallbackScale); {

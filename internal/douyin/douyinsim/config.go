@@ -317,7 +317,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.CallbackScale = 1
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: DefaultCallbackTimeout}
+		cfg.HTTPClient = &http.Client{Timeout: DefaultCallbackTimeout, Transport: callbackTransport(len(cfg.Apps))}
 	}
 	if cfg.Logger == nil {
 		l := logrus.New()
@@ -326,4 +326,15 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Logger = logrus.NewEntry(l)
 	}
 	return cfg, nil
+}
+
+// callbackTransport is the default callback sender's transport: it keeps a
+// connection for every callback that may be in flight (maxInFlightCallbacks
+// per app, at most 1024), where net/http keeps two per host and would
+// dial most callbacks anew.
+func callbackTransport(apps int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = min(max(apps, 1)*maxInFlightCallbacks, 1024)
+	t.MaxIdleConns = t.MaxIdleConnsPerHost
+	return t
 }
