@@ -31,6 +31,34 @@ func (p *waitRoom) put(k budgetKey, co claimedOrder) {
 	p.mu.Unlock()
 }
 
+// parked counts the orders of app waiting for any of its budgets.
+func (p *waitRoom) parked(app string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for k, q := range p.q {
+		if k.app == app {
+			n += len(q)
+		}
+	}
+	return n
+}
+
+// backedUp lists the apps with at least minHeld orders waiting for a
+// budget (see state.Quota's Newest).
+func (p *waitRoom) backedUp(apps map[string]int) map[string]bool {
+	var out map[string]bool
+	for app := range apps {
+		if p.parked(app) >= minHeld {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[app] = true
+		}
+	}
+	return out
+}
+
 // room reports whether one more order fits behind k's queue: at most what
 // the budget serves in a quarter of a lease, so a parked order's lease
 // cannot run out while it waits.

@@ -31,7 +31,7 @@ func (r *Reconciler) RunOnce(ctx context.Context) (PassStats, error) {
 	for i := 0; i < r.workers; i++ {
 		wg.Go(func() { r.work(ctx, work, pk, p) })
 	}
-	err := r.feed(ctx, work, p)
+	err := r.feed(ctx, work, pk, p)
 	close(work)
 	wg.Wait()
 	p.stats.Duration = time.Since(start)
@@ -141,7 +141,7 @@ func (r *Reconciler) work(ctx context.Context, work <-chan claimedOrder, pk *wai
 // feed claims due orders and hands those with work to the workers, as long
 // as any is due or in hand, and ctx lasts. A claim that comes back short
 // (nothing more due now) is repeated when there may be more (awaitRefill).
-func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass) error {
+func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, pk *waitRoom, p *pass) error {
 	others := time.Time{}  // when the apps not in the policy were last claimed
 	scan := max(r.scan, 1) // the next claim reads scan × its quota (see nextScan)
 	defer func() { r.scan = scan }()
@@ -163,6 +163,7 @@ func (r *Reconciler) feed(ctx context.Context, work chan<- claimedOrder, p *pass
 		q := scaleQuota(base, scan)
 		odd = !odd
 		q.NewestOdd = odd
+		q.Newest = pk.backedUp(q.Apps)
 		now := r.clock.Now()
 		// The apps outside the policy are looked at once a second, and
 		// always before the pass ends.

@@ -71,6 +71,11 @@ type Quota struct {
 	// just-due orders and its backlog take turns even when the app's
 	// share is one order a claim.
 	NewestOdd bool
+	// Newest lists apps whose whole share goes to the newest due end: an
+	// app with orders in hand waiting for its budget gains nothing from
+	// more of its backlog, while what was just hinted (a callback's
+	// query, under a budget of its own) would queue behind it.
+	Newest map[string]bool
 }
 
 // dueCols are the columns a claim reads of a due order (dueRow), but its
@@ -110,6 +115,9 @@ func fairQuery(now time.Time, q Quota, others []string, lock string) (query stri
 			oldest = (limit + 1) / 2
 			if q.NewestOdd {
 				oldest = limit / 2
+			}
+			if q.Newest[app] {
+				oldest = 0
 			}
 		}
 		cols := dueCols + appIx(len(apps))

@@ -57,14 +57,21 @@ func TestStore_ClaimFair(t *testing.T) {
 		if id := one(true); id != big[8] {
 			t.Fatalf("share of one, newest odd: order %d, want the newest %d", id, big[8])
 		}
+		// An app listed in Newest gives its whole share to the newest end
+		// (big's left: b3..b7).
+		claims, _, err = e.ClaimFair(ctx, now, Quota{Apps: map[string]int{"big": 2}, Newest: map[string]bool{"big": true}}, time.Minute, "w1", nil)
+		must(t, err)
+		if len(claims) != 2 || claims[0].OrderID+claims[1].OrderID != big[6]+big[7] {
+			t.Fatalf("a share of two, newest only: %+v; want the newest two %d and %d", claims, big[6], big[7])
+		}
 		// An empty quota claims nothing; Others alone is the plain claim.
 		if claims, _, err := e.ClaimFair(ctx, now, Quota{}, time.Minute, "w1", nil); err != nil || len(claims) != 0 {
 			t.Fatalf("empty quota: %+v, %v", claims, err)
 		}
 		claims, _, err = e.ClaimFair(ctx, now, Quota{Others: 100}, time.Minute, "w1", nil)
 		must(t, err)
-		if len(claims) != 5 {
-			t.Fatalf("%d claimed, want big's 5 left", len(claims))
+		if len(claims) != 3 {
+			t.Fatalf("%d claimed, want big's 3 left", len(claims))
 		}
 	})
 }
