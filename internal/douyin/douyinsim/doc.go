@@ -72,7 +72,9 @@
 // refund or settle; timestamp a string; msg_signature with the app's Token)
 // is posted to the request's notify_url, else Config.NotifyURL. It is
 // retried after RetrySchedule × CallbackScale until an attempt is answered
-// HTTP 200 with {"err_no":0,...}, and given up after the last wait.
+// HTTP 200 with {"err_no":0,...}, and given up after the last wait. Each
+// app's callbacks are sent on their own, at most 16 of them at once, as
+// Douyin notifies each mini-program apart.
 //
 // # Faults
 //
