@@ -421,11 +421,17 @@ func (s *Store) Scheduled(ctx context.Context, now time.Time, limit int) ([]Orde
 //
 // The common release, of a claim no hint came to, is one statement (on
 // the claim's HintSeq too) and needs no savepoint; only when it matches
-// nothing does the release run as several, in one.
+// nothing does the release run as several, in one. Inside a transaction
+// on PostgreSQL it always takes its savepoint: there a failed statement
+// aborts the whole transaction, and the reconciler's finish goes on after
+// a release that failed.
 func (s *Store) Release(ctx context.Context, c Claim, next *time.Time, now time.Time) error {
 	db := s.session(ctx)
-	held, by := releaseHeld(c)
-	n, err := exec(db, releaseOrder+held+" AND hint_seq = ?", utcPtr(next), s.now(), c.OrderID, by, c.HintSeq)
+	n, err := int64(0), error(nil)
+	if !inTx(db) || !isPostgres(db) {
+		held, by := releaseHeld(c)
+		n, err = exec(db, releaseOrder+held+" AND hint_seq = ?", utcPtr(next), s.now(), c.OrderID, by, c.HintSeq)
+	}
 	if err == nil && n == 0 {
 		err = s.write(ctx, func(tx *gorm.DB) error { return s.release(tx, c, next, now) })
 	}

@@ -83,3 +83,43 @@ func TestOneStatement_NoSavepoint(t *testing.T) {
 		return nil
 	})
 }
+
+// TestRelease_FailureKeepsThePostgresTransaction: on PostgreSQL a failed
+// statement aborts its transaction, and the reconciler's finish goes on
+// after a release that failed (it leaves the release to the worker), so a
+// release inside a transaction takes its savepoint there: a release that
+// times out behind another connection's lock leaves the transaction usable
+// and what it wrote before commits.
+func TestRelease_FailureKeepsThePostgresTransaction(t *testing.T) {
+	e := newPostgresEnv(t)
+	ctx := context.Background()
+	o := e.order(t, "p1", 1000)
+	claims, err := e.ClaimDue(ctx, e.clock.Now(), 1, time.Minute, "w1")
+	other := e.order(t, "p2", 1000)
+	must(t, err)
+	if len(claims) != 1 {
+		t.Fatalf("%d claims, want 1", len(claims))
+	}
+	locker := e.DB().Begin()
+	must(t, locker.Error)
+	defer locker.Rollback()
+	must(t, locker.Exec("SELECT id FROM orders WHERE id = ? FOR UPDATE", o.ID).Error)
+	next := e.clock.Now().Add(time.Hour)
+	err = e.InTx(ctx, func(tx *Store) error {
+		must(t, tx.DB().Exec("UPDATE orders SET checks = 5 WHERE id = ?", other.ID).Error)
+		must(t, tx.DB().Exec("SET LOCAL lock_timeout = '50ms'").Error)
+		if err := tx.Release(ctx, claims[0], &next, e.clock.Now()); err == nil {
+			t.Error("a release behind another transaction's lock succeeded")
+		}
+		// The transaction goes on, as the reconciler's finish does.
+		return tx.DB().Exec("UPDATE orders SET checks = checks + 2 WHERE id = ?", other.ID).Error
+	})
+	must(t, err)
+	must(t, locker.Rollback().Error)
+	if got := e.getOrder(t, o.ID); got.LeaseUntil == nil {
+		t.Fatalf("the order was released by a release that failed")
+	}
+	if got := e.getOrder(t, other.ID).Checks; got != 7 {
+		t.Fatalf("the other order's checks %d after the commit, want 7: the transaction's writes were lost", got)
+	}
+}
