@@ -31,25 +31,19 @@ func (p *waitRoom) put(k budgetKey, co claimedOrder) {
 	p.mu.Unlock()
 }
 
-// parked counts the orders of app waiting for any of its budgets.
-func (p *waitRoom) parked(app string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for k, q := range p.q {
-		if k.app == app {
-			n += len(q)
-		}
-	}
-	return n
-}
-
-// backedUp lists the apps with at least minHeld orders waiting for a
-// budget (see state.Quota's Newest).
+// backedUp lists the apps of apps with at least minHeld orders waiting
+// for any of their budgets (see state.Quota's Newest), counted in one pass
+// over the queues: it runs at every claim.
 func (p *waitRoom) backedUp(apps map[string]int) map[string]bool {
+	p.mu.Lock()
+	parked := make(map[string]int, len(p.q))
+	for k, q := range p.q {
+		parked[k.app] += len(q)
+	}
+	p.mu.Unlock()
 	var out map[string]bool
-	for app := range apps {
-		if p.parked(app) >= minHeld {
+	for app, n := range parked {
+		if _, listed := apps[app]; listed && n >= minHeld {
 			if out == nil {
 				out = map[string]bool{}
 			}
