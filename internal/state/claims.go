@@ -426,16 +426,17 @@ func (s *Store) Scheduled(ctx context.Context, now time.Time, limit int) ([]Orde
 // aborts the whole transaction, and the reconciler's finish goes on after
 // a release that failed.
 func (s *Store) Release(ctx context.Context, c Claim, next *time.Time, now time.Time) error {
-	db := s.session(ctx)
-	n, err := int64(0), error(nil)
-	if !inTx(db) || !isPostgres(db) {
+	if db := s.session(ctx); !inTx(db) || !isPostgres(db) {
 		held, by := releaseHeld(c)
-		n, err = exec(db, releaseOrder+held+" AND hint_seq = ?", utcPtr(next), s.now(), c.OrderID, by, c.HintSeq)
+		n, err := exec(db, releaseOrder+held+" AND hint_seq = ?", utcPtr(next), s.now(), c.OrderID, by, c.HintSeq)
+		if err != nil {
+			return fmt.Errorf("release order %d: %w", c.OrderID, err)
+		}
+		if n == 1 {
+			return nil
+		}
 	}
-	if err == nil && n == 0 {
-		err = s.write(ctx, func(tx *gorm.DB) error { return s.release(tx, c, next, now) })
-	}
-	if err != nil {
+	if err := s.write(ctx, func(tx *gorm.DB) error { return s.release(tx, c, next, now) }); err != nil {
 		return fmt.Errorf("release order %d: %w", c.OrderID, err)
 	}
 	return nil

@@ -259,15 +259,7 @@ func inTx(db *gorm.DB) bool {
 
 // changed returns the outcome of a conditional update: the database's
 // error, or ErrConflict when no row matched its condition.
-func changed(res *gorm.DB) error {
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return ErrConflict
-	}
-	return nil
-}
+func changed(res *gorm.DB) error { return changedRows(res.RowsAffected, res.Error) }
 
 // changedRows is changed for a statement run by exec: its error, or
 // ErrConflict when it changed no row.
