@@ -21,11 +21,18 @@ const IdleConnsPerHost = 256
 // sharedTransport is the transport of every client built without one of
 // its own: one pool of connections per host for all apps and both APIs.
 var sharedTransport = sync.OnceValue(func() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 2 * IdleConnsPerHost
-	t.MaxIdleConnsPerHost = IdleConnsPerHost
-	return t
+	return KeepingTransport(IdleConnsPerHost, 2*IdleConnsPerHost)
 })
+
+// KeepingTransport is a copy of net/http's default transport that keeps
+// perHost idle connections to each host and total in all (net/http keeps
+// two per host): for a sender with that many requests in flight.
+func KeepingTransport(perHost, total int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = perHost
+	t.MaxIdleConns = total
+	return t
+}
 
 // HTTPClient is the client both APIs' clients send with: a copy of base
 // (a new one when nil) with timeout, sending through the shared transport

@@ -333,8 +333,6 @@ func (cfg Config) withDefaults() (Config, error) {
 // per app, at most 1024), where net/http keeps two per host and would
 // dial most callbacks anew.
 func callbackTransport(apps int) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = min(max(apps, 1)*maxInFlightCallbacks, 1024)
-	t.MaxIdleConns = t.MaxIdleConnsPerHost
-	return t
+	n := min(max(apps, 1)*maxInFlightCallbacks, 1024)
+	return douyin.KeepingTransport(n, n)
 }
