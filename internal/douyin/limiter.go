@@ -56,13 +56,13 @@ type bucket struct {
 	current   float64
 	lastShift time.Time // last 1001 or recovery step
 	lastHalve time.Time // last halving
-	// changed is closed, and replaced, when the bucket is slowed or its
-	// slots move (see Wait).
+	// changed is closed, and replaced, when the bucket is slowed, its
+	// slots move or lim is replaced (see Wait).
 	changed chan struct{}
 }
 
-// slowed tells the calls waiting on b that its rate fell or its slots
-// moved. l.mu must be held.
+// slowed tells the calls waiting on b that its rate fell, its slots
+// moved or its token bucket was replaced. l.mu must be held.
 func (b *bucket) slowed() {
 	close(b.changed)
 	b.changed = make(chan struct{})
@@ -240,10 +240,14 @@ func (l *Limiter) recover(b *bucket) {
 // retime puts b's changed rate in force: with a slot, a bucket re-timed
 // onto this replica's slots (a backed-off replica skips some of its slots
 // rather than call between them, where the other replicas' calls fall);
-// without, the same bucket at the new rate. l.mu must be held.
+// without, the same bucket at the new rate. The calls waiting on a
+// replaced bucket wait again on the new one: their tokens of the old one
+// fall on slots the new one hands out too, and two calls of one replica
+// on a slot are a burst Douyin answers 1001. l.mu must be held.
 func (l *Limiter) retime(b *bucket) {
 	if l.slotted() {
 		b.lim = l.aligned(b)
+		b.slowed()
 		return
 	}
 	b.lim.SetLimit(l.limit(b))

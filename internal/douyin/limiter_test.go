@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -399,4 +400,48 @@ func queuedThrough(t *testing.T, l *Limiter, change func()) time.Duration {
 		last = <-done
 	}
 	return last.Sub(changed)
+}
+
+// TestLimiter_RecoveryKeepsOneCallPerSlot: a slotted replica backed off to
+// every second slot, with calls queued on those slots, recovers its rate
+// (a new bucket on every slot). The queued calls move onto the new bucket
+// with the calls made after the recovery: every slot still carries at most
+// one call. Calls that kept their old reservations would share slots with
+// the new bucket's tokens: two calls at once from one replica, which the
+// other replicas' calls beside them turn into a 1001.
+func TestLimiter_RecoveryKeepsOneCallPerSlot(t *testing.T) {
+	clock := newFixedClock()
+	l := NewLimiter(map[API]float64{APISettle: 10}, 1, clock.Now)
+	l.SetSlot(0, 2) // slots 200 ms apart; 400 ms backed off
+	l.Backoff(testApp, APISettle)
+	if _, err := l.Wait(context.Background(), testApp, APISettle); err != nil {
+		t.Fatal(err)
+	}
+	const queued, after = 3, 3
+	done := make(chan time.Time, queued+after)
+	wait := func() {
+		if _, err := l.Wait(context.Background(), testApp, APISettle); err != nil {
+			t.Error(err)
+		}
+		done <- time.Now()
+	}
+	for range queued {
+		go wait()
+	}
+	time.Sleep(20 * time.Millisecond) // the queued calls hold slots 400 ms apart
+	clock.Advance(time.Hour)          // recovered: the next call re-times the bucket
+	for range after {
+		go wait()
+	}
+	var at []time.Time
+	for range queued + after {
+		at = append(at, <-done)
+	}
+	slices.SortFunc(at, time.Time.Compare)
+	for i := 1; i < len(at); i++ {
+		// 200 ms apart; two calls on one slot are within a few ms.
+		if gap := at[i].Sub(at[i-1]); gap < 100*time.Millisecond {
+			t.Fatalf("calls %d and %d went %v apart, on one slot (slots 200 ms apart)", i-1, i, gap.Round(time.Millisecond))
+		}
+	}
 }
