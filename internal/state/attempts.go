@@ -11,7 +11,7 @@ import (
 // insertAttempt is the row GORM's Create would insert, by hand (Create's
 // reflection over the model was a fifth of the insert's CPU).
 const insertAttempt = "INSERT INTO attempts (order_id, resource, resource_id, api, merchant_no, err_no, err_tips, outcome, latency_ms, created_at)" +
-	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 // AppendAttempt appends a to the attempt log (CreatedAt from the clock when
 // zero). The order must exist (ErrNotFound otherwise).
@@ -26,8 +26,9 @@ func (s *Store) AppendAttempt(ctx context.Context, a *Attempt) error {
 		a.CreatedAt = s.now()
 	}
 	_ = a.BeforeSave(nil)
-	err := queryRow(s.session(ctx), insertAttempt, []any{a.OrderID, a.Resource, a.ResourceID, a.API, a.MerchantNo, a.ErrNo, a.ErrTips,
-		a.Outcome, a.LatencyMS, a.CreatedAt}, &a.ID)
+	id, err := insertID(s.session(ctx), insertAttempt, a.OrderID, a.Resource, a.ResourceID, a.API, a.MerchantNo, a.ErrNo, a.ErrTips,
+		a.Outcome, a.LatencyMS, a.CreatedAt)
+	a.ID = id
 	if err == nil && a.ID == 0 {
 		err = errors.New("no id returned")
 	}

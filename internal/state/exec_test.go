@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"gorm.io/gorm"
@@ -10,7 +11,7 @@ import (
 	"gorm.io/gorm/schema"
 )
 
-// TestExec_AsGORMWould runs exec and queryRow on both databases: ?
+// TestExec_AsGORMWould runs exec and insertID on both databases: ?
 // placeholders bind (numbered on PostgreSQL), the rows changed are
 // counted, and a unique or foreign-key violation comes back as GORM's
 // error, as through GORM with TranslateError.
@@ -30,10 +31,45 @@ func TestExec_AsGORMWould(t *testing.T) {
 		if !errors.Is(err, gorm.ErrDuplicatedKey) {
 			t.Fatalf("a duplicate number: %v, want gorm.ErrDuplicatedKey", err)
 		}
-		var id int64
-		err = queryRow(db, insertAttempt, []any{o.ID + 1000, "order", nil, "query_order", "x1", 0, "", "ok", 1, e.now()}, &id)
+		_, err = insertID(db, insertAttempt, o.ID+1000, "order", nil, "query_order", "x1", 0, "", "ok", 1, e.now())
 		if !errors.Is(err, gorm.ErrForeignKeyViolated) {
 			t.Fatalf("an attempt of no order: %v, want gorm.ErrForeignKeyViolated", err)
+		}
+	})
+}
+
+// TestInsertID_TheRowsOwnID: insertID returns the id of the row it
+// inserted, inside a transaction too, although each attempt's counter
+// triggers insert rows of their own (counter_deltas) after it.
+func TestInsertID_TheRowsOwnID(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		o := e.order(t, "x1", 100)
+		ctx := context.Background()
+		var ids []int64
+		must(t, e.InTx(ctx, func(tx *Store) error {
+			for i := range 3 {
+				id, err := insertID(tx.session(ctx), insertAttempt, o.ID, "order", nil, "query_order", fmt.Sprintf("n%d", i), 1001, "", "ok", 1, e.now())
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			return nil
+		}))
+		for i, id := range ids {
+			var got Attempt
+			must(t, e.DB().First(&got, id).Error)
+			if want := fmt.Sprintf("n%d", i); got.MerchantNo != want || got.OrderID != o.ID {
+				t.Fatalf("insert %d returned id %d, the row of %q (order %d); want %q of order %d", i, id, got.MerchantNo, got.OrderID, want, o.ID)
+			}
+		}
+		if ids[0] == ids[1] || ids[1] == ids[2] {
+			t.Fatalf("ids %v: one row's id returned twice", ids)
+		}
+		var deltas int64
+		must(t, e.DB().Model(&counterDelta{}).Count(&deltas).Error)
+		if deltas == 0 {
+			t.Fatal("no counter delta written: the triggers this test is about did not fire")
 		}
 	})
 }
