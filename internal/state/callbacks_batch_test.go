@@ -44,6 +44,19 @@ func TestStore_InsertCallbacks(t *testing.T) {
 		if n != 4 {
 			t.Fatalf("%d callbacks stored, want 4", n)
 		}
+		for i, cb := range cbs {
+			if !want[i] {
+				if cb.ID != 0 {
+					t.Errorf("callback %d not inserted, yet id %d", i, cb.ID)
+				}
+				continue
+			}
+			var row Callback
+			must(t, e.DB().First(&row, cb.ID).Error)
+			if row.Signature != cb.Signature || row.OrderID != cb.OrderID {
+				t.Errorf("callback %d (%s): id %d is the row of %s, order %d", i, cb.Signature, cb.ID, row.Signature, row.OrderID)
+			}
+		}
 		if cbs[0].OrderID != o.ID || cbs[3].OrderID != 0 || cbs[4].OrderID == 0 {
 			t.Fatalf("order ids %d %d %d: want %d, 0 and the new order's", cbs[0].OrderID, cbs[3].OrderID, cbs[4].OrderID, o.ID)
 		}
