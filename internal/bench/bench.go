@@ -24,6 +24,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/payd/payd/internal/clock"
+	"github.com/payd/payd/internal/config"
 	"github.com/payd/payd/internal/douyin"
 	"github.com/payd/payd/internal/douyin/douyinsim"
 	"github.com/payd/payd/internal/reconcile"
@@ -121,10 +122,11 @@ func NewRig(ctx context.Context, o RigOptions) (*Rig, error) {
 		limits = o.ClientLimits
 	}
 	r.Client, err = douyin.New(douyin.Options{
-		BaseURL: r.SimURL,
-		Apps:    []douyin.App{{AppID: AppID, Salt: salt, Token: token}},
-		Limits:  limits,
-		Burst:   1,
+		BaseURL:  r.SimURL,
+		Apps:     []douyin.App{{AppID: AppID, Salt: salt, Token: token}},
+		Limits:   limits,
+		Burst:    1,
+		InFlight: config.DefaultInFlightWindow,
 		HTTPClient: &http.Client{Transport: &http.Transport{
 			MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute,
 		}},

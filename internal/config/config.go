@@ -78,6 +78,11 @@ type Douyin struct {
 	Limits map[string]float64 `yaml:"limits"`
 	// Burst is the token-bucket size of every limiter; default 1.
 	Burst int `yaml:"burst"`
+	// InFlightWindow bounds the calls of one API for one app that are out
+	// and not yet answered, across the replicas, to those its limit allows
+	// in this window (at least one per replica, more when the answers take
+	// longer than the window); default 100ms, 0 = no bound.
+	InFlightWindow Duration `yaml:"in_flight_window"`
 	// Trade configures the general trade system's client (apps with api:
 	// trade).
 	Trade Trade `yaml:"trade"`
@@ -166,6 +171,13 @@ const (
 	// APITrade names the general trade system (trade_basic).
 	APITrade = "trade"
 )
+
+// DefaultInFlightWindow is douyin.in_flight_window's default: an app's
+// calls of one API in flight are at most those its limit allows in 100 ms
+// (3 at 30/s), as many as a Douyin bucket that holds a tenth of a second
+// of its rate (the simulator's) takes at once. BENCHMARKS.md §7 has the
+// 1001s it keeps away on three replicas.
+const DefaultInFlightWindow = 100 * time.Millisecond
 
 // String renders the app without its secrets, also for %v and %+v.
 func (a App) String() string { return fmt.Sprintf("app %s", a.AppID) }
@@ -430,12 +442,13 @@ func Default() *Config {
 			BusyTimeout: D(5 * time.Second),
 		},
 		Douyin: Douyin{
-			BaseURL:     douyin.ProductionURL,
-			Timeout:     D(10 * time.Second),
-			AppDefaults: AppDefaults{},
-			Limits:      DefaultLimits(),
-			Burst:       1,
-			Trade:       Trade{BaseURL: trade.ProductionURL, Limits: DefaultTradeLimits()},
+			BaseURL:        douyin.ProductionURL,
+			Timeout:        D(10 * time.Second),
+			AppDefaults:    AppDefaults{},
+			Limits:         DefaultLimits(),
+			Burst:          1,
+			InFlightWindow: D(DefaultInFlightWindow),
+			Trade:          Trade{BaseURL: trade.ProductionURL, Limits: DefaultTradeLimits()},
 		},
 		Reconcile: Reconcile{
 			Schedule:       "@every 5s",

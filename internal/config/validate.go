@@ -82,6 +82,9 @@ func (d *Douyin) validate(p *problems, path string) {
 	p.positiveDuration(path+".timeout", d.Timeout)
 	p.limits(path+".limits", d.Limits, "", APINames())
 	p.atLeast(path+".burst", d.Burst, 1)
+	if w := d.InFlightWindow; w.Duration < 0 || w.Duration > 10*time.Second {
+		p.add(path+".in_flight_window", "%s: want 0 (no bound) up to 10s", w)
+	}
 	if p.required(path+".trade.base_url", d.Trade.BaseURL) && d.Trade.BaseURL != SandboxName {
 		p.url(path+".trade.base_url", d.Trade.BaseURL, baseURL)
 	}

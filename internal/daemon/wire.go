@@ -92,11 +92,12 @@ func NewClient(cfg *config.Config, baseURL string, m *metrics.Metrics) (*douyin.
 		baseURL = cfg.Douyin.URL()
 	}
 	o := douyin.Options{
-		BaseURL: baseURL,
-		Timeout: cfg.Douyin.Timeout.Duration,
-		Apps:    douyinApps(cfg),
-		Limits:  apiLimits(cfg.Douyin.Limits),
-		Burst:   cfg.Douyin.Burst,
+		BaseURL:  baseURL,
+		Timeout:  cfg.Douyin.Timeout.Duration,
+		Apps:     douyinApps(cfg),
+		Limits:   apiLimits(cfg.Douyin.Limits),
+		Burst:    cfg.Douyin.Burst,
+		InFlight: cfg.Douyin.InFlightWindow.Duration,
 	}
 	maps.Copy(o.Limits, cfg.Douyin.Trade.LimiterLimits()) // one limiter for both APIs: replicas share both
 	if m != nil {

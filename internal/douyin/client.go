@@ -65,6 +65,9 @@ type Options struct {
 	Limits map[API]float64
 	// Burst is the bucket size of every limiter; 1 when zero.
 	Burst int
+	// InFlight bounds each app's calls of one API in flight to those its
+	// limit allows in this window (Limiter.SetInFlight); 0: no bound.
+	InFlight time.Duration
 	// Now is the clock of the limiter's recovery; time.Now when nil.
 	Now func() time.Time
 	// HTTPClient overrides the transport; its Timeout is replaced by Timeout.
@@ -117,6 +120,7 @@ func New(opts Options) (*Client, error) {
 		limiter: NewLimiter(opts.Limits, opts.Burst, opts.Now),
 		observe: opts.Observe,
 	}
+	c.limiter.SetInFlight(opts.InFlight)
 	if len(apps) == 1 {
 		c.only = opts.Apps[0].AppID
 	}
@@ -273,11 +277,13 @@ func (c *Client) exchange(ctx context.Context, app App, api API, fields []Field,
 	}
 	body := EncodeBody(all, Sign(Params(all), app.Salt))
 
-	waited, err := c.limiter.Wait(ctx, app.AppID, api)
+	done, waited, err := c.limiter.Take(ctx, app.AppID, api)
 	info.Waited = waited
 	if err != nil {
 		return &TransportError{API: api, Err: fmt.Errorf("wait for rate limit: %w", err)}
 	}
+	answered := time.Duration(0) // an answer's latency, for the calls in flight
+	defer func() { done(answered) }()
 	var trace SendTrace
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.Hooks()), http.MethodPost, c.base+api.Path(), bytes.NewReader(body))
 	if err != nil {
@@ -296,6 +302,7 @@ func (c *Client) exchange(ctx context.Context, app App, api API, fields []Field,
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	info.Latency = time.Since(start)
+	answered = info.Latency
 	if err != nil {
 		return &TransportError{API: api, Sent: true, Status: statusIfNot200(resp.StatusCode), Err: fmt.Errorf("read response: %w", err)}
 	}

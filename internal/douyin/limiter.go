@@ -43,6 +43,7 @@ type Limiter struct {
 	slot    int // this process's place among them (SetSlot); -1: none
 	now     func() time.Time
 	buckets map[bucketKey]*bucket
+	window  time.Duration // the calls in flight: those a limit allows in it (SetInFlight); 0: no bound
 }
 
 type bucketKey struct {
@@ -59,6 +60,7 @@ type bucket struct {
 	// changed is closed, and replaced, when the bucket is slowed, its
 	// slots move or lim is replaced (see Wait).
 	changed chan struct{}
+	flight  flight // the calls out and not yet answered (see Take)
 }
 
 // slowed tells the calls waiting on b that its rate fell, its slots

@@ -208,11 +208,13 @@ func (c *Client) send(ctx context.Context, appID string, api API, token string, 
 }
 
 func (c *Client) exchange(ctx context.Context, appID string, api API, token string, body []byte, info *CallInfo) (json.RawMessage, error) {
-	waited, err := c.limiter.Wait(ctx, appID, api.Limit())
+	done, waited, err := c.limiter.Take(ctx, appID, api.Limit())
 	info.Waited = waited
 	if err != nil {
 		return nil, &TransportError{API: api, Err: fmt.Errorf("wait for rate limit: %w", err)}
 	}
+	answered := time.Duration(0) // an answer's latency, for the calls in flight
+	defer func() { done(answered) }()
 	var trace douyin.SendTrace
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.Hooks()), http.MethodPost, c.base+api.Path(), bytes.NewReader(body))
 	if err != nil {
@@ -232,6 +234,7 @@ func (c *Client) exchange(ctx context.Context, appID string, api API, token stri
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	info.Latency = time.Since(start)
+	answered = info.Latency
 	if err != nil {
 		return nil, &TransportError{API: api, Sent: true, Status: resp.StatusCode, Err: fmt.Errorf("read response: %w", err)}
 	}
