@@ -17,9 +17,9 @@ import (
 //
 // The bound is the calls Douyin's limit allows in a window (SetInFlight;
 // payd's config defaults to 100 ms: 3 calls at 30/s), shared among the
-// replicas (at least one each). It never holds the rate below the limit: when the answers
-// take longer, the room grows to what the rate needs over an answer's
-// latency (an average of the last answers' latencies).
+// replicas (at least one each). It never holds the rate below the limit:
+// when the answers take longer, the room grows to what the rate needs over
+// an answer's latency (an average of the last answers' latencies).
 
 // latencyWeight is the weight of each answer in the latency average.
 const latencyWeight = 0.2
@@ -72,7 +72,7 @@ func (l *Limiter) Take(ctx context.Context, app string, api API) (done func(late
 			b.flight.land(latency)
 		}
 	}
-	if _, err := l.Wait(ctx, app, api); err != nil {
+	if err := l.waitOn(ctx, b); err != nil {
 		done(0)
 		return nil, time.Since(start), err
 	}

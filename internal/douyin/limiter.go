@@ -117,10 +117,16 @@ func (l *Limiter) Wait(ctx context.Context, app string, api API) (time.Duration,
 	l.mu.Lock()
 	b := l.get(app, api)
 	l.mu.Unlock()
+	err := l.waitOn(ctx, b)
+	return time.Since(start), err
+}
+
+// waitOn is Wait on the bucket b.
+func (l *Limiter) waitOn(ctx context.Context, b *bucket) error {
 	for i := 0; ; i++ {
 		again, err := l.waitToken(ctx, b, i < maxRewaits)
 		if err != nil || !again {
-			return time.Since(start), err
+			return err
 		}
 	}
 }
