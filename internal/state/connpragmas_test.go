@@ -15,11 +15,12 @@ import (
 // back from a store's connection.
 func TestConnPragmas_SetOnEveryConnection(t *testing.T) {
 	s := newTestStore(t)
-	var temp, ckpt int
+	var temp, ckpt, cache int
 	must(t, s.DB().Raw("PRAGMA temp_store").Scan(&temp).Error)
 	must(t, s.DB().Raw("PRAGMA wal_autocheckpoint").Scan(&ckpt).Error)
-	if temp != 2 || ckpt != 8000 {
-		t.Fatalf("temp_store %d, wal_autocheckpoint %d: want 2 (MEMORY) and 8000", temp, ckpt)
+	must(t, s.DB().Raw("PRAGMA cache_size").Scan(&cache).Error)
+	if temp != 2 || ckpt != 8000 || cache != -16384 {
+		t.Fatalf("temp_store %d, wal_autocheckpoint %d, cache_size %d: want 2 (MEMORY), 8000 and -16384 (16 MiB)", temp, ckpt, cache)
 	}
 }
 
