@@ -73,6 +73,9 @@ func (d *Database) validate(p *problems, path string) {
 		p.add(path+".synchronous", "%q: want NORMAL, FULL or EXTRA", d.Synchronous)
 	}
 	p.nonNegativeDuration(path+".busy_timeout", d.BusyTimeout)
+	if w := d.GroupCommitWait; w.Duration < 0 || w.Duration > 100*time.Millisecond {
+		p.add(path+".group_commit_wait", "%s: want 0 (commit at once) up to 100ms", w)
+	}
 }
 
 func (d *Douyin) validate(p *problems, path string) {

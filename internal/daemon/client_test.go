@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/payd/payd/internal/config"
+	"github.com/payd/payd/internal/state"
+	"github.com/payd/payd/internal/storetest"
 )
 
 // TestNewClient_InFlightWindow: douyin.in_flight_window reaches the
@@ -21,6 +23,23 @@ func TestNewClient_InFlightWindow(t *testing.T) {
 		}
 		if got := c.Limiter().InFlight(); got != w {
 			t.Errorf("in_flight_window %v: the limiter's window is %v", w, got)
+		}
+	}
+}
+
+// TestWriteStore_GroupCommitWait: database.group_commit_wait paces the
+// SQLite store the reconciler and the inbox write to, the default and 0
+// (commit at once) alike.
+func TestWriteStore_GroupCommitWait(t *testing.T) {
+	for _, w := range []time.Duration{config.DefaultGroupCommitWait, 0, 20 * time.Millisecond} {
+		cfg := config.Default()
+		cfg.Database.GroupCommitWait = config.D(w)
+		g, ok := WriteStore(cfg, storetest.Open(t, nil)).(*state.Grouped)
+		if !ok {
+			t.Fatalf("group_commit_wait %v: the SQLite store is not grouped", w)
+		}
+		if got := g.Pace(); got != w {
+			t.Errorf("group_commit_wait %v: the group's pace is %v", w, got)
 		}
 	}
 }

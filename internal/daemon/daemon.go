@@ -105,7 +105,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Daemon, err e
 		return nil, fmt.Errorf("join the replicas: %w", err)
 	}
 	joined = true
-	writes := reconcile.GroupCommit(st, cfg.Workers()) // shared with the callback inbox
+	writes := WriteStore(cfg, st) // shared with the callback inbox
 	rec := NewReconciler(cfg, writes, client, o.Clock, log, m, o.Observe)
 	m.RegisterItems(func(ctx context.Context) (metrics.Counts, error) { return itemCounts(ctx, st) }, 5*time.Second)
 

@@ -162,10 +162,16 @@ func Providers(cfg *config.Config, client *douyin.Client, trade map[string]provi
 	return r
 }
 
+// WriteStore is st as the reconciler and the callback inbox write to it
+// under cfg: grouped and paced on SQLite (reconcile.GroupCommit).
+func WriteStore(cfg *config.Config, st *state.Store) reconcile.Store {
+	return reconcile.GroupCommit(st, cfg.Workers(), cfg.Database.GroupCommitWait.Duration)
+}
+
 // NewReconciler wires a reconciler.
 func NewReconciler(cfg *config.Config, st reconcile.Store, client *douyin.Client, clk clock.Clock, log *logrus.Entry, m *metrics.Metrics, observe func(reconcile.ActionResult)) *reconcile.Reconciler {
 	if s, ok := st.(*state.Store); ok {
-		st = reconcile.GroupCommit(s, cfg.Workers())
+		st = WriteStore(cfg, s)
 	}
 	o := reconcile.Options{
 		Store: st, Provider: Providers(cfg, client, tradeProviders(cfg, st, client, log, m)), Clock: clk, Policy: Policy(cfg),

@@ -34,14 +34,17 @@ var _ Store = (*state.Store)(nil)
 
 // GroupCommit is st as a reconciler of workers should write to it: on
 // SQLite with group commit (state.Grouped: the intents and answers of the
-// workers waiting while one transaction commits share the next one), on
-// PostgreSQL st itself (its connections commit in parallel).
-func GroupCommit(st *state.Store, workers int) Store {
+// workers waiting while one transaction commits share the next one; wait
+// paces the commits, see Grouped.SetPace), on PostgreSQL st itself (its
+// connections commit in parallel).
+func GroupCommit(st *state.Store, workers int, wait time.Duration) Store {
 	if st.Dialect() == state.DriverSQLite {
 		if workers <= 0 {
 			workers = 8 // New's default
 		}
-		return st.Grouped(workers)
+		g := st.Grouped(workers)
+		g.SetPace(wait)
+		return g
 	}
 	return st
 }

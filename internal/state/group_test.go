@@ -109,6 +109,18 @@ func TestGrouped_ManyCallers(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	checkLastWrites(t, e, refunds, each)
+	groups, calls := g.GroupStats()
+	if calls != workers*each || groups > calls {
+		t.Fatalf("%d calls in %d groups, want %d calls", calls, groups, workers*each)
+	}
+	t.Logf("%d calls in %d transactions", calls, groups)
+}
+
+// checkLastWrites checks that each refund holds the last of each writes
+// of setErrTips (0 to each-1) its worker made.
+func checkLastWrites(t *testing.T, e *env, refunds []*Refund, each int) {
+	t.Helper()
 	for w, rf := range refunds {
 		var cur Refund
 		must(t, e.DB().Where("id = ?", rf.ID).Take(&cur).Error)
@@ -116,11 +128,6 @@ func TestGrouped_ManyCallers(t *testing.T) {
 			t.Fatalf("refund %d: err_tips %q, want the last write %d", w, cur.ErrTips, each-1)
 		}
 	}
-	groups, calls := g.GroupStats()
-	if calls != workers*each || groups > calls {
-		t.Fatalf("%d calls in %d groups, want %d calls", calls, groups, workers*each)
-	}
-	t.Logf("%d calls in %d transactions", calls, groups)
 }
 
 // setErrTips writes a refund's err_tips inside tx (any write would do).

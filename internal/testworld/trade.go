@@ -226,6 +226,6 @@ func (w *World) MoveToTrade(orders ...string) {
 	ap.API = provider.APITrade
 	p.Apps[AppID] = ap
 	w.Policy = p
-	w.Rec = reconcile.New(reconcile.Options{Store: reconcile.GroupCommit(w.Store, 8), Provider: router, Clock: w.Clock, Policy: p})
+	w.Rec = reconcile.New(reconcile.Options{Store: reconcile.GroupCommit(w.Store, 8, 0), Provider: router, Clock: w.Clock, Policy: p})
 	w.Batch = &jobs.SettleBatch{Store: w.Store, Clock: w.Clock, Policy: p, Wake: w.Rec.Wake}
 }

@@ -115,7 +115,7 @@ func New(t *testing.T, o Options) *World {
 	if o.Wrap != nil {
 		dy = o.Wrap(dy)
 	}
-	w.Rec = reconcile.New(reconcile.Options{Store: reconcile.GroupCommit(w.Store, o.Workers), Provider: dy, Clock: w.Clock, Policy: p, Workers: o.Workers})
+	w.Rec = reconcile.New(reconcile.Options{Store: reconcile.GroupCommit(w.Store, o.Workers, 0), Provider: dy, Clock: w.Clock, Policy: p, Workers: o.Workers})
 	w.Batch = &jobs.SettleBatch{Store: w.Store, Clock: w.Clock, Policy: p, Wake: w.Rec.Wake}
 	if o.Callbacks {
 		w.serveCallbacks(cbLn)
