@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -114,14 +115,18 @@ func callbackSubject(tx *gorm.DB, cb *Callback) (subject, error) {
 		lookups = []lookup{{"settlements", bySettle, nil}, {"settlements", byAttempt, []any{"settlement"}}, {"settlements", bySettleID, nil}, {"", byOrder, nil}}
 	}
 	for _, l := range lookups {
-		var found []subject
+		// Past GORM (see exec): its Raw and Scan were a quarter of a
+		// callback batch's time under `payd bench apps`.
+		found := subject{Table: l.table}
+		var item sql.NullInt64 // an attempt's resource_id may be NULL
 		args := append([]any{cb.AppID, cb.SubjectNo}, l.args...)
-		if err := tx.Raw(l.query+" ORDER BY 1 LIMIT 1", args...).Scan(&found).Error; err != nil {
+		err := queryRow(tx, l.query+" ORDER BY 1 LIMIT 1", args, &found.OrderID, &item)
+		switch {
+		case err == nil:
+			found.ItemID = item.Int64
+			return found, nil
+		case !errors.Is(err, sql.ErrNoRows):
 			return subject{}, err
-		}
-		if len(found) > 0 {
-			found[0].Table = l.table
-			return found[0], nil
 		}
 	}
 	return subject{}, nil

@@ -111,12 +111,8 @@ func (s *Store) insertCallbacksTx(tx *gorm.DB, cbs []*Callback, valid []bool, no
 	}
 	seen := make(map[string]bool, len(sigs))
 	for part := range slices.Chunk(sigs, batchChunk) {
-		var found []string
-		if err := tx.Model(&Callback{}).Where("signature IN ?", part).Pluck("signature", &found).Error; err != nil {
+		if err := knownSignatures(tx, part, seen); err != nil {
 			return nil, fmt.Errorf("look for duplicates: %w", err)
-		}
-		for _, f := range found {
-			seen[f] = true
 		}
 	}
 	var rows []*Callback
@@ -176,15 +172,38 @@ func (s *Store) insertCallbacksTx(tx *gorm.DB, cbs []*Callback, valid []bool, no
 	return inserted, nil
 }
 
+// knownSignatures marks in seen those of sigs some stored callback has,
+// past GORM (see exec).
+func knownSignatures(tx *gorm.DB, sigs []string, seen map[string]bool) error {
+	args := make([]any, len(sigs))
+	for i, s := range sigs {
+		args[i] = s
+	}
+	q := bindVars(tx, "SELECT signature FROM callbacks WHERE signature IN "+inPlaceholders(len(sigs)))
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, q, args...)
+	if err != nil {
+		return translate(tx, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sig string
+		if err := rows.Scan(&sig); err != nil {
+			return err
+		}
+		seen[sig] = true
+	}
+	return rows.Err()
+}
+
 // hintMany is hint for several orders that exist.
 func hintMany(tx *gorm.DB, ids []int64, now time.Time) error {
 	byID, set := inIDs(tx, "id", ids)
-	if err := tx.Exec("UPDATE orders SET hint_seq = hint_seq + 1 WHERE "+byID, set).Error; err != nil {
+	if _, err := exec(tx, "UPDATE orders SET hint_seq = hint_seq + 1 WHERE "+byID, set); err != nil {
 		return fmt.Errorf("hint: %w", err)
 	}
-	err := tx.Exec(`UPDATE orders SET next_action_at = ? WHERE `+byID+`
+	_, err := exec(tx, `UPDATE orders SET next_action_at = ? WHERE `+byID+`
 		AND (lease_until IS NULL OR lease_until <= ?)
-		AND (next_action_at IS NULL OR next_action_at > ?)`, now, set, now, now).Error
+		AND (next_action_at IS NULL OR next_action_at > ?)`, now, set, now, now)
 	if err != nil {
 		return fmt.Errorf("hint: %w", err)
 	}
@@ -199,15 +218,15 @@ func nudgeMany(tx *gorm.DB, table string, ids []int64, now time.Time) error {
 	args := []any{now, set, now}
 	switch table {
 	case "orders":
-		q = "UPDATE orders SET check_at = ? WHERE " + byID + " AND check_at > ? AND status IN ?"
-		args = append(args, []OrderStatus{OrderUnknown, OrderProcessing})
+		q = "UPDATE orders SET check_at = ? WHERE " + byID + " AND check_at > ? AND status IN (?, ?)"
+		args = append(args, string(OrderUnknown), string(OrderProcessing))
 	case "refunds", "settlements":
-		q = "UPDATE " + table + " SET next_action_at = ? WHERE " + byID + " AND (next_action_at IS NULL OR next_action_at > ?) AND phase IN ?"
-		args = append(args, []Phase{PhaseSubmitting, PhaseProcessing})
+		q = "UPDATE " + table + " SET next_action_at = ? WHERE " + byID + " AND (next_action_at IS NULL OR next_action_at > ?) AND phase IN (?, ?)"
+		args = append(args, string(PhaseSubmitting), string(PhaseProcessing))
 	default:
 		return nil
 	}
-	if err := tx.Exec(q, args...).Error; err != nil {
+	if _, err := exec(tx, q, args...); err != nil {
 		return fmt.Errorf("nudge %s: %w", table, err)
 	}
 	return nil
