@@ -143,17 +143,27 @@ func VerifyCallback(body []byte, token string) (*Callback, error) {
 	if err != nil {
 		return nil, err
 	}
-	if token == "" {
-		return nil, fmt.Errorf("%w: no token to verify with", ErrBadSignature)
-	}
-	want := CallbackSignature(token, cb.Timestamp, cb.Nonce, cb.Msg)
-	if subtle.ConstantTimeCompare([]byte(want), []byte(cb.Signature)) != 1 {
-		return nil, ErrBadSignature
+	if err := cb.VerifySignature(token); err != nil {
+		return nil, err
 	}
 	if err := decodeMsg(cb); err != nil {
 		return nil, err
 	}
 	return cb, nil
+}
+
+// VerifySignature checks the msg_signature of a callback ParseCallback
+// returned against token, as VerifyCallback does, without parsing the body
+// again; ErrBadSignature if it does not match.
+func (cb *Callback) VerifySignature(token string) error {
+	if token == "" {
+		return fmt.Errorf("%w: no token to verify with", ErrBadSignature)
+	}
+	want := CallbackSignature(token, cb.Timestamp, cb.Nonce, cb.Msg)
+	if subtle.ConstantTimeCompare([]byte(want), []byte(cb.Signature)) != 1 {
+		return ErrBadSignature
+	}
+	return nil
 }
 
 // EncodeCallback builds a signed callback body (used by the simulator and

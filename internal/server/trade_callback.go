@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"encoding/json"
@@ -36,6 +37,11 @@ type SettleAdopter interface {
 // orders migrated from ecpay) and anything else takes the ecpay path,
 // which refuses what it cannot verify.
 func tradeVersion(body []byte) bool {
+	// An ecpay body has no "version" key (its msg is a string, where any
+	// quote is escaped): skip decoding the whole body for it.
+	if !bytes.Contains(body, []byte(`"version"`)) {
+		return false
+	}
 	var outer struct {
 		Version string `json:"version"`
 	}
