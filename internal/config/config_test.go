@@ -401,14 +401,14 @@ func yamlDiff(t *testing.T, got, want *Config) string {
 }
 
 // TestConfig_Workers: reconcile.workers when given; else on SQLite 8 per
-// app, at least 32 and at most 256, and on PostgreSQL 32.
+// app, at least 32 and at most 512, and on PostgreSQL 32.
 func TestConfig_Workers(t *testing.T) {
 	for _, tc := range []struct {
 		driver              string
 		workers, apps, want int
 	}{
-		{"sqlite", 0, 1, 32}, {"sqlite", 0, 4, 32}, {"sqlite", 0, 5, 40}, {"sqlite", 0, 20, 160}, {"sqlite", 0, 32, 256},
-		{"sqlite", 0, 100, 256}, {"sqlite", 12, 100, 12}, {"sqlite", 256, 1, 256},
+		{"sqlite", 0, 1, 32}, {"sqlite", 0, 4, 32}, {"sqlite", 0, 5, 40}, {"sqlite", 0, 20, 160}, {"sqlite", 0, 32, 256}, {"sqlite", 0, 50, 400}, {"sqlite", 0, 64, 512},
+		{"sqlite", 0, 100, 512}, {"sqlite", 12, 100, 12}, {"sqlite", 512, 1, 512},
 		{"postgres", 0, 1, 32}, {"postgres", 0, 100, 32}, {"postgres", 64, 100, 64},
 	} {
 		c := Default()

@@ -19,10 +19,11 @@ import (
 
 // Limits Douyin and payd put on some fields.
 const (
-	maxWorkers      = 256
-	maxAttempts     = 50 // Douyin takes at most 50 settle requests (and WeChat 50 refunds) per order
-	maxSettleDesc   = 80 // runes
-	minSecretLength = 16 // admin token and endpoint secrets
+	maxWorkers      = 512 // reconcile.workers
+	maxConcurrency  = 256 // events.concurrency
+	maxAttempts     = 50  // Douyin takes at most 50 settle requests (and WeChat 50 refunds) per order
+	maxSettleDesc   = 80  // runes
+	minSecretLength = 16  // admin token and endpoint secrets
 )
 
 // Validate reports every problem of c at once, joined, one per line, each
@@ -187,7 +188,7 @@ func (e *Events) validate(p *problems, path string) {
 	}
 	p.backoff(path+".retry", e.Retry)
 	p.positiveDuration(path+".timeout", e.Timeout)
-	p.between(path+".concurrency", e.Concurrency, 1, maxWorkers)
+	p.between(path+".concurrency", e.Concurrency, 1, maxConcurrency)
 	p.positiveDuration(path+".tolerance", e.Tolerance)
 }
 
