@@ -47,7 +47,7 @@ type Grouped struct {
 	queue    []*groupCall
 	leading  bool
 	lastOpen time.Time     // when the last group was taken
-	rate     float64       // calls a second, an average over the groups taken
+	rate     float64       // calls a second, counted with a weight that decays over rateDecay (nextRate)
 	full     chan struct{} // signalled when the queue reaches max while the leader paces
 
 	groups, calls atomic.Int64
